@@ -1,0 +1,48 @@
+/*
+ * counters.h: the shared counter segment for metrics (DESIGN.md "Shared
+ * state").  The master maps it before forking; each worker writes only its
+ * own cache-line-aligned slot, without locks; the admin process sums the
+ * slots.  Slot 0 belongs to the master.
+ */
+#ifndef VW_COUNTERS_H
+#define VW_COUNTERS_H
+
+#include <sys/types.h>
+
+#include <stdint.h>
+
+#define CTR_SLOTS	256
+
+struct vw_counters {
+	uint64_t	 c_requests[6];	/* by status class: 1xx..5xx, other */
+	uint64_t	 c_bytes_out;	/* response payload bytes */
+	uint64_t	 c_duration_ms;	/* sum of request durations */
+	uint64_t	 c_conns_total;	/* accepted */
+	int64_t		 c_conns_open;	/* gauge */
+	int64_t		 c_tunnels;	/* gauge: open WebSocket tunnels */
+	uint64_t	 c_restarts;	/* master slot: workers respawned */
+	pid_t		 c_pid;		/* owner, 0 = free */
+	uint32_t	 c_generation;
+} __attribute__((aligned(64)));
+
+/* The segment, as mapped by the master (inherited by children). */
+extern struct vw_counters *counters_base;
+
+/*
+ * Map a zeroed MAP_SHARED segment of CTR_SLOTS slots; children inherit it
+ * through fork().  NULL on failure (errno set).
+ */
+struct vw_counters	*counters_create(void);
+
+/* Zero a slot's gauges for a new owner (a respawned worker). */
+void	 counters_claim(struct vw_counters *c, pid_t pid, uint32_t gen);
+
+void	 counters_request(struct vw_counters *c, int status, uint64_t bytes,
+	    uint64_t dur_ms);
+void	 counters_conn(struct vw_counters *c, int delta);
+void	 counters_tunnel(struct vw_counters *c, int delta);
+
+/* Sum every slot into out (the admin process, tests). */
+void	 counters_sum(const struct vw_counters *base, struct vw_counters *out);
+
+#endif /* VW_COUNTERS_H */

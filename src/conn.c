@@ -1,0 +1,659 @@
+/*
+ * conn.c: client connections of a worker: accept, read and parse request
+ * heads, run the pipeline, send vibewarden's own answers, keep-alive and
+ * pipelining, timeouts.  The exchange with the upstream is proxy.c's.
+ * Worker only: nothing here blocks, and no client input can kill the
+ * process (bad input is answered and the connection closed).
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "counters.h"
+#include "errresp.h"
+#include "log.h"
+#include "pipe.h"
+#include "proxy.h"
+#include "upstream.h"
+#include "util.h"
+#include "worker.h"
+
+#define ACCEPT_BATCH	32
+#define POOL_MAX	256	/* cached blocks per class */
+
+/* ------------------------------------------------------------ endpoints */
+
+static ssize_t
+plain_recv(struct endp *ep, void *p, size_t n)
+{
+	return (read(ep->ep_io.io_fd, p, n));
+}
+
+static ssize_t
+plain_writev(struct endp *ep, const struct iovec *iov, int n)
+{
+	return (writev(ep->ep_io.io_fd, iov, n));
+}
+
+const struct endp_ops endp_plain_ops = { plain_recv, plain_writev };
+
+void
+endp_events(struct endp *ep, uint32_t events)
+{
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		ep->ep_readable = 1;
+	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		ep->ep_writable = 1;
+}
+
+ssize_t
+endp_fill(struct endp *ep)
+{
+	struct buf	*b = &ep->ep_in;
+	ssize_t		 n;
+
+	if (b->b_start == b->b_end)
+		b->b_start = b->b_end = 0;
+	else if (b->b_end == b->b_cap && b->b_start > 0) {
+		memmove(b->b_data, b->b_data + b->b_start, buf_avail(b));
+		b->b_end -= b->b_start;
+		b->b_start = 0;
+	}
+	if (b->b_end == b->b_cap)
+		return (-2);
+	for (;;) {
+		n = ep->ep_ops->eo_recv(ep, b->b_data + b->b_end,
+		    b->b_cap - b->b_end);
+		if (n > 0) {
+			b->b_end += (size_t)n;
+			return (n);
+		}
+		if (n == 0) {
+			ep->ep_eof = 1;
+			ep->ep_readable = 0;
+			return (0);
+		}
+		if (errno == EINTR)
+			continue;
+		ep->ep_readable = 0;
+		if (errno != EAGAIN)
+			ep->ep_err = 1;
+		return (-1);
+	}
+}
+
+/* ------------------------------------------------------------ block pool */
+
+static struct {
+	size_t	  size;
+	void	**free;
+	size_t	  nfree;
+} pools[BLK_NCLASS];
+
+void
+blk_init(const size_t sizes[BLK_NCLASS])
+{
+	int	 i;
+
+	for (i = 0; i < BLK_NCLASS; i++) {
+		while (pools[i].nfree > 0)
+			free(pools[i].free[--pools[i].nfree]);
+		free(pools[i].free);
+		pools[i].size = sizes[i];
+		pools[i].free = calloc(POOL_MAX, sizeof(void *));
+	}
+}
+
+size_t
+blk_size(int cls)
+{
+	return (pools[cls].size);
+}
+
+void *
+blk_get(int cls)
+{
+	if (pools[cls].nfree > 0)
+		return (pools[cls].free[--pools[cls].nfree]);
+	return (malloc(pools[cls].size));
+}
+
+void
+blk_put(int cls, void *p)
+{
+	if (p == NULL)
+		return;
+	if (pools[cls].free != NULL && pools[cls].nfree < POOL_MAX)
+		pools[cls].free[pools[cls].nfree++] = p;
+	else
+		free(p);
+}
+
+/* ------------------------------------------------------------ requests */
+
+/*
+ * A fresh request context in one BLK_REQ block: struct req, then the
+ * arena, then the upstream head buffer, then the client head buffer.
+ */
+static struct req *
+req_new(struct conn *cn)
+{
+	struct req	*rq;
+	char		*p;
+	size_t		 total = blk_size(BLK_REQ), hdr;
+	size_t		 arena_sz = 16384;
+
+	if ((p = blk_get(BLK_REQ)) == NULL)
+		return (NULL);
+	rq = (struct req *)p;
+	memset(rq, 0, sizeof(*rq));
+	rq->rq_conn = cn;
+	rq->rq_conf = W.w_conf;
+	rq->rq_start_ms = util_now_ms;
+	hdr = (sizeof(*rq) + 63) & ~(size_t)63;
+	arena_init(&rq->rq_arena, p + hdr, arena_sz);
+	rq->rq_uphead = p + hdr + arena_sz;
+	rq->rq_uphead_cap = W.w_conf->server.max_header_bytes + 4096;
+	rq->rq_clhead = rq->rq_uphead + rq->rq_uphead_cap;
+	rq->rq_clhead_cap = total - hdr - arena_sz - rq->rq_uphead_cap;
+	cn->cn_req = rq;
+	return (rq);
+}
+
+void
+req_consume_head(struct req *rq)
+{
+	rq->rq_conn->cn_ep.ep_in.b_start += rq->rq_headlen;
+	rq->rq_headlen = 0;
+}
+
+static void
+req_free(struct conn *cn)
+{
+	blk_put(BLK_REQ, cn->cn_req);
+	cn->cn_req = NULL;
+}
+
+static const char *const ev_names[EV__COUNT] = {
+	"request.proxied", "request.blocked", "request.internal",
+	"upstream.timeout", "upstream.error"
+};
+
+/* SPEC.md 11: one event per request, then the counters. */
+static void
+req_log(struct conn *cn, struct req *rq)
+{
+	struct logev	 le;
+	uint64_t	 dur = util_now_ms - rq->rq_start_ms;
+	int		 st = rq->rq_status;
+	const char	*sev = st >= 500 ? "medium" : "info";
+
+	counters_request(W.w_ctr, st, rq->rq_back.fl_bytes, dur);
+	if (!W.w_conf->log.access_log && rq->rq_event == EV_PROXIED &&
+	    st < 500)
+		return;
+	logev_init(&le, st >= 500 ? LOG_LVL_WARN : LOG_LVL_INFO, sev,
+	    rq->rq_event == EV_PROXIED ? "network" : "policy",
+	    ev_names[rq->rq_event]);
+	if (!log_enabled(le.le_level))
+		return;
+	logev_summary(&le, "%.*s %.*s -> %d in %llu ms",
+	    (int)(rq->rq_lmethod.len > 16 ? 16 : rq->rq_lmethod.len),
+	    rq->rq_lmethod.p ? rq->rq_lmethod.p : "",
+	    (int)(rq->rq_lpath.len > 120 ? 120 : rq->rq_lpath.len),
+	    rq->rq_lpath.p ? rq->rq_lpath.p : "", st,
+	    (unsigned long long)dur);
+	logev_str(&le, "method", rq->rq_lmethod.p, rq->rq_lmethod.len);
+	logev_str(&le, "path", rq->rq_lpath.p, rq->rq_lpath.len);
+	logev_int(&le, "status", st);
+	logev_int(&le, "duration_ms", (long long)dur);
+	logev_cstr(&le, "client_ip", cn->cn_ip);
+	logev_int(&le, "bytes", (long long)rq->rq_back.fl_bytes);
+	logev_str(&le, "user_agent", rq->rq_lua.p, rq->rq_lua.len);
+	if (rq->rq_up_start_ms)
+		logev_int(&le, "upstream_ms", (long long)rq->rq_up_ms);
+	if (rq->rq_errmsg)
+		logev_cstr(&le, "reason", rq->rq_errmsg);
+	le.le_request_id = rq->rq_id[0] ? rq->rq_id : NULL;
+	le.le_actor_ip = cn->cn_ip;
+	le.le_outcome = rq->rq_event == EV_BLOCKED ? "blocked" :
+	    st >= 500 ? "failed" : "allowed";
+	logev_emit(&le);
+}
+
+/* Copy what the log and the response phase need out of the head. */
+static void
+req_keep(struct req *rq)
+{
+	struct http_msg	*m = &rq->rq_msg;
+	struct arena	*a = &rq->rq_arena;
+	struct vw_str	 v;
+
+	rq->rq_meth = m->m_meth;
+	rq->rq_version = m->m_version;
+	rq->rq_mflags = m->m_flags;
+	rq->rq_lmethod.p = arena_strndup(a, m->m_method.p,
+	    m->m_method.len > 32 ? 32 : m->m_method.len);
+	rq->rq_lmethod.len = rq->rq_lmethod.p ? strlen(rq->rq_lmethod.p) : 0;
+	rq->rq_lpath.p = arena_strndup(a, m->m_path.p,
+	    m->m_path.len > 512 ? 512 : m->m_path.len);
+	rq->rq_lpath.len = rq->rq_lpath.p ? strlen(rq->rq_lpath.p) : 0;
+	v = http_field_get(m, H_USER_AGENT);
+	if (v.p != NULL) {
+		rq->rq_lua.p = arena_strndup(a, v.p, v.len > 256 ? 256 : v.len);
+		rq->rq_lua.len = rq->rq_lua.p ? strlen(rq->rq_lua.p) : 0;
+	}
+	v = http_field_get(m, H_SEC_WS_KEY);
+	if (v.p != NULL && (rq->rq_wskey.p = arena_strndup(a, v.p,
+	    v.len > 64 ? 64 : v.len)) != NULL)
+		rq->rq_wskey.len = strlen(rq->rq_wskey.p);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void	 conn_timeout(struct timer *);
+
+static void
+conn_io_cb(struct ev_io *io, uint32_t events)
+{
+	struct conn	*cn = (struct conn *)io;
+
+	if (cn->cn_state == CS_DEAD)
+		return;
+	endp_events(&cn->cn_ep, events);
+	conn_run(cn);
+}
+
+static void
+release_inbuf(struct conn *cn)
+{
+	struct buf	*b = &cn->cn_ep.ep_in;
+
+	blk_put(BLK_CLIENT, b->b_data);
+	b->b_data = NULL;
+	b->b_start = b->b_end = 0;
+}
+
+void
+conn_close(struct conn *cn, const char *reason)
+{
+	if (cn->cn_state == CS_DEAD)
+		return;
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_sys(LOG_LVL_DEBUG, "connection.closed", "%s: %s",
+		    cn->cn_ip, reason);
+	if (cn->cn_up != NULL)
+		proxy_finish(cn, 0);
+	if (cn->cn_req != NULL)
+		req_free(cn);
+	timer_del(&cn->cn_timer);
+	release_inbuf(cn);
+	close(cn->cn_ep.ep_io.io_fd);
+	cn->cn_state = CS_DEAD;
+	if (cn->cn_prev)
+		cn->cn_prev->cn_next = cn->cn_next;
+	else
+		W.w_conns = cn->cn_next;
+	if (cn->cn_next)
+		cn->cn_next->cn_prev = cn->cn_prev;
+	W.w_nconns--;
+	counters_conn(W.w_ctr, -1);
+	ev_defer_free(cn);
+}
+
+void
+conn_accept(int lfd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl;
+	struct conn		*cn;
+	int			 fd, i, one = 1;
+
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		sl = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE)
+				log_sys(LOG_LVL_ERROR, "worker.accept_failed",
+				    "accept: %s", strerror(errno));
+			return;
+		}
+		if ((cn = calloc(1, sizeof(*cn))) == NULL) {
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		cn->cn_ep.ep_io.io_fd = fd;
+		cn->cn_ep.ep_io.io_cb = conn_io_cb;
+		cn->cn_ep.ep_ops = &endp_plain_ops;
+		cn->cn_ep.ep_readable = 1;
+		cn->cn_ep.ep_writable = 1;
+		cn->cn_peer = ss;
+		if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6,
+			    &((struct sockaddr_in6 *)&ss)->sin6_addr,
+			    cn->cn_ip, sizeof(cn->cn_ip));
+		else
+			inet_ntop(AF_INET,
+			    &((struct sockaddr_in *)&ss)->sin_addr,
+			    cn->cn_ip, sizeof(cn->cn_ip));
+		cn->cn_state = CS_HEAD;
+		if (ev_add(&cn->cn_ep.ep_io) == -1) {
+			close(fd);
+			free(cn);
+			continue;
+		}
+		cn->cn_next = W.w_conns;
+		if (W.w_conns)
+			W.w_conns->cn_prev = cn;
+		W.w_conns = cn;
+		W.w_nconns++;
+		counters_conn(W.w_ctr, 1);
+		timer_set(&cn->cn_timer, &W.w_q[TQ_HEADER], conn_timeout);
+		conn_run(cn);
+	}
+}
+
+/*
+ * Answer with rq's own response (already decided by a stage or the
+ * parser).  Errors always close the connection (SPEC.md 4).
+ */
+static void
+own_response(struct conn *cn)
+{
+	struct req	*rq = cn->cn_req;
+	int		 close_after;
+
+	close_after = rq->rq_status >= 400 || cn->cn_close ||
+	    W.w_draining ||
+	    (rq->rq_mflags & (M_CLOSE | M_CHUNKED)) ||
+	    ((rq->rq_mflags & M_CLEN) && rq->rq_msg.m_clen > 0);
+	if (close_after)
+		cn->cn_close = 1;
+	if (rq->rq_id[0] == '\0')
+		util_request_id(rq->rq_id);
+	req_consume_head(rq);
+	errresp_render(rq, close_after);
+	cn->cn_state = CS_RESP;
+	timer_set(&cn->cn_timer, &W.w_q[TQ_WRITE], conn_timeout);
+}
+
+/* An error found before or while parsing the head. */
+static void
+head_error(struct conn *cn, int status, const char *msg)
+{
+	struct req	*rq = cn->cn_req;
+
+	if (rq == NULL && (rq = req_new(cn)) == NULL) {
+		conn_close(cn, "out of memory");
+		return;
+	}
+	req_fail(rq, status, status == 408 ? EV_BLOCKED : EV_BLOCKED,
+	    errresp_code(status), msg);
+	cn->cn_close = 1;
+	own_response(cn);
+}
+
+static const char *
+parse_msg(int status)
+{
+	switch (status) {
+	case 400:
+		return ("malformed request");
+	case 405:
+		return ("method not allowed");
+	case 414:
+		return ("request line too long");
+	case 417:
+		return ("unsupported expectation");
+	case 431:
+		return ("request header fields too large");
+	case 501:
+		return ("unsupported transfer coding");
+	case 505:
+		return ("HTTP version not supported");
+	default:
+		return ("request rejected");
+	}
+}
+
+/*
+ * Read until a complete head is buffered, then parse it and run the
+ * pipeline.  Returns 0 to wait for I/O, 1 when the state changed.
+ */
+static int
+read_head(struct conn *cn)
+{
+	struct buf	*b = &cn->cn_ep.ep_in;
+	struct req	*rq;
+	ssize_t		 hl, n;
+	int		 st;
+
+	for (;;) {
+		if (buf_avail(b) > 0) {
+			hl = http_head_end(b->b_data + b->b_start,
+			    buf_avail(b), &cn->cn_scan,
+			    W.w_conf->server.max_header_bytes, 1);
+			if (hl < 0) {
+				head_error(cn, (int)-hl, parse_msg((int)-hl));
+				return (1);
+			}
+			if (hl > 0)
+				break;
+		}
+		if (!cn->cn_ep.ep_readable)
+			goto wait;
+		if (b->b_data == NULL) {
+			if ((b->b_data = blk_get(BLK_CLIENT)) == NULL) {
+				conn_close(cn, "out of memory");
+				return (1);
+			}
+			b->b_cap = blk_size(BLK_CLIENT);
+			b->b_start = b->b_end = 0;
+		}
+		n = endp_fill(&cn->cn_ep);
+		if (n > 0) {
+			if (timer_armed(&cn->cn_timer) &&
+			    cn->cn_timer.t_q == &W.w_q[TQ_IDLE])
+				timer_set(&cn->cn_timer, &W.w_q[TQ_HEADER],
+				    conn_timeout);
+			continue;
+		}
+		if (n == 0 || cn->cn_ep.ep_err) {
+			conn_close(cn, "client closed");
+			return (1);
+		}
+		if (n == -2) {
+			/* Cannot happen: head_end limits the head. */
+			head_error(cn, 431, parse_msg(431));
+			return (1);
+		}
+		goto wait;
+	}
+
+	cn->cn_scan = 0;
+	if ((rq = cn->cn_req) == NULL && (rq = req_new(cn)) == NULL) {
+		conn_close(cn, "out of memory");
+		return (1);
+	}
+	cn->cn_nreq++;
+	st = http_parse_request(b->b_data + b->b_start, (size_t)hl,
+	    &rq->rq_msg, &rq->rq_arena);
+	if (st != 0) {
+		head_error(cn, st, parse_msg(st));
+		return (1);
+	}
+	rq->rq_headlen = (size_t)hl;
+	req_keep(rq);
+	if (rq->rq_mflags & M_CLOSE)
+		cn->cn_close = 1;
+	cn->cn_state = CS_PIPE;
+	return (1);
+
+ wait:
+	if (buf_avail(b) == 0) {
+		/* Idle keep-alive: hold no buffer (SPEC bench: KB/conn). */
+		release_inbuf(cn);
+		if (!timer_armed(&cn->cn_timer) ||
+		    cn->cn_timer.t_q != &W.w_q[TQ_IDLE])
+			timer_set(&cn->cn_timer, cn->cn_nreq ?
+			    &W.w_q[TQ_IDLE] : &W.w_q[TQ_HEADER],
+			    conn_timeout);
+	}
+	return (0);
+}
+
+/* The exchange is over: log it, then serve the next request or close. */
+static void
+req_end(struct conn *cn)
+{
+	struct req	*rq = cn->cn_req;
+
+	req_log(cn, rq);
+	req_free(cn);
+	if (cn->cn_close) {
+		conn_close(cn, "close requested");
+		return;
+	}
+	cn->cn_state = CS_HEAD;
+	cn->cn_scan = 0;
+	timer_set(&cn->cn_timer, &W.w_q[buf_avail(&cn->cn_ep.ep_in) ?
+	    TQ_HEADER : TQ_IDLE], conn_timeout);
+}
+
+void
+conn_run(struct conn *cn)
+{
+	enum verdict	 v;
+	enum pr		 r;
+	int		 rc;
+
+	for (;;) {
+		switch (cn->cn_state) {
+		case CS_HEAD:
+			if (!read_head(cn))
+				return;
+			break;
+		case CS_PIPE:
+			v = pipe_run(cn->cn_req);
+			if (v == V_AGAIN)
+				return;
+			if (v == V_DONE) {
+				own_response(cn);
+				break;
+			}
+			r = proxy_start(cn);
+			goto proxied;
+		case CS_PROXY:
+		case CS_TUNNEL:
+			r = proxy_run(cn);
+ proxied:
+			if (r == PR_AGAIN)
+				return;
+			if (r == PR_ABORT) {
+				if (cn->cn_req)
+					req_log(cn, cn->cn_req);
+				conn_close(cn, "exchange aborted");
+				return;
+			}
+			if (cn->cn_state == CS_RESP)
+				break;	/* proxy turned it into our answer */
+			req_end(cn);
+			break;
+		case CS_RESP:
+			rc = flow_pump(&cn->cn_req->rq_back, NULL, &cn->cn_ep);
+			if (rc == 0)
+				return;
+			if (rc < 0) {
+				req_log(cn, cn->cn_req);
+				conn_close(cn, "client write failed");
+				return;
+			}
+			req_end(cn);
+			break;
+		case CS_DEAD:
+			return;
+		}
+		if (cn->cn_state == CS_DEAD)
+			return;
+	}
+}
+
+static void
+conn_timeout(struct timer *t)
+{
+	struct conn	*cn = (struct conn *)((char *)t -
+	    offsetof(struct conn, cn_timer));
+	struct req	*rq = cn->cn_req;
+
+	switch (cn->cn_state) {
+	case CS_HEAD:
+		if (buf_avail(&cn->cn_ep.ep_in) == 0 &&
+		    t->t_q != &W.w_q[TQ_HEADER]) {
+			conn_close(cn, "idle timeout");
+			return;
+		}
+		if (buf_avail(&cn->cn_ep.ep_in) == 0 && cn->cn_nreq > 0) {
+			conn_close(cn, "idle timeout");
+			return;
+		}
+		head_error(cn, 408, "request head not received in time");
+		conn_run(cn);
+		return;
+	case CS_PROXY:
+		/* The client stopped sending its body or reading ours. */
+		if (rq != NULL && !(rq->rq_flags & RQ_RESP_HEAD) &&
+		    !rq->rq_back.fl_started) {
+			proxy_finish(cn, 0);
+			req_fail(rq, 408, EV_BLOCKED, "request_timeout",
+			    "request body not received in time");
+			own_response(cn);
+			conn_run(cn);
+			return;
+		}
+		if (rq != NULL)
+			req_log(cn, rq);
+		conn_close(cn, "client timeout");
+		return;
+	default:
+		if (rq != NULL)
+			req_log(cn, rq);
+		conn_close(cn, "timeout");
+		return;
+	}
+}
+
+/*
+ * Drain: every connection ends after its current or next response, which
+ * carries "Connection: close".  Idle keep-alive connections are not closed
+ * here: closing one while its client sends the next request would fail
+ * that request, so they get one more answer (or the drain deadline).
+ */
+void
+conn_drain_idle(void)
+{
+	struct conn	*cn;
+
+	for (cn = W.w_conns; cn != NULL; cn = cn->cn_next)
+		cn->cn_close = 1;
+}
+
+/* Used by proxy.c to turn a failed exchange into our own answer. */
+void	 conn_own_response(struct conn *cn);
+
+void
+conn_own_response(struct conn *cn)
+{
+	own_response(cn);
+}

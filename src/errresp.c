@@ -1,0 +1,97 @@
+/*
+ * errresp.c: vibewarden's own answers (SPEC.md 11).  Errors are JSON
+ * {"error","status","message","request_id"} with X-Request-Id and the
+ * security headers; the client learns nothing about the upstream.
+ * Worker only; no I/O (conn.c writes the result).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "errresp.h"
+#include "pipe.h"
+#include "util.h"
+
+const char *
+errresp_code(int status)
+{
+	switch (status) {
+	case 400:
+		return ("bad_request");
+	case 401:
+		return ("unauthorized");
+	case 403:
+		return ("forbidden");
+	case 404:
+		return ("not_found");
+	case 405:
+		return ("method_not_allowed");
+	case 408:
+		return ("request_timeout");
+	case 413:
+		return ("payload_too_large");
+	case 414:
+		return ("uri_too_long");
+	case 417:
+		return ("expectation_failed");
+	case 429:
+		return ("rate_limit_exceeded");
+	case 431:
+		return ("request_header_fields_too_large");
+	case 501:
+		return ("not_implemented");
+	case 502:
+		return ("bad_gateway");
+	case 503:
+		return ("service_unavailable");
+	case 504:
+		return ("upstream_timeout");
+	case 505:
+		return ("http_version_not_supported");
+	default:
+		return (status >= 500 ? "internal_error" : "bad_request");
+	}
+}
+
+void
+errresp_render(struct req *rq, int close)
+{
+	char		*d = rq->rq_clhead, body[1024];
+	size_t		 cap = rq->rq_clhead_cap, off = 0, blen = 0;
+	const char	*b, *ctype;
+	const char	*reason = http_reason(rq->rq_status);
+
+	if (rq->rq_errcode != NULL) {
+		util_append(body, sizeof(body), &blen,
+		    "{\"error\":\"%s\",\"status\":%d,\"message\":\"",
+		    rq->rq_errcode, rq->rq_status);
+		if (rq->rq_errmsg)
+			util_json_esc(body, sizeof(body) - 64, &blen,
+			    rq->rq_errmsg, strlen(rq->rq_errmsg));
+		util_append(body, sizeof(body), &blen,
+		    "\",\"request_id\":\"%s\"}\n", rq->rq_id);
+		b = body;
+		ctype = "application/json";
+	} else {
+		b = rq->rq_body;
+		blen = rq->rq_blen;
+		ctype = rq->rq_ctype;
+	}
+	util_append(d, cap, &off, "HTTP/1.1 %d %s\r\n", rq->rq_status,
+	    reason ? reason : "Unknown");
+	if (ctype != NULL)
+		util_append(d, cap, &off, "Content-Type: %s\r\n", ctype);
+	util_append(d, cap, &off, "Content-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\n", blen);
+	sechdr_append(d, cap, &off, NULL);
+	util_append(d, cap, &off, "X-Request-Id: %s\r\n%s\r\n", rq->rq_id,
+	    close ? "Connection: close\r\n" : "");
+	/* HEAD: the length of what GET would carry, and no body. */
+	if (rq->rq_meth != HM_HEAD && off + blen < cap) {
+		memcpy(d + off, b, blen);
+		off += blen;
+	}
+	memset(&rq->rq_back, 0, sizeof(rq->rq_back));
+	rq->rq_back.fl_head = d;
+	rq->rq_back.fl_hlen = off;
+	rq->rq_back.fl_mode = FL_NONE;
+}

@@ -1,0 +1,239 @@
+/*
+ * log.c: structured event lines (see log.h).  Runs in every process.  A
+ * worker's lines go to a buffer flushed once per loop turn; a full buffer
+ * is flushed at once.  Write errors are ignored: logging must never stop
+ * the proxy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define LOGBUF	65536
+
+static int		 log_fd = STDOUT_FILENO;
+static int		 log_ownfd;
+static char		*log_path;
+static enum log_level	 log_level = LOG_LVL_INFO;
+static enum log_format	 log_format = LOG_FMT_JSON;
+static int		 log_buffered;
+static char		 log_buf[LOGBUF];
+static size_t		 log_len;
+
+static const char *const lvl_names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
+
+int
+log_open(const struct config *cf, int buffered)
+{
+	const char	*out = cf->log.output;
+	int		 fd;
+
+	log_level = cf->log.level;
+	log_format = cf->log.format;
+	log_buffered = buffered;
+	if (out == NULL || strcmp(out, "stdout") == 0)
+		fd = STDOUT_FILENO;
+	else if (strcmp(out, "stderr") == 0)
+		fd = STDERR_FILENO;
+	else if ((fd = open(out, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0640)) == -1)
+		return (-1);
+	if (log_ownfd)
+		close(log_fd);
+	log_fd = fd;
+	log_ownfd = fd > STDERR_FILENO;
+	free(log_path);
+	log_path = log_ownfd ? strdup(out) : NULL;
+	return (0);
+}
+
+int
+log_reopen(void)
+{
+	int	 fd;
+
+	if (!log_ownfd || log_path == NULL)
+		return (0);
+	log_flush();
+	if ((fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0640)) == -1)
+		return (-1);
+	close(log_fd);
+	log_fd = fd;
+	return (0);
+}
+
+void
+log_flush(void)
+{
+	size_t	 off = 0;
+	ssize_t	 n;
+
+	while (off < log_len) {
+		n = write(log_fd, log_buf + off, log_len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	log_len = 0;
+}
+
+int
+log_enabled(enum log_level lvl)
+{
+	return (lvl >= log_level);
+}
+
+static void
+log_put(const char *line, size_t len)
+{
+	if (log_len + len > sizeof(log_buf))
+		log_flush();
+	if (len > sizeof(log_buf))
+		len = sizeof(log_buf);
+	memcpy(log_buf + log_len, line, len);
+	log_len += len;
+	if (!log_buffered)
+		log_flush();
+}
+
+void
+logev_init(struct logev *le, enum log_level lvl, const char *severity,
+    const char *category, const char *type)
+{
+	le->le_level = lvl;
+	le->le_severity = severity;
+	le->le_category = category;
+	le->le_type = type;
+	le->le_outcome = NULL;
+	le->le_request_id = NULL;
+	le->le_actor_ip = NULL;
+	le->le_summary[0] = '\0';
+	le->le_plen = 0;
+}
+
+void
+logev_summary(struct logev *le, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(le->le_summary, sizeof(le->le_summary), fmt, ap);
+	va_end(ap);
+}
+
+/* Start a payload member: `,"key":` (JSON) or ` key=` (text). */
+static void
+member(struct logev *le, const char *key)
+{
+	if (log_format == LOG_FMT_JSON)
+		util_append(le->le_payload, sizeof(le->le_payload),
+		    &le->le_plen, "%s\"%s\":", le->le_plen ? "," : "", key);
+	else
+		util_append(le->le_payload, sizeof(le->le_payload),
+		    &le->le_plen, " %s=", key);
+}
+
+void
+logev_str(struct logev *le, const char *key, const char *p, size_t len)
+{
+	member(le, key);
+	util_append(le->le_payload, sizeof(le->le_payload), &le->le_plen,
+	    "\"");
+	util_json_esc(le->le_payload, sizeof(le->le_payload) - 1,
+	    &le->le_plen, p, len);
+	util_append(le->le_payload, sizeof(le->le_payload), &le->le_plen,
+	    "\"");
+}
+
+void
+logev_cstr(struct logev *le, const char *key, const char *s)
+{
+	logev_str(le, key, s ? s : "", s ? strlen(s) : 0);
+}
+
+void
+logev_int(struct logev *le, const char *key, long long v)
+{
+	member(le, key);
+	util_append(le->le_payload, sizeof(le->le_payload), &le->le_plen,
+	    "%lld", v);
+}
+
+void
+logev_num(struct logev *le, const char *key, double v)
+{
+	member(le, key);
+	util_append(le->le_payload, sizeof(le->le_payload), &le->le_plen,
+	    "%.3f", v);
+}
+
+void
+logev_emit(struct logev *le)
+{
+	char	 line[LOGEV_PAYLOAD + 1024], ts[40];
+	size_t	 off = 0;
+
+	if (!log_enabled(le->le_level))
+		return;
+	util_rfc3339(ts, sizeof(ts));
+	if (log_format == LOG_FMT_TEXT) {
+		util_append(line, sizeof(line), &off, "%s %s %s %s%.*s", ts,
+		    lvl_names[le->le_level], le->le_type, le->le_summary,
+		    (int)le->le_plen, le->le_payload);
+		if (le->le_request_id)
+			util_append(line, sizeof(line), &off,
+			    " request_id=%s", le->le_request_id);
+		goto out;
+	}
+	util_append(line, sizeof(line), &off,
+	    "{\"schema_version\":\"v1\",\"event_type\":\"%s\","
+	    "\"timestamp\":\"%s\",\"severity\":\"%s\",\"category\":\"%s\","
+	    "\"ai_summary\":\"", le->le_type, ts, le->le_severity,
+	    le->le_category);
+	util_json_esc(line, sizeof(line) - 512, &off, le->le_summary,
+	    strlen(le->le_summary));
+	util_append(line, sizeof(line), &off, "\",\"payload\":{%.*s}",
+	    (int)le->le_plen, le->le_payload);
+	if (le->le_request_id)
+		util_append(line, sizeof(line), &off,
+		    ",\"request_id\":\"%s\"", le->le_request_id);
+	if (le->le_actor_ip)
+		util_append(line, sizeof(line), &off,
+		    ",\"actor\":{\"type\":\"ip\",\"ip\":\"%s\"}",
+		    le->le_actor_ip);
+	if (le->le_outcome)
+		util_append(line, sizeof(line), &off, ",\"outcome\":\"%s\"",
+		    le->le_outcome);
+	util_append(line, sizeof(line), &off, "}");
+ out:
+	if (off >= sizeof(line) - 1)
+		off = sizeof(line) - 2;
+	line[off++] = '\n';
+	log_put(line, off);
+}
+
+void
+log_sys(enum log_level lvl, const char *type, const char *fmt, ...)
+{
+	static const char *const sev[] = { "info", "info", "medium", "high" };
+	struct logev	 le;
+	va_list		 ap;
+
+	if (!log_enabled(lvl))
+		return;
+	logev_init(&le, lvl, sev[lvl], "system", type);
+	va_start(ap, fmt);
+	vsnprintf(le.le_summary, sizeof(le.le_summary), fmt, ap);
+	va_end(ap);
+	logev_cstr(&le, "message", le.le_summary);
+	logev_emit(&le);
+}

@@ -1,0 +1,101 @@
+/*
+ * main.c: vibewarden's command line (SPEC.md 1).  Loads and validates the
+ * configuration, then hands over to the master.  Exit status: 0 clean
+ * stop, 1 configuration error, 2 start-up failure.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <yaml.h>
+
+#include "vw_autoconf.h"
+#include "config.h"
+#include "master.h"
+
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR	"/run"
+#endif
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: vibewarden [-dtVh] [-c file] [-p pidfile]\n"
+	    "  -c file     configuration (default %s)\n"
+	    "  -t          check the configuration and exit\n"
+	    "  -d          run as a daemon\n"
+	    "  -p pidfile  write the master's PID to pidfile\n"
+	    "  -V          print versions and exit\n"
+	    "  -h          this help\n", config_default_path());
+}
+
+static void
+versions(void)
+{
+	printf("vibewarden %s\n", PACKAGE_VERSION);
+	printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
+	printf("  libyaml %s\n", yaml_get_version_string());
+	printf("  jansson %s\n", jansson_version_str());
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct master_opts	 mo = { NULL, 0, NULL };
+	struct cfg_diags	 d = { 0 };
+	struct config		*cf;
+	int			 ch, test = 0;
+
+	while ((ch = getopt(argc, argv, "c:dhp:tV")) != -1) {
+		switch (ch) {
+		case 'c':
+			mo.mo_cfpath = optarg;
+			break;
+		case 'd':
+			mo.mo_daemonize = 1;
+			break;
+		case 'p':
+			mo.mo_pidfile = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'V':
+			versions();
+			return (0);
+		case 'h':
+			usage(stdout);
+			return (0);
+		default:
+			usage(stderr);
+			return (1);
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return (1);
+	}
+	cf = config_load(mo.mo_cfpath, NULL, &d);
+	config_diags_print(&d, stderr);
+	config_diags_free(&d);
+	if (cf == NULL) {
+		if (test)
+			fprintf(stderr, "vibewarden: configuration %s is "
+			    "invalid\n", mo.mo_cfpath ? mo.mo_cfpath :
+			    config_default_path());
+		return (1);
+	}
+	if (test) {
+		fprintf(stderr, "vibewarden: configuration %s is ok\n",
+		    mo.mo_cfpath ? mo.mo_cfpath : config_default_path());
+		config_free(cf);
+		return (0);
+	}
+	if (mo.mo_daemonize && mo.mo_pidfile == NULL)
+		mo.mo_pidfile = RUNSTATEDIR "/vibewarden.pid";
+	return (master_main(cf, &mo));
+}

@@ -1,0 +1,540 @@
+/*
+ * master.c: the master process.  Binds the listening socket, forks
+ * server.workers workers that all accept on it, replaces dead ones (with
+ * back-off for a crash loop), and handles signals: HUP reload (a new
+ * worker generation; the old one drains), TERM/INT graceful stop, QUIT
+ * fast stop, USR1 log reopen.  Signals are taken synchronously with
+ * sigtimedwait(), so no handler races with the child table.  The master
+ * keeps root (to bind and read keys on reload) and never reads a client
+ * byte.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vw_autoconf.h"
+#include "counters.h"
+#include "log.h"
+#include "master.h"
+#include "util.h"
+#include "worker.h"
+
+#define MAXCHILD	512
+#define QUICK_DEATH_MS	5000	/* a worker dying sooner counts as a crash */
+#define BACKOFF_MAX_MS	30000
+
+struct child {
+	pid_t		 ch_pid;	/* 0: free entry */
+	uint32_t	 ch_gen;
+	int		 ch_idx;	/* worker number within its generation */
+	int		 ch_slot;	/* counters slot */
+	uint64_t	 ch_started;
+	int		 ch_draining;
+};
+
+/* A worker of the current generation waiting to be started again. */
+struct respawn {
+	int		 rs_active;
+	uint64_t	 rs_at;
+	int		 rs_fails;	/* consecutive quick deaths */
+};
+
+static struct child	 children[MAXCHILD];
+static struct respawn	*respawns;	/* one per worker index */
+static int		 nworkers;
+static uint32_t		 generation;
+static struct config	*conf;
+static int		 lfd = -1;
+static char		*lhost;
+static int		 lport;
+static struct sockaddr_storage up_ss;
+static socklen_t	 up_len;
+
+int
+master_resolve(const char *host, int port, struct sockaddr_storage *ss,
+    socklen_t *len, const char **errstr)
+{
+	struct addrinfo	 hints, *res;
+	char		 pbuf[16];
+	int		 rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(pbuf, sizeof(pbuf), "%d", port);
+	if ((rc = getaddrinfo(host, pbuf, &hints, &res)) != 0) {
+		*errstr = gai_strerror(rc);
+		return (-1);
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return (0);
+}
+
+static int
+bind_listener(const struct config *cf, const char **errstr)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 fd, one = 1;
+
+	if (master_resolve(cf->server.host, cf->server.port, &ss, &len,
+	    errstr) == -1)
+		return (-1);
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    listen(fd, 4096) == -1) {
+		close(fd);
+		goto fail;
+	}
+	return (fd);
+ fail:
+	*errstr = strerror(errno);
+	return (-1);
+}
+
+static int
+slot_alloc(void)
+{
+	int	 i;
+
+	for (i = 1; i < CTR_SLOTS; i++)
+		if (counters_base[i].c_pid == 0)
+			return (i);
+	return (-1);
+}
+
+static void
+spawn(int idx)
+{
+	struct child	*ch = NULL;
+	sigset_t	 none;
+	pid_t		 pid;
+	int		 i, slot;
+
+	for (i = 0; i < MAXCHILD; i++)
+		if (children[i].ch_pid == 0) {
+			ch = &children[i];
+			break;
+		}
+	if (ch == NULL || (slot = slot_alloc()) == -1) {
+		log_sys(LOG_LVL_ERROR, "worker.spawn_failed",
+		    "too many processes");
+		return;
+	}
+	counters_base[slot].c_pid = -1;		/* reserved */
+	if ((pid = fork()) == -1) {
+		counters_base[slot].c_pid = 0;
+		log_sys(LOG_LVL_ERROR, "worker.spawn_failed", "fork: %s",
+		    strerror(errno));
+		respawns[idx].rs_active = 1;
+		respawns[idx].rs_at = util_now_update() + 1000;
+		return;
+	}
+	if (pid == 0) {
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		counters_claim(&counters_base[slot], getpid(), generation);
+		worker_main(conf, lfd, slot, (struct sockaddr *)&up_ss,
+		    up_len);
+		/* NOTREACHED */
+	}
+	ch->ch_pid = pid;
+	ch->ch_gen = generation;
+	ch->ch_idx = idx;
+	ch->ch_slot = slot;
+	ch->ch_started = util_now_update();
+	ch->ch_draining = 0;
+	counters_base[slot].c_pid = pid;
+}
+
+static int
+start_generation(void)
+{
+	struct respawn	*rs;
+	int		 i, n;
+
+	n = conf->server.workers > 0 ? conf->server.workers : util_ncpu();
+	if ((rs = calloc(n, sizeof(*rs))) == NULL)
+		return (-1);
+	free(respawns);
+	respawns = rs;
+	nworkers = n;
+	generation++;
+	for (i = 0; i < n; i++)
+		spawn(i);
+	return (0);
+}
+
+static void
+signal_children(int sig, int old_only)
+{
+	int	 i;
+
+	for (i = 0; i < MAXCHILD; i++) {
+		if (children[i].ch_pid == 0)
+			continue;
+		if (old_only && children[i].ch_gen == generation)
+			continue;
+		if (sig == SIGTERM)
+			children[i].ch_draining = 1;
+		kill(children[i].ch_pid, sig);
+	}
+}
+
+static int
+nchildren(void)
+{
+	int	 i, n = 0;
+
+	for (i = 0; i < MAXCHILD; i++)
+		if (children[i].ch_pid != 0)
+			n++;
+	return (n);
+}
+
+/* Reap exited children; schedule replacements for unexpected deaths. */
+static void
+reap(int stopping)
+{
+	struct child	*ch;
+	struct respawn	*rs;
+	pid_t		 pid;
+	int		 st, i;
+	uint64_t	 lived, delay;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (i = 0, ch = NULL; i < MAXCHILD; i++)
+			if (children[i].ch_pid == pid) {
+				ch = &children[i];
+				break;
+			}
+		if (ch == NULL)
+			continue;
+		counters_base[ch->ch_slot].c_pid = 0;
+		ch->ch_pid = 0;
+		if (stopping || ch->ch_draining || ch->ch_gen != generation)
+			continue;
+		log_sys(LOG_LVL_ERROR, "worker.exited",
+		    "worker %d (pid %d) %s %d", ch->ch_idx, (int)pid,
+		    WIFSIGNALED(st) ? "killed by signal" : "exited with",
+		    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+		rs = &respawns[ch->ch_idx];
+		lived = util_now_update() - ch->ch_started;
+		rs->rs_fails = lived < QUICK_DEATH_MS ? rs->rs_fails + 1 : 0;
+		/*
+		 * SPEC.md 3: replaced within 1 s; a crash loop (three quick
+		 * deaths in a row) backs off exponentially, up to 30 s.
+		 */
+		delay = 0;
+		if (rs->rs_fails >= 3) {
+			delay = 1000ULL << (rs->rs_fails - 3 > 5 ? 5 :
+			    rs->rs_fails - 3);
+			if (delay > BACKOFF_MAX_MS)
+				delay = BACKOFF_MAX_MS;
+			log_sys(LOG_LVL_ERROR, "worker.crash_loop",
+			    "worker %d died %d times in a row; next start in "
+			    "%llu ms", ch->ch_idx, rs->rs_fails,
+			    (unsigned long long)delay);
+		}
+		rs->rs_active = 1;
+		rs->rs_at = util_now_ms + delay;
+		counters_base[0].c_restarts++;
+	}
+}
+
+static uint64_t
+run_respawns(void)
+{
+	uint64_t	 next = UINT64_MAX;
+	int		 i;
+
+	util_now_update();
+	for (i = 0; i < nworkers; i++) {
+		if (!respawns[i].rs_active)
+			continue;
+		if (respawns[i].rs_at <= util_now_ms) {
+			respawns[i].rs_active = 0;
+			spawn(i);
+			log_sys(LOG_LVL_INFO, "worker.respawned",
+			    "worker %d started again", i);
+		} else if (respawns[i].rs_at < next)
+			next = respawns[i].rs_at;
+	}
+	return (next);
+}
+
+static void
+reload(const char *cfpath)
+{
+	struct cfg_diags	 d = { 0 };
+	struct config		*ncf;
+	struct sockaddr_storage	 nup;
+	socklen_t		 nuplen;
+	const char		*err;
+	char			 msg[1024];
+	size_t			 off = 0, i;
+	int			 nfd = lfd;
+
+	if ((ncf = config_load(cfpath, NULL, &d)) == NULL) {
+		for (i = 0; i < d.n; i++)
+			if (d.v[i].d_error)
+				util_append(msg, sizeof(msg), &off,
+				    "%s%s:%d:%d: %s", off ? "; " : "",
+				    d.v[i].d_file ? d.v[i].d_file : "",
+				    d.v[i].d_line, d.v[i].d_col,
+				    d.v[i].d_msg);
+		log_sys(LOG_LVL_ERROR, "config.reload_failed",
+		    "%s; still serving the previous configuration",
+		    off ? msg : "invalid configuration");
+		config_diags_free(&d);
+		return;
+	}
+	config_diags_free(&d);
+	if (master_resolve(ncf->upstream.host, ncf->upstream.port, &nup,
+	    &nuplen, &err) == -1) {
+		log_sys(LOG_LVL_ERROR, "config.reload_failed",
+		    "upstream %s: %s; still serving the previous "
+		    "configuration", ncf->upstream.host, err);
+		config_free(ncf);
+		return;
+	}
+	if (strcmp(ncf->server.host, lhost) != 0 ||
+	    ncf->server.port != lport) {
+		if ((nfd = bind_listener(ncf, &err)) == -1) {
+			log_sys(LOG_LVL_ERROR, "config.reload_failed",
+			    "listen %s:%d: %s; still serving the previous "
+			    "configuration", ncf->server.host,
+			    ncf->server.port, err);
+			config_free(ncf);
+			return;
+		}
+	}
+	signal_children(SIGTERM, 0);	/* the whole old generation drains */
+	if (nfd != lfd) {
+		close(lfd);
+		lfd = nfd;
+		free(lhost);
+		lhost = strdup(ncf->server.host);
+		lport = ncf->server.port;
+	}
+	up_ss = nup;
+	up_len = nuplen;
+	config_free(conf);
+	conf = ncf;
+	log_open(conf, 0);
+	start_generation();
+	log_sys(LOG_LVL_INFO, "config.reloaded",
+	    "configuration reloaded; generation %u with %d workers",
+	    generation, nworkers);
+}
+
+static int
+write_pidfile(const char *path)
+{
+	FILE	*fp;
+
+	if ((fp = fopen(path, "w")) == NULL)
+		return (-1);
+	fprintf(fp, "%d\n", (int)getpid());
+	return (fclose(fp));
+}
+
+static int
+daemonize(void)
+{
+	pid_t	 pid;
+	int	 fd;
+
+	if ((pid = fork()) == -1)
+		return (-1);
+	if (pid > 0)
+		_exit(0);
+	if (setsid() == -1)
+		return (-1);
+	if ((pid = fork()) == -1)
+		return (-1);
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") == -1)
+		return (-1);
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		if (conf->log.output == NULL ||
+		    strcmp(conf->log.output, "stdout") == 0 ||
+		    strcmp(conf->log.output, "stderr") == 0) {
+			/* A daemon has no terminal: log lines to stdout
+			   would be lost, so the operator must choose a file. */
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	return (0);
+}
+
+/* Wait for every child, then SIGKILL stragglers after grace_ms. */
+static void
+wait_children(uint64_t grace_ms)
+{
+	struct timespec	 ts = { 0, 50 * 1000 * 1000 };
+	uint64_t	 deadline = util_now_update() + grace_ms;
+	int		 killed = 0;
+
+	while (nchildren() > 0) {
+		reap(1);
+		if (nchildren() == 0)
+			break;
+		if (!killed && util_now_update() >= deadline) {
+			signal_children(SIGKILL, 0);
+			killed = 1;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
+int
+master_main(struct config *cf, const struct master_opts *mo)
+{
+	sigset_t	 set;
+	siginfo_t	 si;
+	struct timespec	 ts;
+	const char	*err;
+	uint64_t	 next, now, drain_deadline = 0;
+	int		 sig, stopping = 0;
+
+	conf = cf;
+	if (log_open(conf, 0) == -1) {
+		fprintf(stderr, "vibewarden: log.output %s: %s\n",
+		    conf->log.output, strerror(errno));
+		return (2);
+	}
+	if (geteuid() == 0 && getpwnam(conf->server.user) == NULL) {
+		fprintf(stderr, "vibewarden: server.user %s: no such user\n",
+		    conf->server.user);
+		return (2);
+	}
+	if (master_resolve(conf->upstream.host, conf->upstream.port, &up_ss,
+	    &up_len, &err) == -1) {
+		fprintf(stderr, "vibewarden: upstream %s: %s\n",
+		    conf->upstream.host, err);
+		return (2);
+	}
+	if ((lfd = bind_listener(conf, &err)) == -1) {
+		fprintf(stderr, "vibewarden: listen %s:%d: %s\n",
+		    conf->server.host, conf->server.port, err);
+		return (2);
+	}
+	lhost = strdup(conf->server.host);
+	lport = conf->server.port;
+	if (counters_create() == NULL) {
+		fprintf(stderr, "vibewarden: counters: %s\n", strerror(errno));
+		return (2);
+	}
+	counters_base[0].c_pid = getpid();
+	if (mo->mo_daemonize && daemonize() == -1) {
+		fprintf(stderr, "vibewarden: daemonize: %s\n", strerror(errno));
+		return (2);
+	}
+	counters_base[0].c_pid = getpid();
+	if (mo->mo_pidfile && write_pidfile(mo->mo_pidfile) == -1) {
+		fprintf(stderr, "vibewarden: pidfile %s: %s\n", mo->mo_pidfile,
+		    strerror(errno));
+		return (2);
+	}
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (start_generation() == -1)
+		return (2);
+	log_sys(LOG_LVL_INFO, "proxy.started",
+	    "vibewarden %s listening on %s:%d, upstream %s:%d, %d workers",
+	    PACKAGE_VERSION, conf->server.host, conf->server.port,
+	    conf->upstream.host, conf->upstream.port, nworkers);
+
+	for (;;) {
+		next = stopping ? drain_deadline : run_respawns();
+		now = util_now_update();
+		if (next == UINT64_MAX || next > now + 1000)
+			next = now + 1000;
+		ts.tv_sec = (next - now) / 1000;
+		ts.tv_nsec = (long)((next - now) % 1000) * 1000000;
+		sig = sigtimedwait(&set, &si, &ts);
+		switch (sig) {
+		case SIGCHLD:
+			reap(stopping);
+			break;
+		case SIGHUP:
+			if (!stopping)
+				reload(mo->mo_cfpath);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			if (!stopping) {
+				log_sys(LOG_LVL_INFO, "proxy.stopping",
+				    "graceful stop: draining for up to %llu ms",
+				    (unsigned long long)
+				    conf->server.drain_timeout_ms);
+				stopping = 1;
+				close(lfd);
+				signal_children(SIGTERM, 0);
+				drain_deadline = util_now_update() +
+				    conf->server.drain_timeout_ms + 2000;
+			}
+			break;
+		case SIGQUIT:
+			signal_children(SIGQUIT, 0);
+			wait_children(2000);
+			goto out;
+		case SIGUSR1:
+			log_reopen();
+			signal_children(SIGUSR1, 0);
+			break;
+		default:
+			break;
+		}
+		if (stopping) {
+			reap(1);
+			if (nchildren() == 0)
+				break;
+			if (util_now_update() >= drain_deadline) {
+				wait_children(0);
+				break;
+			}
+		}
+	}
+ out:
+	log_sys(LOG_LVL_INFO, "proxy.stopped", "vibewarden stopped");
+	if (mo->mo_pidfile)
+		unlink(mo->mo_pidfile);
+	config_free(conf);
+	return (0);
+}

@@ -1,0 +1,57 @@
+/*
+ * pipe.c: the one table that orders the request pipeline (SPEC.md 5), and
+ * the helpers stages use to answer.  Later stages (IP filter, body size,
+ * rate limits, CSRF, auth) are added to stages[] and nothing else changes.
+ * Worker only; never does I/O.
+ */
+#include <stddef.h>
+
+#include "pipe.h"
+
+static stage_fn *const stages[] = {
+	stage_reqid,		/* 2 request id + client IP */
+	stage_strip,		/* 3 strip client identity headers */
+	stage_internal,		/* 4 internal routes */
+	stage_upgrade,		/* WebSocket handshake checks (SPEC.md 9) */
+	NULL			/* 13 proxy: the driver takes over */
+};
+
+enum verdict
+pipe_run(struct req *rq)
+{
+	enum verdict	 v;
+
+	for (; stages[rq->rq_stage] != NULL; rq->rq_stage++) {
+		v = stages[rq->rq_stage](rq);
+		if (v != V_NEXT)
+			return (v);
+	}
+	return (V_NEXT);
+}
+
+enum verdict
+req_fail(struct req *rq, int status, enum rq_event ev, const char *code,
+    const char *msg)
+{
+	rq->rq_status = status;
+	rq->rq_event = ev;
+	rq->rq_errcode = code;
+	rq->rq_errmsg = msg;
+	rq->rq_body = NULL;
+	rq->rq_flags |= RQ_OWNRESP;
+	return (V_DONE);
+}
+
+enum verdict
+req_respond(struct req *rq, int status, const char *ctype, const char *body,
+    size_t len)
+{
+	rq->rq_status = status;
+	rq->rq_event = EV_INTERNAL;
+	rq->rq_errcode = NULL;
+	rq->rq_ctype = ctype;
+	rq->rq_body = body;
+	rq->rq_blen = len;
+	rq->rq_flags |= RQ_OWNRESP;
+	return (V_DONE);
+}

@@ -1,0 +1,38 @@
+/*
+ * pipe.h: the ordered request pipeline (SPEC.md 5).  Stages are
+ * `enum verdict stage_x(struct req *)`; they never write, log or close.
+ * Worker only.
+ */
+#ifndef VW_PIPE_H
+#define VW_PIPE_H
+
+#include "req.h"
+
+typedef enum verdict	 stage_fn(struct req *);
+
+/*
+ * Run the stages from rq->rq_stage on.  V_NEXT: every stage passed, proxy
+ * the request.  V_DONE: a response is ready.  V_AGAIN: a stage waits on
+ * I/O; rq->rq_stage remembers it and pipe_run() resumes there.
+ */
+enum verdict	 pipe_run(struct req *rq);
+
+/* The stages, in pipe.c's table order. */
+enum verdict	 stage_reqid(struct req *);	/* request id, client IP */
+enum verdict	 stage_strip(struct req *);	/* client identity headers */
+enum verdict	 stage_internal(struct req *);	/* /_vibewarden/... */
+enum verdict	 stage_upgrade(struct req *);	/* WebSocket handshake */
+
+/*
+ * Response phase: append the configured security headers to a response
+ * head at dst[*off..cap).  resp is the upstream's response (NULL for
+ * vibewarden's own answers) so an application's own CSP and
+ * X-Frame-Options are kept (SPEC.md 7).  tls: HSTS only over TLS.
+ */
+void		 sechdr_append(char *dst, size_t cap, size_t *off,
+		    const struct http_msg *resp);
+
+/* Build the header block once per generation from cf; 0 or -1. */
+int		 sechdr_init(const struct config *cf, int tls);
+
+#endif /* VW_PIPE_H */

@@ -1,0 +1,758 @@
+/*
+ * proxy.c: the exchange between a client and the upstream (SPEC.md 4, 9).
+ * Requests are re-serialised, never relayed raw: hop-by-hop fields and
+ * the client's identity headers are dropped, X-Forwarded-* and
+ * X-Request-Id are set, bodies are re-framed (Content-Length as parsed,
+ * or fresh chunks without extensions).  Responses are parsed as strictly
+ * as requests.  Bodies stream through one buffer per side: a full
+ * destination stops reads from the source (back-pressure), so memory per
+ * exchange is bounded whatever the body size.  Worker only.
+ */
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "counters.h"
+#include "errresp.h"
+#include "log.h"
+#include "pipe.h"
+#include "proxy.h"
+#include "upstream.h"
+#include "util.h"
+#include "worker.h"
+#include "ws.h"
+
+void	 conn_own_response(struct conn *cn);
+
+static const char crlf[] = "\r\n";
+static const char lastchunk[] = "0\r\n\r\n";
+static const char continue100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+/* ------------------------------------------------------------ flows */
+
+/* Write what the flow has pending; 1 all written, 0 blocked, -1 error. */
+static int
+flow_write(struct flow *f, struct endp *src, struct endp *dst)
+{
+	struct iovec	 iov[4];
+	ssize_t		 n;
+	size_t		 k;
+	int		 cnt = 0;
+
+	if (f->fl_hlen) {
+		iov[cnt].iov_base = (void *)f->fl_head;
+		iov[cnt++].iov_len = f->fl_hlen;
+	}
+	if (f->fl_prelen > f->fl_preoff) {
+		iov[cnt].iov_base = f->fl_pre + f->fl_preoff;
+		iov[cnt++].iov_len = f->fl_prelen - f->fl_preoff;
+	}
+	if (f->fl_dlen) {
+		iov[cnt].iov_base = src->ep_in.b_data + src->ep_in.b_start;
+		iov[cnt++].iov_len = f->fl_dlen;
+	}
+	if (f->fl_postlen) {
+		iov[cnt].iov_base = (void *)f->fl_post;
+		iov[cnt++].iov_len = f->fl_postlen;
+	}
+	if (cnt == 0)
+		return (1);
+	if (!dst->ep_writable)
+		return (0);
+	n = dst->ep_ops->eo_writev(dst, iov, cnt);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR) {
+			dst->ep_writable = 0;
+			return (0);
+		}
+		dst->ep_err = 1;
+		return (-1);
+	}
+	f->fl_started = 1;
+	k = (size_t)n < f->fl_hlen ? (size_t)n : f->fl_hlen;
+	f->fl_head += k;
+	f->fl_hlen -= k;
+	n -= k;
+	k = (size_t)n < f->fl_prelen - f->fl_preoff ? (size_t)n :
+	    f->fl_prelen - f->fl_preoff;
+	f->fl_preoff += k;
+	n -= k;
+	k = (size_t)n < f->fl_dlen ? (size_t)n : f->fl_dlen;
+	f->fl_dlen -= k;
+	f->fl_bytes += k;
+	if (k)
+		src->ep_in.b_start += k;
+	n -= k;
+	k = (size_t)n < f->fl_postlen ? (size_t)n : f->fl_postlen;
+	f->fl_post += k;
+	f->fl_postlen -= k;
+	return (f->fl_hlen || f->fl_prelen > f->fl_preoff || f->fl_dlen ||
+	    f->fl_postlen ? 0 : 1);
+}
+
+/*
+ * Turn buffered source bytes into pending output.  Returns 1 when output
+ * is pending or the source is done, 0 when more input is needed, -1 on a
+ * framing error.
+ */
+static int
+flow_produce(struct flow *f, struct endp *src)
+{
+	struct buf	*b;
+	size_t		 avail, used, doff, dlen;
+	enum chunk_rc	 rc;
+
+	if (f->fl_mode == FL_NONE) {
+		f->fl_srcdone = 1;
+		return (1);
+	}
+	if (src == NULL)
+		return (-1);
+	b = &src->ep_in;
+	while ((avail = buf_avail(b)) > 0) {
+		switch (f->fl_mode) {
+		case FL_LENGTH:
+			f->fl_dlen = avail < f->fl_remain ? avail :
+			    (size_t)f->fl_remain;
+			f->fl_remain -= f->fl_dlen;
+			if (f->fl_remain == 0)
+				f->fl_srcdone = 1;
+			return (1);
+		case FL_CLOSE:
+		case FL_RAW:
+			f->fl_dlen = avail;
+			return (1);
+		case FL_CHUNKED:
+			rc = chunked_step(&f->fl_ck, b->b_data + b->b_start,
+			    avail, &used, &doff, &dlen);
+			if (rc == CK_ERROR)
+				return (-1);
+			if (rc == CK_NEED) {
+				b->b_start += used;
+				continue;
+			}
+			if (rc == CK_DONE) {
+				b->b_start += used;
+				f->fl_srcdone = 1;
+				if (f->fl_chunkout) {
+					f->fl_post = lastchunk;
+					f->fl_postlen = sizeof(lastchunk) - 1;
+				}
+				return (1);
+			}
+			/* CK_DATA: skip the size line, keep the payload at
+			   b_start, skip the rest after it is written. */
+			b->b_start += doff;
+			f->fl_dlen = dlen;
+			f->fl_skip = used - doff - dlen;
+			if (f->fl_chunkout) {
+				f->fl_prelen = (size_t)snprintf(f->fl_pre,
+				    sizeof(f->fl_pre), "%zx\r\n", dlen);
+				f->fl_preoff = 0;
+				f->fl_post = crlf;
+				f->fl_postlen = 2;
+			}
+			return (1);
+		default:
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+int
+flow_pump(struct flow *f, struct endp *src, struct endp *dst)
+{
+	ssize_t	 n;
+	int	 rc;
+
+	for (;;) {
+		/* Coalesce a pending head with the first body bytes. */
+		if (f->fl_hlen && !f->fl_dlen && !f->fl_srcdone && src &&
+		    buf_avail(&src->ep_in) > 0 &&
+		    flow_produce(f, src) < 0)
+			return (-1);
+		if ((rc = flow_write(f, src, dst)) <= 0)
+			return (rc < 0 ? -2 : 0);
+		if (f->fl_skip) {
+			src->ep_in.b_start += f->fl_skip;
+			f->fl_skip = 0;
+		}
+		if (f->fl_srcdone) {
+			f->fl_done = 1;
+			return (1);
+		}
+		if ((rc = flow_produce(f, src)) < 0)
+			return (-1);
+		if (rc > 0)
+			continue;
+		if (!src->ep_readable)
+			return (0);
+		n = endp_fill(src);
+		if (n > 0)
+			continue;
+		if (n == 0) {
+			if (f->fl_mode == FL_CLOSE || f->fl_mode == FL_RAW) {
+				f->fl_srcdone = 1;
+				continue;
+			}
+			return (-1);	/* premature end of body */
+		}
+		return (src->ep_err ? -1 : 0);
+	}
+}
+
+/* ------------------------------------------------------------ heads */
+
+static void
+app(char *dst, size_t cap, size_t *off, const char *s, size_t len)
+{
+	if (*off + len > cap) {
+		*off = cap + 1;		/* overflow marker */
+		return;
+	}
+	memcpy(dst + *off, s, len);
+	*off += len;
+}
+
+#define APPS(d, c, o, lit)	app(d, c, o, lit, sizeof(lit) - 1)
+#define APPV(d, c, o, v)	app(d, c, o, (v).p, (v).len)
+
+/* Serialise the request for the upstream (SPEC.md 4 "Forwarding"). */
+static int
+build_uphead(struct req *rq)
+{
+	struct http_msg	*m = &rq->rq_msg;
+	struct conn	*cn = rq->rq_conn;
+	char		*d = rq->rq_uphead, num[32];
+	size_t		 cap = rq->rq_uphead_cap, off = 0, i;
+	struct http_field *fl;
+	int		 nxff = 0;
+
+	APPV(d, cap, &off, m->m_method);
+	APPS(d, cap, &off, " ");
+	APPV(d, cap, &off, m->m_path);
+	if (m->m_query.p != NULL) {	/* RFC 3986 6.2.3: keep an empty "?" */
+		APPS(d, cap, &off, "?");
+		APPV(d, cap, &off, m->m_query);
+	}
+	APPS(d, cap, &off, " HTTP/1.1\r\nHost: ");
+	APPV(d, cap, &off, m->m_host);
+	APPS(d, cap, &off, "\r\n");
+	for (i = 0; i < m->m_nfields; i++) {
+		fl = &m->m_fields[i];
+		if (fl->f_flags & F_HOPBYHOP)
+			continue;
+		switch (fl->f_id) {
+		case H_HOST:
+		case H_CONTENT_LENGTH:
+		case H_TRANSFER_ENCODING:
+		case H_X_FORWARDED_PROTO:
+		case H_X_FORWARDED_HOST:
+		case H_X_REQUEST_ID:
+		case H_EXPECT:		/* 100-continue is answered here */
+			continue;
+		case H_X_FORWARDED_FOR:
+			continue;	/* joined below */
+		default:
+			break;
+		}
+		APPV(d, cap, &off, fl->f_name);
+		APPS(d, cap, &off, ": ");
+		APPV(d, cap, &off, fl->f_value);
+		APPS(d, cap, &off, "\r\n");
+	}
+	/* X-Forwarded-For: the client's list, then the peer (appended). */
+	APPS(d, cap, &off, "X-Forwarded-For: ");
+	for (i = 0; i < m->m_nfields; i++) {
+		fl = &m->m_fields[i];
+		if (fl->f_id != H_X_FORWARDED_FOR || fl->f_value.len == 0 ||
+		    (fl->f_flags & F_HOPBYHOP))
+			continue;
+		APPV(d, cap, &off, fl->f_value);
+		APPS(d, cap, &off, ", ");
+		nxff++;
+	}
+	app(d, cap, &off, cn->cn_ip, strlen(cn->cn_ip));
+	APPS(d, cap, &off, "\r\nX-Forwarded-Proto: ");
+	app(d, cap, &off, W.w_scheme, strlen(W.w_scheme));
+	APPS(d, cap, &off, "\r\nX-Forwarded-Host: ");
+	APPV(d, cap, &off, m->m_host);
+	APPS(d, cap, &off, "\r\nX-Request-Id: ");
+	app(d, cap, &off, rq->rq_id, strlen(rq->rq_id));
+	APPS(d, cap, &off, "\r\n");
+	if (m->m_flags & M_CHUNKED)
+		APPS(d, cap, &off, "Transfer-Encoding: chunked\r\n");
+	else if (m->m_flags & M_CLEN) {
+		snprintf(num, sizeof(num), "Content-Length: %llu\r\n",
+		    (unsigned long long)m->m_clen);
+		app(d, cap, &off, num, strlen(num));
+	}
+	if (rq->rq_flags & RQ_WS)
+		APPS(d, cap, &off,
+		    "Connection: Upgrade\r\nUpgrade: websocket\r\n");
+	APPS(d, cap, &off, "\r\n");
+	(void)nxff;
+	if (off > cap)
+		return (-1);
+	rq->rq_uphead_len = off;
+	return (0);
+}
+
+/* Serialise the upstream's response for the client. */
+static int
+build_clhead(struct req *rq, enum http_body hb)
+{
+	struct http_msg	*m = &rq->rq_resp;
+	char		*d = rq->rq_clhead, num[48];
+	size_t		 cap = rq->rq_clhead_cap, off = 0, i;
+	struct http_field *fl;
+	struct conn	*cn = rq->rq_conn;
+
+	snprintf(num, sizeof(num), "HTTP/1.1 %03d ", m->m_status);
+	app(d, cap, &off, num, strlen(num));
+	APPV(d, cap, &off, m->m_reason);
+	APPS(d, cap, &off, "\r\n");
+	for (i = 0; i < m->m_nfields; i++) {
+		fl = &m->m_fields[i];
+		if (fl->f_flags & F_HOPBYHOP)
+			continue;
+		switch (fl->f_id) {
+		case H_CONTENT_LENGTH:
+			if (hb == HB_NONE)
+				break;	/* HEAD/304: the entity's length */
+			continue;
+		case H_TRANSFER_ENCODING:
+		case H_SERVER:
+		case H_X_POWERED_BY:
+		case H_VIA:
+		case H_X_REQUEST_ID:
+			continue;
+		default:
+			break;
+		}
+		APPV(d, cap, &off, fl->f_name);
+		APPS(d, cap, &off, ": ");
+		APPV(d, cap, &off, fl->f_value);
+		APPS(d, cap, &off, "\r\n");
+	}
+	if (cap > off)
+		sechdr_append(d, cap, &off, m);
+	APPS(d, cap, &off, "X-Request-Id: ");
+	app(d, cap, &off, rq->rq_id, strlen(rq->rq_id));
+	APPS(d, cap, &off, "\r\n");
+	if (hb == HB_LENGTH) {
+		snprintf(num, sizeof(num), "Content-Length: %llu\r\n",
+		    (unsigned long long)m->m_clen);
+		app(d, cap, &off, num, strlen(num));
+	} else if (hb == HB_CHUNKED && rq->rq_version == 11)
+		APPS(d, cap, &off, "Transfer-Encoding: chunked\r\n");
+	if (m->m_status == 101)
+		APPS(d, cap, &off,
+		    "Connection: Upgrade\r\nUpgrade: websocket\r\n");
+	else if (cn->cn_close)
+		APPS(d, cap, &off, "Connection: close\r\n");
+	else if (rq->rq_version == 10)
+		APPS(d, cap, &off, "Connection: keep-alive\r\n");
+	APPS(d, cap, &off, "\r\n");
+	if (off > cap)
+		return (-1);
+	rq->rq_back.fl_head = d;
+	rq->rq_back.fl_hlen = off;
+	return (0);
+}
+
+/* ------------------------------------------------------------ exchange */
+
+static void	 up_timeout_cb(struct timer *);
+
+/* Replace the exchange with vibewarden's own error answer. */
+static enum pr
+exchange_fail(struct conn *cn, int status, enum rq_event ev, const char *msg)
+{
+	struct req	*rq = cn->cn_req;
+
+	proxy_finish(cn, 0);
+	if (rq->rq_back.fl_started) {
+		rq->rq_status = rq->rq_status ? rq->rq_status : status;
+		return (PR_ABORT);
+	}
+	req_fail(rq, status, ev, errresp_code(status), msg);
+	conn_own_response(cn);
+	return (PR_DONE);
+}
+
+void
+proxy_finish(struct conn *cn, int reusable)
+{
+	struct upconn	*up = cn->cn_up;
+
+	if (up == NULL)
+		return;
+	cn->cn_up = NULL;
+	up->up_owner = NULL;
+	if (reusable && !W.w_draining)
+		up_release(up);
+	else
+		up_close(up, "exchange ended");
+}
+
+static int
+attach_upstream(struct conn *cn)
+{
+	struct upconn	*up;
+
+	if ((up = up_acquire(cn)) == NULL)
+		return (-1);
+	cn->cn_up = up;
+	up->up_owner = cn;
+	timer_set(&up->up_timer, &W.w_q[up->up_state == UP_CONNECTING ?
+	    TQ_CONNECT : TQ_RESPONSE], up_timeout_cb);
+	cn->cn_req->rq_up_start_ms = util_now_ms;
+	return (0);
+}
+
+enum pr
+proxy_start(struct conn *cn)
+{
+	struct req	*rq = cn->cn_req;
+	struct http_msg	*m = &rq->rq_msg;
+	struct flow	*f = &rq->rq_fwd;
+	struct buf	*b = &cn->cn_ep.ep_in;
+
+	if (build_uphead(rq) == -1)
+		return (exchange_fail(cn, 431, EV_BLOCKED,
+		    "request head too large to forward"));
+	memset(f, 0, sizeof(*f));
+	f->fl_head = rq->rq_uphead;
+	f->fl_hlen = rq->rq_uphead_len;
+	if (m->m_flags & M_CHUNKED) {
+		f->fl_mode = FL_CHUNKED;
+		f->fl_chunkout = 1;
+		chunked_init(&f->fl_ck);
+	} else if ((m->m_flags & M_CLEN) && m->m_clen > 0) {
+		f->fl_mode = FL_LENGTH;
+		f->fl_remain = m->m_clen;
+	} else
+		f->fl_mode = FL_NONE;
+	/* The head is copied out: consume it from the client buffer. */
+	req_consume_head(rq);
+	if (attach_upstream(cn) == -1)
+		return (exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
+		    "cannot reach the upstream"));
+	/*
+	 * RFC 9110 10.1.1: Expect is not forwarded; vibewarden asks for the
+	 * body itself.  A client that cannot take 5 bytes right now is gone.
+	 */
+	if ((rq->rq_mflags & M_EXPECT_100) && f->fl_mode != FL_NONE &&
+	    rq->rq_version == 11 && buf_avail(b) == 0 &&
+	    send(cn->cn_ep.ep_io.io_fd, continue100, sizeof(continue100) - 1,
+	    MSG_NOSIGNAL) != (ssize_t)sizeof(continue100) - 1)
+		return (PR_ABORT);
+	cn->cn_state = CS_PROXY;
+	return (proxy_run(cn));
+}
+
+/* A pooled connection died before answering: send again on a fresh one. */
+static int
+can_retry(struct req *rq, struct upconn *up)
+{
+	return (up->up_nreq > 1 && !(rq->rq_flags & RQ_RETRIED) &&
+	    !(rq->rq_flags & RQ_RESP_HEAD) &&
+	    buf_avail(&up->up_ep.ep_in) == 0 &&
+	    rq->rq_fwd.fl_mode == FL_NONE);
+}
+
+static enum pr
+retry(struct conn *cn)
+{
+	struct req	*rq = cn->cn_req;
+
+	proxy_finish(cn, 0);
+	rq->rq_flags |= RQ_RETRIED;
+	rq->rq_fwd.fl_head = rq->rq_uphead;
+	rq->rq_fwd.fl_hlen = rq->rq_uphead_len;
+	rq->rq_fwd.fl_srcdone = rq->rq_fwd.fl_done = 0;
+	if (attach_upstream(cn) == -1)
+		return (exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
+		    "cannot reach the upstream"));
+	return (proxy_run(cn));
+}
+
+/*
+ * Read and check the response head.  Returns 1 when parsed, 0 to wait,
+ * -1 on a malformed or missing response, -2 when a retry is in order.
+ */
+static int
+read_resp_head(struct conn *cn)
+{
+	struct req	*rq = cn->cn_req;
+	struct upconn	*up = cn->cn_up;
+	struct buf	*b = &up->up_ep.ep_in;
+	struct http_msg	*m = &rq->rq_resp;
+	size_t		 scan;
+	ssize_t		 hl, n;
+
+	for (;;) {
+		if (buf_avail(b) > 0) {
+			scan = 0;
+			hl = http_head_end(b->b_data + b->b_start,
+			    buf_avail(b), &scan, b->b_cap, 0);
+			if (hl < 0)
+				return (-1);
+			if (hl > 0) {
+				if (http_parse_response(b->b_data + b->b_start,
+				    (size_t)hl, m, &rq->rq_arena) == -1)
+					return (-1);
+				/* Interim 1xx (not 101): not forwarded. */
+				if (m->m_status >= 100 && m->m_status < 200 &&
+				    m->m_status != 101) {
+					b->b_start += (size_t)hl;
+					continue;
+				}
+				return (1);
+			}
+		}
+		if (!up->up_ep.ep_readable)
+			return (0);
+		n = endp_fill(&up->up_ep);
+		if (n > 0)
+			continue;
+		if (n == -1 && !up->up_ep.ep_err)
+			return (0);
+		if (n == -2)
+			return (-1);
+		return (can_retry(rq, up) && buf_avail(b) == 0 ? -2 : -1);
+	}
+}
+
+/* Parsed response head: decide framing, tunnel or not, build our head. */
+static int
+start_response(struct conn *cn)
+{
+	struct req	*rq = cn->cn_req;
+	struct http_msg	*m = &rq->rq_resp;
+	struct flow	*f = &rq->rq_back;
+	enum http_body	 hb;
+
+	rq->rq_flags |= RQ_RESP_HEAD;
+	rq->rq_status = m->m_status;
+	rq->rq_up_ms = util_now_ms - rq->rq_up_start_ms;
+	memset(f, 0, sizeof(*f));
+	if (m->m_status == 101) {
+		/* SPEC.md 9: only a correct handshake opens a tunnel. */
+		if (!(rq->rq_flags & RQ_WS) ||
+		    !vw_str_caseeq(http_field_get(m, H_UPGRADE),
+		    "websocket", 9) ||
+		    !ws_accept_valid(rq->rq_wskey,
+		    http_field_get(m, H_SEC_WS_ACCEPT)))
+			return (-1);
+		hb = HB_NONE;
+	} else
+		hb = http_response_body(m, rq->rq_meth);
+	if (hb == HB_CLOSE || (hb == HB_CHUNKED && rq->rq_version == 10))
+		cn->cn_close = 1;
+	if (W.w_draining && m->m_status != 101)
+		cn->cn_close = 1;
+	if (build_clhead(rq, hb) == -1)
+		return (-1);
+	cn->cn_up->up_ep.ep_in.b_start += m->m_head_len;
+	switch (hb) {
+	case HB_NONE:
+		f->fl_mode = FL_NONE;
+		break;
+	case HB_LENGTH:
+		f->fl_mode = m->m_clen ? FL_LENGTH : FL_NONE;
+		f->fl_remain = m->m_clen;
+		break;
+	case HB_CHUNKED:
+		f->fl_mode = FL_CHUNKED;
+		f->fl_chunkout = rq->rq_version == 11;
+		chunked_init(&f->fl_ck);
+		break;
+	case HB_CLOSE:
+		f->fl_mode = FL_CLOSE;
+		break;
+	}
+	return (0);
+}
+
+static void
+open_tunnel(struct conn *cn)
+{
+	struct req	*rq = cn->cn_req;
+
+	cn->cn_state = CS_TUNNEL;
+	cn->cn_close = 1;
+	memset(&rq->rq_fwd, 0, sizeof(rq->rq_fwd));
+	rq->rq_fwd.fl_mode = FL_RAW;
+	rq->rq_back.fl_mode = FL_RAW;
+	rq->rq_back.fl_srcdone = 0;
+	rq->rq_back.fl_done = 0;
+	timer_del(&cn->cn_timer);
+	timer_del(&cn->cn_up->up_timer);
+	counters_tunnel(W.w_ctr, 1);
+}
+
+static enum pr
+tunnel_run(struct conn *cn)
+{
+	struct req	*rq = cn->cn_req;
+	struct upconn	*up = cn->cn_up;
+	int		 a, b;
+
+	a = flow_pump(&rq->rq_fwd, &cn->cn_ep, &up->up_ep);
+	b = flow_pump(&rq->rq_back, &up->up_ep, &cn->cn_ep);
+	if (a == 0 && b == 0)
+		return (PR_AGAIN);
+	/* Either side closed or failed: the tunnel ends. */
+	counters_tunnel(W.w_ctr, -1);
+	proxy_finish(cn, 0);
+	return (PR_DONE);
+}
+
+static void
+arm_timers(struct conn *cn, uint64_t fwd0, uint64_t back0, int started0)
+{
+	struct req	*rq = cn->cn_req;
+	struct upconn	*up = cn->cn_up;
+
+	if (rq->rq_back.fl_hlen || rq->rq_back.fl_dlen ||
+	    rq->rq_back.fl_postlen) {
+		/* Blocked writing to the client. */
+		if (rq->rq_back.fl_bytes != back0 || !timer_armed(&cn->cn_timer)
+		    || cn->cn_timer.t_q != &W.w_q[TQ_WRITE])
+			timer_set(&cn->cn_timer, &W.w_q[TQ_WRITE],
+			    cn->cn_timer.t_cb);
+	} else if (!rq->rq_fwd.fl_done) {
+		if (rq->rq_fwd.fl_bytes != fwd0 || !timer_armed(&cn->cn_timer)
+		    || cn->cn_timer.t_q != &W.w_q[TQ_BODY])
+			timer_set(&cn->cn_timer, &W.w_q[TQ_BODY],
+			    cn->cn_timer.t_cb);
+	} else
+		timer_del(&cn->cn_timer);
+	if (up == NULL || up->up_state == UP_CONNECTING)
+		return;
+	if (!timer_armed(&up->up_timer) ||
+	    up->up_timer.t_q == &W.w_q[TQ_CONNECT] ||
+	    rq->rq_back.fl_bytes != back0 ||
+	    rq->rq_back.fl_started != started0)
+		timer_set(&up->up_timer, &W.w_q[TQ_RESPONSE], up_timeout_cb);
+}
+
+enum pr
+proxy_run(struct conn *cn)
+{
+	struct req	*rq = cn->cn_req;
+	struct upconn	*up = cn->cn_up;
+	uint64_t	 fwd0 = rq->rq_fwd.fl_bytes, back0 = rq->rq_back.fl_bytes;
+	int		 started0 = rq->rq_back.fl_started, rc;
+
+	if (cn->cn_state == CS_TUNNEL)
+		return (tunnel_run(cn));
+	if (up->up_state == UP_CONNECTING) {
+		if (!up->up_ep.ep_writable)
+			return (PR_AGAIN);
+		if (up_connect_result(up) == -1)
+			return (exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
+			    "upstream connection refused"));
+		up->up_state = UP_ACTIVE;
+		timer_set(&up->up_timer, &W.w_q[TQ_RESPONSE], up_timeout_cb);
+	}
+	if (!rq->rq_fwd.fl_done) {
+		int had_head = rq->rq_fwd.fl_hlen > 0;
+
+		rc = flow_pump(&rq->rq_fwd, &cn->cn_ep, &up->up_ep);
+		if (rc == -1) {
+			if (cn->cn_ep.ep_eof || cn->cn_ep.ep_err) {
+				/* The client went away mid-body. */
+				proxy_finish(cn, 0);
+				return (PR_ABORT);
+			}
+			return (exchange_fail(cn, 400, EV_BLOCKED,
+			    "malformed chunked body"));
+		}
+		if (rc == -2) {
+			if (can_retry(rq, up))
+				return (retry(cn));
+			return (exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
+			    "upstream write failed"));
+		}
+		/* The request is out: the answer cannot be buffered yet. */
+		if (had_head && rq->rq_fwd.fl_hlen == 0 &&
+		    buf_avail(&up->up_ep.ep_in) == 0 && !up->up_ep.ep_eof)
+			up->up_ep.ep_readable = 0;
+	}
+	if (!(rq->rq_flags & RQ_RESP_HEAD)) {
+		rc = read_resp_head(cn);
+		if (rc == -2)
+			return (retry(cn));
+		if (rc == -1)
+			return (exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
+			    "invalid or no response from the upstream"));
+		if (rc == 0)
+			goto again;
+		if (start_response(cn) == -1)
+			return (exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
+			    "invalid response from the upstream"));
+	}
+	rc = flow_pump(&rq->rq_back, &up->up_ep, &cn->cn_ep);
+	if (rc < 0)
+		return (PR_ABORT);
+	if (rc == 0)
+		goto again;
+	if (rq->rq_status == 101) {
+		open_tunnel(cn);
+		return (tunnel_run(cn));
+	}
+	if (!rq->rq_fwd.fl_done) {
+		/* Answered before the whole body arrived: stop here. */
+		cn->cn_close = 1;
+		proxy_finish(cn, 0);
+		return (PR_DONE);
+	}
+	proxy_finish(cn, rq->rq_back.fl_mode != FL_CLOSE &&
+	    !(rq->rq_resp.m_flags & M_CLOSE) &&
+	    buf_avail(&up->up_ep.ep_in) == 0 && !up->up_ep.ep_eof);
+	return (PR_DONE);
+ again:
+	arm_timers(cn, fwd0, back0, started0);
+	return (PR_AGAIN);
+}
+
+void
+proxy_up_timeout(struct conn *cn)
+{
+	struct req	*rq = cn->cn_req;
+	struct upconn	*up = cn->cn_up;
+	enum pr		 r;
+
+	if (up->up_state == UP_CONNECTING)
+		r = exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
+		    "upstream connect timed out");
+	else if (!(rq->rq_flags & RQ_RESP_HEAD))
+		r = exchange_fail(cn, 504, EV_UPSTREAM_TIMEOUT,
+		    "the upstream application did not respond in time");
+	else
+		r = PR_ABORT;
+	if (r == PR_ABORT) {
+		conn_close(cn, "upstream stalled");
+		return;
+	}
+	conn_run(cn);
+}
+
+static void
+up_timeout_cb(struct timer *t)
+{
+	struct upconn	*up = (struct upconn *)((char *)t -
+	    offsetof(struct upconn, up_timer));
+
+	if (up->up_owner != NULL)
+		proxy_up_timeout(up->up_owner);
+	else
+		up_close(up, "pool idle timeout");
+}

@@ -1,0 +1,36 @@
+/*
+ * proxy.h: moving a request to the upstream and its response back, and
+ * the WebSocket tunnel (SPEC.md 4, 9).  Worker only.
+ */
+#ifndef VW_PROXY_H
+#define VW_PROXY_H
+
+#include "req.h"
+
+enum pr {
+	PR_AGAIN,	/* waiting on a socket */
+	PR_DONE,	/* exchange complete; the client may send the next */
+	PR_ABORT	/* close the client connection now */
+};
+
+/*
+ * Push a flow's pending bytes to dst and refill it from src (NULL: the
+ * flow has no source).  Returns 1 when the flow is complete, 0 when
+ * blocked on a socket, -1 on a source error (bad framing, premature EOF)
+ * and -2 when dst failed.
+ */
+int	 flow_pump(struct flow *f, struct endp *src, struct endp *dst);
+
+/* Start proxying cn's parsed request; see enum pr. */
+enum pr	 proxy_start(struct conn *cn);
+
+/* Make progress on cn's exchange or tunnel; see enum pr. */
+enum pr	 proxy_run(struct conn *cn);
+
+/* The upstream connection's timer fired (connect or response). */
+void	 proxy_up_timeout(struct conn *cn);
+
+/* Forget cn's upstream side: close it, or pool it when reusable. */
+void	 proxy_finish(struct conn *cn, int reusable);
+
+#endif /* VW_PROXY_H */

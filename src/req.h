@@ -1,0 +1,179 @@
+/*
+ * req.h: the request context every pipeline stage works on, and the
+ * client/upstream connection structures that carry it.  Worker only.
+ *
+ * Ownership: a struct req and everything it points to (arena, head
+ * buffers) live in one BLK_REQ block taken when a request head is complete
+ * and returned when its exchange ends.  An idle keep-alive client holds
+ * only its struct conn.
+ */
+#ifndef VW_REQ_H
+#define VW_REQ_H
+
+#include <sys/socket.h>
+
+#include <stdint.h>
+
+#include "arena.h"
+#include "config.h"
+#include "conn.h"
+#include "ev.h"
+#include "http_parse.h"
+
+/* What a stage tells the driver (STYLE.md "Request pipeline"). */
+enum verdict {
+	V_NEXT,		/* run the next stage */
+	V_DONE,		/* a response is ready in the req */
+	V_AGAIN		/* waiting on I/O: run this stage again later */
+};
+
+/* Log events a request can end with (SPEC.md 11). */
+enum rq_event {
+	EV_PROXIED = 0,		/* request.proxied */
+	EV_BLOCKED,		/* request.blocked: framing/parse reject */
+	EV_INTERNAL,		/* request.internal: /_vibewarden/... */
+	EV_UPSTREAM_TIMEOUT,	/* upstream.timeout */
+	EV_UPSTREAM_ERROR,	/* upstream.error (502) */
+	EV__COUNT
+};
+
+/* One direction of a proxied exchange (see proxy.c). */
+enum fl_mode {
+	FL_NONE = 0,	/* no body: done once the head is written */
+	FL_LENGTH,	/* fl_remain bytes */
+	FL_CHUNKED,	/* decode, re-frame as fresh chunks */
+	FL_CLOSE,	/* until the source closes */
+	FL_RAW		/* tunnel: raw bytes until either side closes */
+};
+
+struct flow {
+	enum fl_mode	 fl_mode;
+	uint64_t	 fl_remain;
+	struct chunked	 fl_ck;
+	const char	*fl_head;	/* head bytes still to write */
+	size_t		 fl_hlen;
+	char		 fl_pre[24];	/* chunk-size line still to write */
+	size_t		 fl_preoff, fl_prelen;
+	size_t		 fl_dlen;	/* payload bytes at src b_start */
+	const char	*fl_post;	/* CRLF or last-chunk still to write */
+	size_t		 fl_postlen;
+	size_t		 fl_skip;	/* source bytes to drop after the
+					   pending payload (chunk CRLF) */
+	uint64_t	 fl_bytes;	/* payload bytes forwarded */
+	unsigned	 fl_chunkout:1;	/* emit chunk framing */
+	unsigned	 fl_srcdone:1;	/* source framing complete */
+	unsigned	 fl_started:1;	/* any byte written */
+	unsigned	 fl_done:1;	/* everything written */
+};
+
+struct upconn;
+struct req;
+
+enum cn_state {
+	CS_HEAD,	/* reading a request head (or idle keep-alive) */
+	CS_PIPE,	/* pipeline stage waiting (V_AGAIN) */
+	CS_PROXY,	/* exchanging with the upstream */
+	CS_RESP,	/* writing vibewarden's own response */
+	CS_TUNNEL,	/* WebSocket tunnel */
+	CS_DEAD
+};
+
+struct conn {
+	struct endp	 cn_ep;
+	enum cn_state	 cn_state;
+	struct req	*cn_req;
+	struct upconn	*cn_up;
+	struct timer	 cn_timer;
+	size_t		 cn_scan;	/* http_head_end() cursor */
+	uint32_t	 cn_nreq;
+	unsigned	 cn_close:1;	/* close after the current response */
+	struct conn	*cn_prev, *cn_next;	/* worker's list */
+	struct sockaddr_storage cn_peer;
+	char		 cn_ip[46];	/* peer address as text */
+};
+
+enum up_state { UP_CONNECTING, UP_ACTIVE, UP_IDLE, UP_DEAD };
+
+struct upconn {
+	struct endp	 up_ep;
+	enum up_state	 up_state;
+	struct conn	*up_owner;	/* NULL when idle */
+	struct timer	 up_timer;
+	uint32_t	 up_nreq;	/* requests carried */
+	struct upconn	*up_prev, *up_next;	/* idle pool */
+};
+
+/* struct req.rq_flags */
+#define RQ_WS		0x01	/* WebSocket upgrade requested */
+#define RQ_RESP_HEAD	0x02	/* upstream response head parsed */
+#define RQ_RETRIED	0x04	/* re-sent once on a fresh upstream conn */
+#define RQ_OWNRESP	0x08	/* vibewarden answers itself */
+
+struct req {
+	struct conn		*rq_conn;
+	const struct config	*rq_conf;
+	struct arena		 rq_arena;
+	struct http_msg		 rq_msg;	/* the client's request */
+	struct http_msg		 rq_resp;	/* the upstream's response */
+	unsigned		 rq_flags;
+	int			 rq_stage;	/* pipeline position */
+
+	/* Outcome. */
+	int			 rq_status;
+	enum rq_event		 rq_event;
+	const char		*rq_errcode;	/* JSON "error" */
+	const char		*rq_errmsg;	/* JSON "message" */
+	const char		*rq_ctype;	/* own response body type */
+	const char		*rq_body;	/* own response body */
+	size_t			 rq_blen;
+
+	/*
+	 * Copies of what outlives the request head: the head bytes are
+	 * consumed from the client buffer once forwarded, so rq_msg's
+	 * strings are valid only until proxy_start().
+	 */
+	enum http_method	 rq_meth;
+	int			 rq_version;	/* 10 or 11 */
+	unsigned		 rq_mflags;	/* rq_msg.m_flags */
+	struct vw_str		 rq_lmethod;	/* arena copies for the log */
+	struct vw_str		 rq_lpath;
+	struct vw_str		 rq_lua;
+	struct vw_str		 rq_wskey;	/* Sec-WebSocket-Key */
+
+	size_t			 rq_headlen;	/* head bytes still at the
+						   client buffer's start */
+	char			 rq_id[129];	/* X-Request-Id */
+	uint64_t		 rq_start_ms;
+	uint64_t		 rq_up_start_ms;
+	uint64_t		 rq_up_ms;	/* time to response head */
+
+	struct flow		 rq_fwd;	/* client -> upstream */
+	struct flow		 rq_back;	/* -> client */
+	char			*rq_uphead;	/* head sent upstream */
+	size_t			 rq_uphead_len;
+	size_t			 rq_uphead_cap;
+	char			*rq_clhead;	/* head (+ own body) to client */
+	size_t			 rq_clhead_cap;
+};
+
+/*
+ * Stage helper: record an error answer (status, log event, JSON error code
+ * and message).  Returns V_DONE so a stage can `return (req_fail(...));`.
+ */
+enum verdict	 req_fail(struct req *rq, int status, enum rq_event ev,
+		    const char *code, const char *msg);
+
+/*
+ * Stage helper: answer with status and a body (static storage or rq's
+ * arena) of content type ctype.
+ */
+enum verdict	 req_respond(struct req *rq, int status, const char *ctype,
+		    const char *body, size_t len);
+
+/*
+ * Drop the request head from the client buffer once nothing points into it
+ * any more (rq_msg's strings die here).  Idempotent.
+ */
+void		 req_consume_head(struct req *rq);
+
+#endif /* VW_REQ_H */

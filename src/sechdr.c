@@ -1,0 +1,144 @@
+/*
+ * sechdr.c: response phase (SPEC.md 7): the security header block, built
+ * once per config generation and appended to every response head with one
+ * memcpy.  An upstream's own Content-Security-Policy and X-Frame-Options
+ * win over ours.  Worker only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipe.h"
+#include "util.h"
+
+static char	*blk;		/* every header but CSP and XFO */
+static size_t	 blklen;
+static char	*csp;		/* "Content-Security-Policy: ...\r\n" */
+static size_t	 csplen;
+static char	*xfo;
+static size_t	 xfolen;
+
+/* "name: value\r\n" as a fresh string, or NULL when value is empty. */
+static char *
+line(const char *name, const char *value, size_t *len)
+{
+	char	 buf[4096];
+	size_t	 off = 0;
+
+	if (value == NULL || *value == '\0')
+		return (NULL);
+	util_append(buf, sizeof(buf), &off, "%s: %s\r\n", name, value);
+	*len = off;
+	return (strdup(buf));
+}
+
+/* security_headers.csp lists, joined as "name src src; name src". */
+static void
+csp_build(const struct cf_csp *c, char *dst, size_t cap)
+{
+	const struct { const char *n; const struct strlist *l; } d[] = {
+		{ "default-src", &c->default_src },
+		{ "script-src", &c->script_src },
+		{ "style-src", &c->style_src },
+		{ "img-src", &c->img_src },
+		{ "connect-src", &c->connect_src },
+		{ "font-src", &c->font_src },
+		{ "frame-src", &c->frame_src },
+		{ "media-src", &c->media_src },
+		{ "object-src", &c->object_src },
+		{ "manifest-src", &c->manifest_src },
+		{ "worker-src", &c->worker_src },
+		{ "child-src", &c->child_src },
+		{ "form-action", &c->form_action },
+		{ "frame-ancestors", &c->frame_ancestors },
+		{ "base-uri", &c->base_uri },
+	};
+	size_t	 off = 0, i, j;
+
+	dst[0] = '\0';
+	for (i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
+		if (d[i].l->n == 0)
+			continue;
+		util_append(dst, cap, &off, "%s%s", off ? "; " : "", d[i].n);
+		for (j = 0; j < d[i].l->n; j++)
+			util_append(dst, cap, &off, " %s", d[i].l->v[j]);
+	}
+}
+
+int
+sechdr_init(const struct config *cf, int tls)
+{
+	const struct cf_security_headers *sh = &cf->security_headers;
+	char	 b[8192], pol[4096];
+	size_t	 off = 0, n;
+
+	free(blk);
+	free(csp);
+	free(xfo);
+	blk = csp = xfo = NULL;
+	blklen = csplen = xfolen = 0;
+	if (!sh->enabled)
+		return (0);
+	/* RFC 6797 7.2: HSTS is ignored over plain HTTP, so never sent. */
+	if (tls && sh->hsts_max_age > 0)
+		util_append(b, sizeof(b), &off,
+		    "Strict-Transport-Security: max-age=%d%s%s\r\n",
+		    sh->hsts_max_age,
+		    sh->hsts_include_subdomains ? "; includeSubDomains" : "",
+		    sh->hsts_preload ? "; preload" : "");
+	if (sh->content_type_nosniff)
+		util_append(b, sizeof(b), &off,
+		    "X-Content-Type-Options: nosniff\r\n");
+	if (sh->referrer_policy && *sh->referrer_policy)
+		util_append(b, sizeof(b), &off, "Referrer-Policy: %s\r\n",
+		    sh->referrer_policy);
+	if (sh->permissions_policy && *sh->permissions_policy)
+		util_append(b, sizeof(b), &off, "Permissions-Policy: %s\r\n",
+		    sh->permissions_policy);
+	if (sh->cross_origin_opener_policy &&
+	    *sh->cross_origin_opener_policy)
+		util_append(b, sizeof(b), &off,
+		    "Cross-Origin-Opener-Policy: %s\r\n",
+		    sh->cross_origin_opener_policy);
+	if (sh->cross_origin_resource_policy &&
+	    *sh->cross_origin_resource_policy)
+		util_append(b, sizeof(b), &off,
+		    "Cross-Origin-Resource-Policy: %s\r\n",
+		    sh->cross_origin_resource_policy);
+	if (sh->permitted_cross_domain_policies &&
+	    *sh->permitted_cross_domain_policies)
+		util_append(b, sizeof(b), &off,
+		    "X-Permitted-Cross-Domain-Policies: %s\r\n",
+		    sh->permitted_cross_domain_policies);
+	if (off > 0 && (blk = strdup(b)) == NULL)
+		return (-1);
+	blklen = off;
+	if (sh->content_security_policy && *sh->content_security_policy)
+		csp = line("Content-Security-Policy",
+		    sh->content_security_policy, &csplen);
+	else {
+		csp_build(&sh->csp, pol, sizeof(pol));
+		csp = line("Content-Security-Policy", pol, &csplen);
+	}
+	xfo = line("X-Frame-Options", sh->frame_option, &n);
+	xfolen = xfo ? n : 0;
+	return (0);
+}
+
+static void
+put(char *dst, size_t cap, size_t *off, const char *s, size_t len)
+{
+	if (s == NULL || *off + len > cap)
+		return;
+	memcpy(dst + *off, s, len);
+	*off += len;
+}
+
+void
+sechdr_append(char *dst, size_t cap, size_t *off, const struct http_msg *resp)
+{
+	put(dst, cap, off, blk, blklen);
+	if (resp == NULL || resp->m_idx[H_CSP] == 0)
+		put(dst, cap, off, csp, csplen);
+	if (resp == NULL || resp->m_idx[H_X_FRAME_OPTIONS] == 0)
+		put(dst, cap, off, xfo, xfolen);
+}

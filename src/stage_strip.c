@@ -1,0 +1,19 @@
+/*
+ * stage_strip.c: pipeline stage 3 (SPEC.md 6): every client-sent identity
+ * header (X-User-*, X-Session-Id, X-Api-Key-Name, in any case and with '_'
+ * for '-') is dropped before anything else looks at the request, so the
+ * application never sees a forged identity.  Worker only; no I/O.
+ */
+#include "pipe.h"
+
+enum verdict
+stage_strip(struct req *rq)
+{
+	struct http_msg	*m = &rq->rq_msg;
+	unsigned	 i;
+
+	for (i = 0; i < m->m_nfields; i++)
+		if (m->m_fields[i].f_id == H_IDENTITY)
+			m->m_fields[i].f_flags |= F_HOPBYHOP;
+	return (V_NEXT);
+}

@@ -1,0 +1,178 @@
+/*
+ * upstream.c: connections to the application and the per-worker
+ * keep-alive pool (see upstream.h).  Idle pooled connections stay in the
+ * epoll set: any event on one (the application closed it) closes it here,
+ * so a dead connection is rarely handed out; proxy.c retries the rare one
+ * that dies in flight.  Worker only; non-blocking connects only.
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "upstream.h"
+#include "util.h"
+#include "worker.h"
+
+#define POOL_CAP	256	/* idle connections kept per worker */
+
+static void
+up_io_cb(struct ev_io *io, uint32_t events)
+{
+	struct upconn	*up = (struct upconn *)io;
+
+	if (up->up_state == UP_DEAD)
+		return;
+	if (up->up_state == UP_IDLE) {
+		/* Data or EOF on an idle connection: it is unusable. */
+		if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			up_close(up, "closed while idle");
+		return;
+	}
+	endp_events(&up->up_ep, events);
+	if (up->up_owner != NULL)
+		conn_run(up->up_owner);
+}
+
+static void
+pool_unlink(struct upconn *up)
+{
+	if (up->up_prev)
+		up->up_prev->up_next = up->up_next;
+	else
+		W.w_pool = up->up_next;
+	if (up->up_next)
+		up->up_next->up_prev = up->up_prev;
+	up->up_prev = up->up_next = NULL;
+	W.w_npool--;
+}
+
+static int
+take_inbuf(struct upconn *up)
+{
+	struct buf	*b = &up->up_ep.ep_in;
+
+	if ((b->b_data = blk_get(BLK_UPSTREAM)) == NULL)
+		return (-1);
+	b->b_cap = blk_size(BLK_UPSTREAM);
+	b->b_start = b->b_end = 0;
+	return (0);
+}
+
+struct upconn *
+up_acquire(struct conn *cn)
+{
+	struct upconn	*up;
+	int		 fd, one = 1;
+
+	if ((up = W.w_pool) != NULL) {
+		pool_unlink(up);
+		timer_del(&up->up_timer);
+		if (take_inbuf(up) == -1) {
+			up_close(up, "out of memory");
+			return (NULL);
+		}
+		up->up_state = UP_ACTIVE;
+		up->up_nreq++;
+		/* Idle with no event since: nothing to read, room to write. */
+		up->up_ep.ep_readable = 0;
+		up->up_ep.ep_writable = 1;
+		return (up);
+	}
+	if ((up = calloc(1, sizeof(*up))) == NULL)
+		return (NULL);
+	fd = socket(W.w_up.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		free(up);
+		return (NULL);
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	up->up_ep.ep_io.io_fd = fd;
+	up->up_ep.ep_io.io_cb = up_io_cb;
+	up->up_ep.ep_ops = &endp_plain_ops;
+	up->up_nreq = 1;
+	if (take_inbuf(up) == -1 || ev_add(&up->up_ep.ep_io) == -1)
+		goto fail;
+	if (connect(fd, (struct sockaddr *)&W.w_up, W.w_uplen) == 0) {
+		up->up_state = UP_ACTIVE;
+		up->up_ep.ep_writable = 1;
+	} else if (errno == EINPROGRESS)
+		up->up_state = UP_CONNECTING;
+	else
+		goto fail;
+	return (up);
+ fail:
+	blk_put(BLK_UPSTREAM, up->up_ep.ep_in.b_data);
+	close(fd);
+	free(up);
+	return (NULL);
+}
+
+int
+up_connect_result(struct upconn *up)
+{
+	int		 err = 0;
+	socklen_t	 len = sizeof(err);
+
+	if (getsockopt(up->up_ep.ep_io.io_fd, SOL_SOCKET, SO_ERROR, &err,
+	    &len) == -1)
+		return (-1);
+	if (err != 0) {
+		errno = err;
+		return (-1);
+	}
+	return (0);
+}
+
+void
+up_release(struct upconn *up)
+{
+	if (W.w_npool >= POOL_CAP) {
+		up_close(up, "pool full");
+		return;
+	}
+	blk_put(BLK_UPSTREAM, up->up_ep.ep_in.b_data);
+	up->up_ep.ep_in.b_data = NULL;
+	up->up_ep.ep_in.b_start = up->up_ep.ep_in.b_end = 0;
+	up->up_state = UP_IDLE;
+	up->up_owner = NULL;
+	up->up_next = W.w_pool;
+	up->up_prev = NULL;
+	if (W.w_pool)
+		W.w_pool->up_prev = up;
+	W.w_pool = up;
+	W.w_npool++;
+	timer_set(&up->up_timer, &W.w_q[TQ_POOL], up->up_timer.t_cb);
+}
+
+void
+up_close(struct upconn *up, const char *reason)
+{
+	if (up->up_state == UP_DEAD)
+		return;
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_sys(LOG_LVL_DEBUG, "upstream.closed", "%s", reason);
+	if (up->up_state == UP_IDLE)
+		pool_unlink(up);
+	timer_del(&up->up_timer);
+	blk_put(BLK_UPSTREAM, up->up_ep.ep_in.b_data);
+	up->up_ep.ep_in.b_data = NULL;
+	close(up->up_ep.ep_io.io_fd);
+	up->up_state = UP_DEAD;
+	ev_defer_free(up);
+}
+
+void
+up_pool_flush(void)
+{
+	while (W.w_pool != NULL)
+		up_close(W.w_pool, "flush");
+}

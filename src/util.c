@@ -1,0 +1,158 @@
+/*
+ * util.c: clocks, fd flags, request ids, JSON escaping (see util.h).
+ * Runs in every process; never blocks.
+ */
+#include <sys/random.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+uint64_t util_now_ms;
+
+uint64_t
+util_now_update(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	util_now_ms = (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (util_now_ms);
+}
+
+void
+util_rfc3339(char *buf, size_t len)
+{
+	struct timespec	 ts;
+	struct tm	 tm;
+	size_t		 n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+int
+util_nonblock(int fd)
+{
+	int	 fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1)
+		return (-1);
+	return (fcntl(fd, F_SETFL, fl | O_NONBLOCK));
+}
+
+/*
+ * Request ids need to be unique, not secret; getrandom() refills a small
+ * pool so that a request costs no syscall.
+ */
+void
+util_request_id(char out[17])
+{
+	static const char	 b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	static unsigned char	 pool[256];
+	static size_t		 left;
+	unsigned char		*r;
+	uint64_t		 v = 0;
+	int			 i;
+
+	if (left < 8) {
+		if (getrandom(pool, sizeof(pool), GRND_NONBLOCK) !=
+		    (ssize_t)sizeof(pool)) {
+			/* Entropy not ready at boot: fall back to time. */
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			memcpy(pool, &ts, sizeof(ts));
+		}
+		left = sizeof(pool);
+	}
+	r = pool + sizeof(pool) - left;
+	left -= 8;
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | r[i];
+	memcpy(out, "req_", 4);
+	for (i = 0; i < 12; i++) {
+		out[4 + i] = b32[v >> 59];
+		v <<= 5;
+	}
+	out[16] = '\0';
+}
+
+void
+util_json_esc(char *dst, size_t cap, size_t *off, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t		 o = *off, i;
+	unsigned char	 c;
+
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f) {
+			if (o + 1 >= cap)
+				break;
+			dst[o++] = c;
+			continue;
+		}
+		if (o + 6 >= cap)
+			break;
+		dst[o++] = '\\';
+		switch (c) {
+		case '"':
+		case '\\':
+			dst[o++] = c;
+			break;
+		case '\n':
+			dst[o++] = 'n';
+			break;
+		case '\r':
+			dst[o++] = 'r';
+			break;
+		case '\t':
+			dst[o++] = 't';
+			break;
+		default:
+			/* Non-ASCII bytes are escaped too: logs stay ASCII
+			   and valid JSON whatever a client sent. */
+			dst[o++] = 'u';
+			dst[o++] = '0';
+			dst[o++] = '0';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 15];
+			break;
+		}
+	}
+	*off = o;
+}
+
+void
+util_append(char *dst, size_t cap, size_t *off, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	if (*off >= cap)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(dst + *off, cap - *off, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	*off += (size_t)n < cap - *off ? (size_t)n : cap - *off - 1;
+}
+
+int
+util_ncpu(void)
+{
+	long	 n;
+
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return (n < 1 ? 1 : (int)n);
+}

@@ -1,0 +1,57 @@
+/*
+ * worker.h: the per-worker state shared by the worker's modules, and
+ * worker_main().  A worker owns one epoll loop; all workers accept on the
+ * listening socket the master bound.  Worker only.
+ */
+#ifndef VW_WORKER_H
+#define VW_WORKER_H
+
+#include <sys/socket.h>
+
+#include "config.h"
+#include "ev.h"
+#include "req.h"
+
+enum tq {
+	TQ_HEADER,	/* server.header_timeout -> 408 */
+	TQ_BODY,	/* server.body_timeout -> 408 */
+	TQ_IDLE,	/* server.idle_timeout: keep-alive */
+	TQ_WRITE,	/* server.write_timeout: client not reading */
+	TQ_CONNECT,	/* upstream.connect_timeout -> 502 */
+	TQ_RESPONSE,	/* resilience.timeout -> 504 */
+	TQ_POOL,	/* idle upstream connections */
+	TQ_N
+};
+
+struct worker {
+	const struct config	*w_conf;
+	int			 w_slot;	/* counters slot */
+	int			 w_draining;
+	struct tqueue		 w_q[TQ_N];
+	struct sockaddr_storage	 w_up;		/* upstream address */
+	socklen_t		 w_uplen;
+	struct conn		*w_conns;	/* all client connections */
+	unsigned		 w_nconns;
+	struct upconn		*w_pool;	/* idle upstream connections */
+	unsigned		 w_npool;
+	const char		*w_scheme;	/* X-Forwarded-Proto */
+	struct vw_counters	*w_ctr;		/* this worker's slot */
+};
+
+extern struct worker W;
+
+/*
+ * Run a worker until it is told to stop and has drained.  lfd is the
+ * listening socket, slot the index in the shared counters, up the
+ * resolved upstream address.  Never returns; exits 0 after a drain.
+ */
+void	 worker_main(const struct config *cf, int lfd, int slot,
+	    const struct sockaddr *up, socklen_t uplen) __attribute__((noreturn));
+
+/* Client side (conn.c). */
+void	 conn_accept(int lfd);
+void	 conn_run(struct conn *cn);
+void	 conn_close(struct conn *cn, const char *reason);
+void	 conn_drain_idle(void);
+
+#endif /* VW_WORKER_H */
