@@ -184,6 +184,8 @@ req_free(struct conn *cn)
 	cn->cn_req = NULL;
 }
 
+static void	 emit_log(struct conn *, struct req *);
+
 static const char *const ev_names[EV__COUNT] = {
 	"request.proxied", "request.blocked", "request.internal",
 	"upstream.timeout", "upstream.error"
@@ -192,6 +194,22 @@ static const char *const ev_names[EV__COUNT] = {
 /* SPEC.md 11: one event per request, then the counters. */
 static void
 req_log(struct conn *cn, struct req *rq)
+{
+	if (rq->rq_flags & RQ_LOGGED)
+		return;
+	rq->rq_flags |= RQ_LOGGED;
+	emit_log(cn, rq);
+}
+
+void
+conn_log_request(struct conn *cn)
+{
+	if (cn->cn_req != NULL)
+		req_log(cn, cn->cn_req);
+}
+
+static void
+emit_log(struct conn *cn, struct req *rq)
 {
 	struct logev	 le;
 	uint64_t	 dur = util_now_ms - rq->rq_start_ms;
@@ -506,7 +524,7 @@ read_head(struct conn *cn)
 		/* Idle keep-alive: hold no buffer (SPEC bench: KB/conn). */
 		release_inbuf(cn);
 		if (!timer_armed(&cn->cn_timer) ||
-		    cn->cn_timer.t_q != &W.w_q[TQ_IDLE])
+		    (cn->cn_nreq > 0 && cn->cn_timer.t_q != &W.w_q[TQ_IDLE]))
 			timer_set(&cn->cn_timer, cn->cn_nreq ?
 			    &W.w_q[TQ_IDLE] : &W.w_q[TQ_HEADER],
 			    conn_timeout);
@@ -599,12 +617,12 @@ conn_timeout(struct timer *t)
 
 	switch (cn->cn_state) {
 	case CS_HEAD:
-		if (buf_avail(&cn->cn_ep.ep_in) == 0 &&
-		    t->t_q != &W.w_q[TQ_HEADER]) {
-			conn_close(cn, "idle timeout");
-			return;
-		}
-		if (buf_avail(&cn->cn_ep.ep_in) == 0 && cn->cn_nreq > 0) {
+		/*
+		 * Nothing received: close quietly.  A 408 would reach a
+		 * browser's preconnect or a keep-alive client as a stray
+		 * response; only a started head is answered (SPEC.md 4).
+		 */
+		if (buf_avail(&cn->cn_ep.ep_in) == 0) {
 			conn_close(cn, "idle timeout");
 			return;
 		}
@@ -648,9 +666,6 @@ conn_drain_idle(void)
 	for (cn = W.w_conns; cn != NULL; cn = cn->cn_next)
 		cn->cn_close = 1;
 }
-
-/* Used by proxy.c to turn a failed exchange into our own answer. */
-void	 conn_own_response(struct conn *cn);
 
 void
 conn_own_response(struct conn *cn)

@@ -15,6 +15,7 @@
 #include "vw_autoconf.h"
 #include "config.h"
 #include "master.h"
+#include "util.h"
 
 #ifndef RUNSTATEDIR
 #define RUNSTATEDIR	"/run"
@@ -50,6 +51,7 @@ main(int argc, char *argv[])
 	struct config		*cf;
 	int			 ch, test = 0;
 
+	util_proctitle_init(argc, argv);
 	while ((ch = getopt(argc, argv, "c:dhp:tV")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -95,6 +97,13 @@ main(int argc, char *argv[])
 		config_free(cf);
 		return (0);
 	}
+	/* Options are parsed: argv may now hold the process title. */
+	if (mo.mo_cfpath != NULL && (mo.mo_cfpath = strdup(mo.mo_cfpath)) ==
+	    NULL)
+		return (2);
+	if (mo.mo_pidfile != NULL && (mo.mo_pidfile = strdup(mo.mo_pidfile))
+	    == NULL)
+		return (2);
 	if (mo.mo_daemonize && mo.mo_pidfile == NULL)
 		mo.mo_pidfile = RUNSTATEDIR "/vibewarden.pid";
 	return (master_main(cf, &mo));

@@ -418,6 +418,7 @@ master_main(struct config *cf, const struct master_opts *mo)
 	sigset_t	 set;
 	siginfo_t	 si;
 	struct timespec	 ts;
+	struct passwd	*pw = NULL;
 	const char	*err;
 	uint64_t	 next, now, drain_deadline = 0;
 	int		 sig, stopping = 0;
@@ -428,11 +429,18 @@ master_main(struct config *cf, const struct master_opts *mo)
 		    conf->log.output, strerror(errno));
 		return (2);
 	}
-	if (geteuid() == 0 && getpwnam(conf->server.user) == NULL) {
+	if (geteuid() == 0 && (pw = getpwnam(conf->server.user)) == NULL) {
 		fprintf(stderr, "vibewarden: server.user %s: no such user\n",
 		    conf->server.user);
 		return (2);
 	}
+	/* Workers reopen the log on SIGUSR1 after dropping root. */
+	if (geteuid() == 0 && conf->log.output != NULL &&
+	    strcmp(conf->log.output, "stdout") != 0 &&
+	    strcmp(conf->log.output, "stderr") != 0 &&
+	    chown(conf->log.output, pw->pw_uid, (gid_t)-1) == -1)
+		fprintf(stderr, "vibewarden: log.output %s: chown: %s\n",
+		    conf->log.output, strerror(errno));
 	if (master_resolve(conf->upstream.host, conf->upstream.port, &up_ss,
 	    &up_len, &err) == -1) {
 		fprintf(stderr, "vibewarden: upstream %s: %s\n",
@@ -473,6 +481,7 @@ master_main(struct config *cf, const struct master_opts *mo)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	util_setproctitle("master");
 	if (start_generation() == -1)
 		return (2);
 	log_sys(LOG_LVL_INFO, "proxy.started",

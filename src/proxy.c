@@ -25,8 +25,6 @@
 #include "worker.h"
 #include "ws.h"
 
-void	 conn_own_response(struct conn *cn);
-
 static const char crlf[] = "\r\n";
 static const char lastchunk[] = "0\r\n\r\n";
 static const char continue100[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -230,8 +228,16 @@ build_uphead(struct req *rq)
 	char		*d = rq->rq_uphead, num[32];
 	size_t		 cap = rq->rq_uphead_cap, off = 0, i;
 	struct http_field *fl;
-	int		 nxff = 0;
+	struct vw_str	 host = m->m_host;
 
+	/*
+	 * HTTP/1.0 may omit Host; HTTP/1.1 upstreams require one (RFC 9112
+	 * 3.2), so the listener's own name stands in, as nginx's $host does.
+	 */
+	if (host.len == 0) {
+		host.p = W.w_hostname;
+		host.len = strlen(W.w_hostname);
+	}
 	APPV(d, cap, &off, m->m_method);
 	APPS(d, cap, &off, " ");
 	APPV(d, cap, &off, m->m_path);
@@ -240,7 +246,7 @@ build_uphead(struct req *rq)
 		APPV(d, cap, &off, m->m_query);
 	}
 	APPS(d, cap, &off, " HTTP/1.1\r\nHost: ");
-	APPV(d, cap, &off, m->m_host);
+	APPV(d, cap, &off, host);
 	APPS(d, cap, &off, "\r\n");
 	for (i = 0; i < m->m_nfields; i++) {
 		fl = &m->m_fields[i];
@@ -274,13 +280,12 @@ build_uphead(struct req *rq)
 			continue;
 		APPV(d, cap, &off, fl->f_value);
 		APPS(d, cap, &off, ", ");
-		nxff++;
 	}
 	app(d, cap, &off, cn->cn_ip, strlen(cn->cn_ip));
 	APPS(d, cap, &off, "\r\nX-Forwarded-Proto: ");
 	app(d, cap, &off, W.w_scheme, strlen(W.w_scheme));
 	APPS(d, cap, &off, "\r\nX-Forwarded-Host: ");
-	APPV(d, cap, &off, m->m_host);
+	APPV(d, cap, &off, host);
 	APPS(d, cap, &off, "\r\nX-Request-Id: ");
 	app(d, cap, &off, rq->rq_id, strlen(rq->rq_id));
 	APPS(d, cap, &off, "\r\n");
@@ -295,7 +300,6 @@ build_uphead(struct req *rq)
 		APPS(d, cap, &off,
 		    "Connection: Upgrade\r\nUpgrade: websocket\r\n");
 	APPS(d, cap, &off, "\r\n");
-	(void)nxff;
 	if (off > cap)
 		return (-1);
 	rq->rq_uphead_len = off;
@@ -415,6 +419,28 @@ attach_upstream(struct conn *cn)
 	return (0);
 }
 
+/* 0 when the chunked bytes buffered in b are malformed so far. */
+static int
+chunks_valid(const struct buf *b)
+{
+	struct chunked	 ck;
+	const char	*p = b->b_data + b->b_start;
+	size_t		 len = buf_avail(b), used, doff, dlen;
+	enum chunk_rc	 rc;
+
+	chunked_init(&ck);
+	while (len > 0) {
+		rc = chunked_step(&ck, p, len, &used, &doff, &dlen);
+		if (rc == CK_ERROR)
+			return (0);
+		if (rc == CK_DONE)
+			break;
+		p += used;
+		len -= used;
+	}
+	return (1);
+}
+
 enum pr
 proxy_start(struct conn *cn)
 {
@@ -440,6 +466,14 @@ proxy_start(struct conn *cn)
 		f->fl_mode = FL_NONE;
 	/* The head is copied out: consume it from the client buffer. */
 	req_consume_head(rq);
+	/*
+	 * SPEC.md 4: a rejected request never reaches the upstream.  Chunk
+	 * framing that arrived with the head is checked before connecting;
+	 * framing that breaks later aborts the upstream mid-request.
+	 */
+	if (f->fl_mode == FL_CHUNKED && !chunks_valid(b))
+		return (exchange_fail(cn, 400, EV_BLOCKED,
+		    "malformed chunked body"));
 	if (attach_upstream(cn) == -1)
 		return (exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
 		    "cannot reach the upstream"));
@@ -551,8 +585,16 @@ start_response(struct conn *cn)
 		    http_field_get(m, H_SEC_WS_ACCEPT)))
 			return (-1);
 		hb = HB_NONE;
-	} else
+	} else {
 		hb = http_response_body(m, rq->rq_meth);
+		/*
+		 * A refused upgrade: the client may already have sent
+		 * optimistic tunnel bytes (RFC 9931), which must not be read
+		 * as a next request.  Close after this response.
+		 */
+		if (rq->rq_mflags & (M_UPGRADE_WS | M_UPGRADE_OTHER))
+			cn->cn_close = 1;
+	}
 	if (hb == HB_CLOSE || (hb == HB_CHUNKED && rq->rq_version == 10))
 		cn->cn_close = 1;
 	if (W.w_draining && m->m_status != 101)
@@ -595,6 +637,8 @@ open_tunnel(struct conn *cn)
 	timer_del(&cn->cn_timer);
 	timer_del(&cn->cn_up->up_timer);
 	counters_tunnel(W.w_ctr, 1);
+	/* Original 8.1: request.proxied with 101 when the tunnel opens. */
+	conn_log_request(cn);
 }
 
 static enum pr

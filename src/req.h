@@ -108,6 +108,7 @@ struct upconn {
 #define RQ_RESP_HEAD	0x02	/* upstream response head parsed */
 #define RQ_RETRIED	0x04	/* re-sent once on a fresh upstream conn */
 #define RQ_OWNRESP	0x08	/* vibewarden answers itself */
+#define RQ_LOGGED	0x10	/* its log event is out */
 
 struct req {
 	struct conn		*rq_conn;

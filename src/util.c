@@ -2,6 +2,7 @@
  * util.c: clocks, fd flags, request ids, JSON escaping (see util.h).
  * Runs in every process; never blocks.
  */
+#include <sys/prctl.h>
 #include <sys/random.h>
 
 #include <errno.h>
@@ -155,4 +156,37 @@ util_ncpu(void)
 
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	return (n < 1 ? 1 : (int)n);
+}
+
+static char	*title_base;
+static size_t	 title_len;
+
+void
+util_proctitle_init(int argc, char *argv[])
+{
+	int	 i;
+
+	if (argc < 1 || argv[0] == NULL)
+		return;
+	title_base = argv[0];
+	title_len = strlen(argv[0]);
+	/* Use the following argv strings while they are contiguous. */
+	for (i = 1; i < argc; i++) {
+		if (argv[i] != title_base + title_len + 1)
+			break;
+		title_len += 1 + strlen(argv[i]);
+	}
+}
+
+void
+util_setproctitle(const char *what)
+{
+	char	 t[64];
+
+	snprintf(t, sizeof(t), "vibewarden: %s", what);
+	prctl(PR_SET_NAME, t + 12);
+	if (title_base == NULL || title_len == 0)
+		return;
+	memset(title_base, '\0', title_len);
+	memcpy(title_base, t, strlen(t) < title_len ? strlen(t) : title_len);
 }

@@ -37,6 +37,14 @@ void		 util_json_esc(char *dst, size_t cap, size_t *off,
 void		 util_append(char *dst, size_t cap, size_t *off,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/*
+ * Process titles for ps(1): remember the argv area once in main(), then
+ * util_setproctitle("worker") shows "vibewarden: worker".  The title is
+ * truncated to the space argv had; comm (top, pgrep) gets it too.
+ */
+void		 util_proctitle_init(int argc, char *argv[]);
+void		 util_setproctitle(const char *what);
+
 /* Number of online CPUs, at least 1. */
 int		 util_ncpu(void);
 

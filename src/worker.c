@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -127,11 +128,15 @@ worker_main(const struct config *cf, int lfd, int slot,
 	uint64_t		 deadline = 0;
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	util_setproctitle("worker");
 	memset(&W, 0, sizeof(W));
 	W.w_conf = cf;
 	W.w_slot = slot;
 	W.w_scheme = "http";
 	W.w_ctr = counters_base ? &counters_base[slot] : NULL;
+	snprintf(W.w_hostname, sizeof(W.w_hostname), "%s",
+	    cf->tls.domain && *cf->tls.domain ? cf->tls.domain :
+	    cf->server.host);
 	memcpy(&W.w_up, up, uplen);
 	W.w_uplen = uplen;
 

@@ -35,6 +35,8 @@ struct worker {
 	struct upconn		*w_pool;	/* idle upstream connections */
 	unsigned		 w_npool;
 	const char		*w_scheme;	/* X-Forwarded-Proto */
+	char			 w_hostname[300]; /* Host for HTTP/1.0 requests
+						   without one */
 	struct vw_counters	*w_ctr;		/* this worker's slot */
 };
 
@@ -53,5 +55,9 @@ void	 conn_accept(int lfd);
 void	 conn_run(struct conn *cn);
 void	 conn_close(struct conn *cn, const char *reason);
 void	 conn_drain_idle(void);
+/* Replace the exchange with rq's own (error) response. */
+void	 conn_own_response(struct conn *cn);
+/* Emit cn's request event now (once); e.g. when a tunnel opens. */
+void	 conn_log_request(struct conn *cn);
 
 #endif /* VW_WORKER_H */

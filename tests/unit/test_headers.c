@@ -129,7 +129,8 @@ START_TEST(t_forward_identity_stripped)
 	const char *h = uphead("GET / HTTP/1.1\r\nHost: h\r\n"
 	    "X-User-Id: admin\r\nx-user-email: a@b\r\nX_User_Verified: true\r\n"
 	    "X-Session-Id: s\r\nX-Api-Key-Name: k\r\nX-User-Anything: z\r\n"
-	    "X-Userland: kept\r\n\r\n");
+	    "X-Userland: kept\r\nX_Forwarded_For: 6.6.6.6\r\n"
+	    "X_Request_Id: forged\r\n\r\n");
 
 	ck_assert_ptr_null(strcasestr(h, "x-user-id"));
 	ck_assert_ptr_null(strcasestr(h, "x-user-email"));
@@ -138,6 +139,9 @@ START_TEST(t_forward_identity_stripped)
 	ck_assert_ptr_null(strcasestr(h, "x-api-key-name"));
 	ck_assert_ptr_null(strcasestr(h, "x-user-anything"));
 	ck_assert_ptr_nonnull(strstr(h, "X-Userland: kept\r\n"));
+	/* Underscore spellings would shadow ours in CGI/WSGI. */
+	ck_assert_ptr_null(strstr(h, "6.6.6.6"));
+	ck_assert_ptr_null(strstr(h, "forged"));
 }
 END_TEST
 
@@ -173,6 +177,18 @@ START_TEST(t_forward_empty_query_and_absolute)
 
 	ck_assert(strncmp(h, "GET /x? HTTP/1.1\r\nHost: h.example\r\n",
 	    35) == 0);
+}
+END_TEST
+
+START_TEST(t_forward_http10_no_host)
+{
+	const char *h;
+
+	strcpy(W.w_hostname, "127.0.0.1");
+	h = uphead("GET /x HTTP/1.0\r\n\r\n");
+	ck_assert(strncmp(h, "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+	    34) == 0);
+	ck_assert_ptr_nonnull(strstr(h, "X-Forwarded-Host: 127.0.0.1\r\n"));
 }
 END_TEST
 
@@ -426,6 +442,7 @@ headers_suite(void)
 	tcase_add_test(tc, t_forward_xff_append);
 	tcase_add_test(tc, t_forward_chunked_expect);
 	tcase_add_test(tc, t_forward_empty_query_and_absolute);
+	tcase_add_test(tc, t_forward_http10_no_host);
 	tcase_add_test(tc, t_forward_websocket);
 	tcase_add_test(tc, t_websocket_bad_version);
 	tcase_add_test(tc, t_ws_accept);
