@@ -1,0 +1,14 @@
+#!/bin/sh
+# Integration tests for make check: the real vibewarden binary against a
+# real local upstream (tests/integ/upstream.py).  Environment: VW_BIN (the
+# binary), top_srcdir.  Exit 77 (skipped) without python3.
+if ! command -v python3 >/dev/null 2>&1; then
+	echo "run.sh: python3 not found, skipping integration tests"
+	exit 77
+fi
+srcdir=${top_srcdir:-$(dirname "$0")/../..}
+VW_BIN=${VW_BIN:-./vibewarden}
+PYTHONDONTWRITEBYTECODE=1
+export VW_BIN PYTHONDONTWRITEBYTECODE
+python3 "$srcdir/tests/integ/test_proxy.py"
+exit $?
