@@ -45,13 +45,23 @@ plain_writev(struct endp *ep, const struct iovec *iov, int n)
 	return (writev(ep->ep_io.io_fd, iov, n));
 }
 
-const struct endp_ops endp_plain_ops = { plain_recv, plain_writev };
+static void
+plain_shutdown(struct endp *ep)
+{
+	shutdown(ep->ep_io.io_fd, SHUT_WR);
+}
+
+const struct endp_ops endp_plain_ops = {
+	plain_recv, plain_writev, plain_shutdown
+};
 
 void
 endp_events(struct endp *ep, uint32_t events)
 {
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		ep->ep_readable = 1;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		ep->ep_rdhup = 1;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		ep->ep_writable = 1;
 }
@@ -151,7 +161,7 @@ req_new(struct conn *cn)
 	struct req	*rq;
 	char		*p;
 	size_t		 total = blk_size(BLK_REQ), hdr;
-	size_t		 arena_sz = 16384;
+	size_t		 arena_sz = REQ_ARENA;
 
 	if ((p = blk_get(BLK_REQ)) == NULL)
 		return (NULL);
@@ -280,6 +290,21 @@ req_keep(struct req *rq)
 /* ------------------------------------------------------------ lifecycle */
 
 static void	 conn_timeout(struct timer *);
+static void	 linger_read(struct conn *);
+
+/*
+ * As nginx's lingering_time/lingering_timeout: bounded by time, not bytes,
+ * so a client that sends a whole upload before reading still gets the
+ * answer.
+ */
+#define LINGER_TIME_MS	30000
+
+/* Keep-alive wait: idle_timeout, or the short grace of a drain. */
+static struct tqueue *
+idle_q(void)
+{
+	return (&W.w_q[W.w_draining ? TQ_DRAIN : TQ_IDLE]);
+}
 
 static void
 conn_io_cb(struct ev_io *io, uint32_t events)
@@ -342,9 +367,11 @@ conn_accept(int lfd)
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno == EMFILE || errno == ENFILE)
-				log_sys(LOG_LVL_ERROR, "worker.accept_failed",
-				    "accept: %s", strerror(errno));
+			/* Out of descriptors: the level-triggered listener
+			   would wake us forever, so stop listening briefly. */
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				worker_pause_accept(errno);
 			return;
 		}
 		if ((cn = calloc(1, sizeof(*cn))) == NULL) {
@@ -417,8 +444,8 @@ head_error(struct conn *cn, int status, const char *msg)
 		conn_close(cn, "out of memory");
 		return;
 	}
-	req_fail(rq, status, status == 408 ? EV_BLOCKED : EV_BLOCKED,
-	    errresp_code(status), msg);
+	req_fail(rq, status, EV_BLOCKED, errresp_code(status), msg);
+	rq->rq_flags |= RQ_BADHEAD;
 	cn->cn_close = 1;
 	own_response(cn);
 }
@@ -482,8 +509,10 @@ read_head(struct conn *cn)
 		}
 		n = endp_fill(&cn->cn_ep);
 		if (n > 0) {
+			/* A new head started: its deadline runs from now. */
 			if (timer_armed(&cn->cn_timer) &&
-			    cn->cn_timer.t_q == &W.w_q[TQ_IDLE])
+			    (cn->cn_timer.t_q == &W.w_q[TQ_IDLE] ||
+			    cn->cn_timer.t_q == &W.w_q[TQ_DRAIN]))
 				timer_set(&cn->cn_timer, &W.w_q[TQ_HEADER],
 				    conn_timeout);
 			continue;
@@ -524,12 +553,70 @@ read_head(struct conn *cn)
 		/* Idle keep-alive: hold no buffer (SPEC bench: KB/conn). */
 		release_inbuf(cn);
 		if (!timer_armed(&cn->cn_timer) ||
-		    (cn->cn_nreq > 0 && cn->cn_timer.t_q != &W.w_q[TQ_IDLE]))
+		    (cn->cn_nreq > 0 && cn->cn_timer.t_q != idle_q()))
 			timer_set(&cn->cn_timer, cn->cn_nreq ?
-			    &W.w_q[TQ_IDLE] : &W.w_q[TQ_HEADER],
-			    conn_timeout);
+			    idle_q() : &W.w_q[TQ_HEADER], conn_timeout);
 	}
 	return (0);
+}
+
+/* 1 when the client may still be sending bytes of this request. */
+static int
+body_unread(const struct req *rq)
+{
+	if (rq->rq_flags & RQ_BADHEAD)
+		return (1);
+	if ((rq->rq_mflags & M_CHUNKED) ||
+	    ((rq->rq_mflags & M_CLEN) && rq->rq_msg.m_clen > 0))
+		return (!rq->rq_fwd.fl_done);
+	return (0);
+}
+
+/*
+ * Close after an answer.  If the client may still be sending (a body we
+ * did not read, pipelined requests), a plain close() would make the
+ * kernel reset the connection and the client could lose the answer.  So
+ * half-close, discard what still arrives for a bounded time and size, then
+ * close: nginx's lingering close.
+ */
+static void
+conn_linger(struct conn *cn, int unread)
+{
+	if (!unread || cn->cn_ep.ep_eof || cn->cn_ep.ep_err) {
+		conn_close(cn, "close requested");
+		return;
+	}
+	cn->cn_ep.ep_ops->eo_shutdown(&cn->cn_ep);
+	release_inbuf(cn);
+	cn->cn_state = CS_LINGER;
+	cn->cn_linger_until = util_now_ms + LINGER_TIME_MS;
+	timer_set(&cn->cn_timer, &W.w_q[TQ_LINGER], conn_timeout);
+	linger_read(cn);
+}
+
+static void
+linger_read(struct conn *cn)
+{
+	static char	 sink[16384];
+	ssize_t		 n;
+
+	for (;;) {
+		n = cn->cn_ep.ep_ops->eo_recv(&cn->cn_ep, sink, sizeof(sink));
+		if (n > 0) {
+			cn->cn_lingered += (uint64_t)n;
+			if (util_now_ms >= cn->cn_linger_until)
+				break;
+			timer_set(&cn->cn_timer, &W.w_q[TQ_LINGER],
+			    conn_timeout);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		break;
+	}
+	conn_close(cn, "lingering close done");
 }
 
 /* The exchange is over: log it, then serve the next request or close. */
@@ -537,17 +624,24 @@ static void
 req_end(struct conn *cn)
 {
 	struct req	*rq = cn->cn_req;
+	int		 unread;
 
 	req_log(cn, rq);
+	unread = body_unread(rq) || buf_avail(&cn->cn_ep.ep_in) > 0;
 	req_free(cn);
+	/*
+	 * cn_close is set exactly when the head just sent said "Connection:
+	 * close" (or the exchange cannot continue); a drain that began
+	 * after that head went out serves the next request, which says so.
+	 */
 	if (cn->cn_close) {
-		conn_close(cn, "close requested");
+		conn_linger(cn, unread);
 		return;
 	}
 	cn->cn_state = CS_HEAD;
 	cn->cn_scan = 0;
-	timer_set(&cn->cn_timer, &W.w_q[buf_avail(&cn->cn_ep.ep_in) ?
-	    TQ_HEADER : TQ_IDLE], conn_timeout);
+	timer_set(&cn->cn_timer, buf_avail(&cn->cn_ep.ep_in) ?
+	    &W.w_q[TQ_HEADER] : idle_q(), conn_timeout);
 }
 
 void
@@ -600,6 +694,9 @@ conn_run(struct conn *cn)
 			}
 			req_end(cn);
 			break;
+		case CS_LINGER:
+			linger_read(cn);
+			return;
 		case CS_DEAD:
 			return;
 		}
@@ -644,6 +741,9 @@ conn_timeout(struct timer *t)
 			req_log(cn, rq);
 		conn_close(cn, "client timeout");
 		return;
+	case CS_LINGER:
+		conn_close(cn, "lingering close timeout");
+		return;
 	default:
 		if (rq != NULL)
 			req_log(cn, rq);
@@ -653,10 +753,11 @@ conn_timeout(struct timer *t)
 }
 
 /*
- * Drain: every connection ends after its current or next response, which
- * carries "Connection: close".  Idle keep-alive connections are not closed
- * here: closing one while its client sends the next request would fail
- * that request, so they get one more answer (or the drain deadline).
+ * Drain: answers built from now on say "Connection: close" (own_response
+ * and start_response look at w_draining); an answer already on its way
+ * completes normally and its connection serves one more request.  Idle
+ * keep-alive connections get a short grace (TQ_DRAIN) instead of the
+ * idle timeout, so the old generation exits soon after its last request.
  */
 void
 conn_drain_idle(void)
@@ -664,7 +765,10 @@ conn_drain_idle(void)
 	struct conn	*cn;
 
 	for (cn = W.w_conns; cn != NULL; cn = cn->cn_next)
-		cn->cn_close = 1;
+		if (cn->cn_state == CS_HEAD && cn->cn_nreq > 0 &&
+		    buf_avail(&cn->cn_ep.ep_in) == 0)
+			timer_set(&cn->cn_timer, &W.w_q[TQ_DRAIN],
+			    conn_timeout);
 }
 
 void

@@ -26,6 +26,8 @@ struct endp_ops {
 	/* read(2)/writev(2) semantics; -1 with errno EAGAIN when not ready */
 	ssize_t	(*eo_recv)(struct endp *, void *, size_t);
 	ssize_t	(*eo_writev)(struct endp *, const struct iovec *, int);
+	/* Half-close: no more bytes from us (tunnels). */
+	void	(*eo_shutdown)(struct endp *);
 };
 
 struct endp {
@@ -35,6 +37,8 @@ struct endp {
 	unsigned		 ep_readable:1;	/* may have bytes (ET) */
 	unsigned		 ep_writable:1;	/* may accept bytes (ET) */
 	unsigned		 ep_eof:1;	/* peer closed its side */
+	unsigned		 ep_rdhup:1;	/* peer announced its close
+						   (EPOLLRDHUP): not reusable */
 	unsigned		 ep_err:1;	/* socket error */
 };
 

@@ -85,8 +85,17 @@ errresp_render(struct req *rq, int close)
 	sechdr_append(d, cap, &off, NULL);
 	util_append(d, cap, &off, "X-Request-Id: %s\r\n%s\r\n", rq->rq_id,
 	    close ? "Connection: close\r\n" : "");
+	if (off + blen >= cap) {
+		/* Cannot happen with today's bodies; never send a head that
+		   promises a body it lacks. */
+		off = 0;
+		util_append(d, cap, &off, "HTTP/1.1 500 Internal Server Error"
+		    "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+		rq->rq_conn->cn_close = 1;
+		blen = 0;
+	}
 	/* HEAD: the length of what GET would carry, and no body. */
-	if (rq->rq_meth != HM_HEAD && off + blen < cap) {
+	if (rq->rq_meth != HM_HEAD && blen > 0) {
 		memcpy(d + off, b, blen);
 		off += blen;
 	}

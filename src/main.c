@@ -49,7 +49,7 @@ main(int argc, char *argv[])
 	struct master_opts	 mo = { NULL, 0, NULL };
 	struct cfg_diags	 d = { 0 };
 	struct config		*cf;
-	int			 ch, test = 0;
+	int			 ch, rc, test = 0;
 
 	util_proctitle_init(argc, argv);
 	while ((ch = getopt(argc, argv, "c:dhp:tV")) != -1) {
@@ -104,7 +104,11 @@ main(int argc, char *argv[])
 	if (mo.mo_pidfile != NULL && (mo.mo_pidfile = strdup(mo.mo_pidfile))
 	    == NULL)
 		return (2);
-	if (mo.mo_daemonize && mo.mo_pidfile == NULL)
-		mo.mo_pidfile = RUNSTATEDIR "/vibewarden.pid";
-	return (master_main(cf, &mo));
+	if (mo.mo_daemonize && mo.mo_pidfile == NULL &&
+	    (mo.mo_pidfile = strdup(RUNSTATEDIR "/vibewarden.pid")) == NULL)
+		return (2);
+	rc = master_main(cf, &mo);
+	free((char *)mo.mo_cfpath);
+	free((char *)mo.mo_pidfile);
+	return (rc);
 }

@@ -126,7 +126,6 @@ static void
 spawn(int idx)
 {
 	struct child	*ch = NULL;
-	sigset_t	 none;
 	pid_t		 pid;
 	int		 i, slot;
 
@@ -136,11 +135,15 @@ spawn(int idx)
 			break;
 		}
 	if (ch == NULL || (slot = slot_alloc()) == -1) {
+		/* Draining generations hold the slots: try again soon. */
 		log_sys(LOG_LVL_ERROR, "worker.spawn_failed",
-		    "too many processes");
+		    "too many processes; retrying in 1 s");
+		respawns[idx].rs_active = 1;
+		respawns[idx].rs_at = util_now_update() + 1000;
 		return;
 	}
 	counters_base[slot].c_pid = -1;		/* reserved */
+	worker_parent = getpid();
 	if ((pid = fork()) == -1) {
 		counters_base[slot].c_pid = 0;
 		log_sys(LOG_LVL_ERROR, "worker.spawn_failed", "fork: %s",
@@ -150,8 +153,8 @@ spawn(int idx)
 		return;
 	}
 	if (pid == 0) {
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* The signal mask stays blocked until worker_main() has its
+		   handlers: a TERM right after fork must drain, not kill. */
 		counters_claim(&counters_base[slot], getpid(), generation);
 		worker_main(conf, lfd, slot, (struct sockaddr *)&up_ss,
 		    up_len);

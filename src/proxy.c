@@ -70,9 +70,11 @@ flow_write(struct flow *f, struct endp *src, struct endp *dst)
 		return (-1);
 	}
 	f->fl_started = 1;
-	k = (size_t)n < f->fl_hlen ? (size_t)n : f->fl_hlen;
-	f->fl_head += k;
-	f->fl_hlen -= k;
+	/* Pointers are advanced only by k > 0: NULL + 0 is undefined. */
+	if ((k = (size_t)n < f->fl_hlen ? (size_t)n : f->fl_hlen) > 0) {
+		f->fl_head += k;
+		f->fl_hlen -= k;
+	}
 	n -= k;
 	k = (size_t)n < f->fl_prelen - f->fl_preoff ? (size_t)n :
 	    f->fl_prelen - f->fl_preoff;
@@ -84,9 +86,10 @@ flow_write(struct flow *f, struct endp *src, struct endp *dst)
 	if (k)
 		src->ep_in.b_start += k;
 	n -= k;
-	k = (size_t)n < f->fl_postlen ? (size_t)n : f->fl_postlen;
-	f->fl_post += k;
-	f->fl_postlen -= k;
+	if ((k = (size_t)n < f->fl_postlen ? (size_t)n : f->fl_postlen) > 0) {
+		f->fl_post += k;
+		f->fl_postlen -= k;
+	}
 	return (f->fl_hlen || f->fl_prelen > f->fl_preoff || f->fl_dlen ||
 	    f->fl_postlen ? 0 : 1);
 }
@@ -372,6 +375,7 @@ build_clhead(struct req *rq, enum http_body hb)
 /* ------------------------------------------------------------ exchange */
 
 static void	 up_timeout_cb(struct timer *);
+static void	 rearm(struct timer *, struct tqueue *, timer_cb *, int);
 
 /* Replace the exchange with vibewarden's own error answer. */
 static enum pr
@@ -481,11 +485,12 @@ proxy_start(struct conn *cn)
 	 * RFC 9110 10.1.1: Expect is not forwarded; vibewarden asks for the
 	 * body itself.  A client that cannot take 5 bytes right now is gone.
 	 */
+	memset(&rq->rq_back, 0, sizeof(rq->rq_back));
 	if ((rq->rq_mflags & M_EXPECT_100) && f->fl_mode != FL_NONE &&
-	    rq->rq_version == 11 && buf_avail(b) == 0 &&
-	    send(cn->cn_ep.ep_io.io_fd, continue100, sizeof(continue100) - 1,
-	    MSG_NOSIGNAL) != (ssize_t)sizeof(continue100) - 1)
-		return (PR_ABORT);
+	    rq->rq_version == 11 && buf_avail(b) == 0) {
+		rq->rq_back.fl_head = continue100;
+		rq->rq_back.fl_hlen = sizeof(continue100) - 1;
+	}
 	cn->cn_state = CS_PROXY;
 	return (proxy_run(cn));
 }
@@ -494,6 +499,17 @@ proxy_start(struct conn *cn)
 static int
 can_retry(struct req *rq, struct upconn *up)
 {
+	/* RFC 9110 9.2.2: only idempotent requests are re-sent. */
+	switch (rq->rq_meth) {
+	case HM_GET:
+	case HM_HEAD:
+	case HM_OPTIONS:
+	case HM_PUT:
+	case HM_DELETE:
+		break;
+	default:
+		return (0);
+	}
 	return (up->up_nreq > 1 && !(rq->rq_flags & RQ_RETRIED) &&
 	    !(rq->rq_flags & RQ_RESP_HEAD) &&
 	    buf_avail(&up->up_ep.ep_in) == 0 &&
@@ -527,11 +543,13 @@ read_resp_head(struct conn *cn)
 	struct upconn	*up = cn->cn_up;
 	struct buf	*b = &up->up_ep.ep_in;
 	struct http_msg	*m = &rq->rq_resp;
-	size_t		 scan;
+	size_t		 scan, mark = rq->rq_arena.a_used;
 	ssize_t		 hl, n;
 
 	for (;;) {
 		if (buf_avail(b) > 0) {
+			/* Each interim response reuses the same space. */
+			rq->rq_arena.a_used = mark;
 			scan = 0;
 			hl = http_head_end(b->b_data + b->b_start,
 			    buf_avail(b), &scan, b->b_cap, 0);
@@ -641,50 +659,107 @@ open_tunnel(struct conn *cn)
 	conn_log_request(cn);
 }
 
+static void	 tunnel_timeout(struct timer *);
+
+/*
+ * Raw bytes both ways.  When one side stops sending, its peer is
+ * half-closed and the other direction goes on (a WebSocket close
+ * handshake, a final frame); the tunnel ends when both are done or either
+ * fails.  server.websocket_idle_timeout bounds silence (off by default,
+ * SPEC.md 9); after a half-close, idle_timeout bounds the rest.
+ */
 static enum pr
 tunnel_run(struct conn *cn)
 {
 	struct req	*rq = cn->cn_req;
 	struct upconn	*up = cn->cn_up;
+	uint64_t	 moved = rq->rq_fwd.fl_bytes + rq->rq_back.fl_bytes;
 	int		 a, b;
 
 	a = flow_pump(&rq->rq_fwd, &cn->cn_ep, &up->up_ep);
 	b = flow_pump(&rq->rq_back, &up->up_ep, &cn->cn_ep);
-	if (a == 0 && b == 0)
-		return (PR_AGAIN);
-	/* Either side closed or failed: the tunnel ends. */
-	counters_tunnel(W.w_ctr, -1);
-	proxy_finish(cn, 0);
-	return (PR_DONE);
+	if (a == 1 && !rq->rq_fwd.fl_shut) {
+		up->up_ep.ep_ops->eo_shutdown(&up->up_ep);
+		rq->rq_fwd.fl_shut = 1;
+	}
+	if (b == 1 && !rq->rq_back.fl_shut) {
+		cn->cn_ep.ep_ops->eo_shutdown(&cn->cn_ep);
+		rq->rq_back.fl_shut = 1;
+	}
+	if (a < 0 || b < 0 || (a == 1 && b == 1)) {
+		counters_tunnel(W.w_ctr, -1);
+		proxy_finish(cn, 0);
+		return (PR_DONE);
+	}
+	if (a == 1 || b == 1)
+		rearm(&cn->cn_timer, &W.w_q[TQ_IDLE], tunnel_timeout,
+		    moved != rq->rq_fwd.fl_bytes + rq->rq_back.fl_bytes);
+	else
+		rearm(&cn->cn_timer, &W.w_q[TQ_WSIDLE], tunnel_timeout,
+		    moved != rq->rq_fwd.fl_bytes + rq->rq_back.fl_bytes);
+	return (PR_AGAIN);
 }
 
 static void
-arm_timers(struct conn *cn, uint64_t fwd0, uint64_t back0, int started0)
+tunnel_timeout(struct timer *t)
+{
+	struct conn	*cn = (struct conn *)((char *)t -
+	    offsetof(struct conn, cn_timer));
+
+	counters_tunnel(W.w_ctr, -1);
+	conn_close(cn, "tunnel idle timeout");
+}
+
+/* Output of f not yet accepted by its destination. */
+static int
+flow_pending(const struct flow *f)
+{
+	return (f->fl_hlen || f->fl_prelen > f->fl_preoff || f->fl_dlen ||
+	    f->fl_postlen);
+}
+
+static void
+rearm(struct timer *t, struct tqueue *q, timer_cb *cb, int progress)
+{
+	if (progress || !timer_armed(t) || t->t_q != q)
+		timer_set(t, q, cb);
+}
+
+/*
+ * One timer per side, charged to whoever we wait for (SPEC.md 2): the
+ * client not reading our answer (write_timeout) or not sending its body
+ * (body_timeout, 408), the upstream not taking the request or not
+ * answering (resilience.timeout, 504).  Progress re-arms, so each is an
+ * idle gap, never a cap on a long transfer.
+ */
+static void
+arm_timers(struct conn *cn, uint64_t fwd0, uint64_t back0)
 {
 	struct req	*rq = cn->cn_req;
 	struct upconn	*up = cn->cn_up;
+	struct flow	*fw = &rq->rq_fwd, *bk = &rq->rq_back;
+	int		 on_client_write = flow_pending(bk);
+	int		 on_client_body = !fw->fl_done && !flow_pending(fw) &&
+			    !on_client_write;
+	int		 progress = fw->fl_bytes != fwd0 || bk->fl_bytes != back0;
 
-	if (rq->rq_back.fl_hlen || rq->rq_back.fl_dlen ||
-	    rq->rq_back.fl_postlen) {
-		/* Blocked writing to the client. */
-		if (rq->rq_back.fl_bytes != back0 || !timer_armed(&cn->cn_timer)
-		    || cn->cn_timer.t_q != &W.w_q[TQ_WRITE])
-			timer_set(&cn->cn_timer, &W.w_q[TQ_WRITE],
-			    cn->cn_timer.t_cb);
-	} else if (!rq->rq_fwd.fl_done) {
-		if (rq->rq_fwd.fl_bytes != fwd0 || !timer_armed(&cn->cn_timer)
-		    || cn->cn_timer.t_q != &W.w_q[TQ_BODY])
-			timer_set(&cn->cn_timer, &W.w_q[TQ_BODY],
-			    cn->cn_timer.t_cb);
-	} else
+	if (on_client_write)
+		rearm(&cn->cn_timer, &W.w_q[TQ_WRITE], cn->cn_timer.t_cb,
+		    bk->fl_bytes != back0);
+	else if (on_client_body)
+		rearm(&cn->cn_timer, &W.w_q[TQ_BODY], cn->cn_timer.t_cb,
+		    fw->fl_bytes != fwd0);
+	else
 		timer_del(&cn->cn_timer);
-	if (up == NULL || up->up_state == UP_CONNECTING)
+	if (up == NULL)
 		return;
-	if (!timer_armed(&up->up_timer) ||
-	    up->up_timer.t_q == &W.w_q[TQ_CONNECT] ||
-	    rq->rq_back.fl_bytes != back0 ||
-	    rq->rq_back.fl_started != started0)
-		timer_set(&up->up_timer, &W.w_q[TQ_RESPONSE], up_timeout_cb);
+	if (up->up_state == UP_CONNECTING)
+		rearm(&up->up_timer, &W.w_q[TQ_CONNECT], up_timeout_cb, 0);
+	else if (on_client_write || on_client_body)
+		timer_del(&up->up_timer);
+	else
+		rearm(&up->up_timer, &W.w_q[TQ_RESPONSE], up_timeout_cb,
+		    progress);
 }
 
 enum pr
@@ -693,13 +768,13 @@ proxy_run(struct conn *cn)
 	struct req	*rq = cn->cn_req;
 	struct upconn	*up = cn->cn_up;
 	uint64_t	 fwd0 = rq->rq_fwd.fl_bytes, back0 = rq->rq_back.fl_bytes;
-	int		 started0 = rq->rq_back.fl_started, rc;
+	int		 rc;
 
 	if (cn->cn_state == CS_TUNNEL)
 		return (tunnel_run(cn));
 	if (up->up_state == UP_CONNECTING) {
 		if (!up->up_ep.ep_writable)
-			return (PR_AGAIN);
+			goto again;
 		if (up_connect_result(up) == -1)
 			return (exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
 			    "upstream connection refused"));
@@ -729,6 +804,14 @@ proxy_run(struct conn *cn)
 		if (had_head && rq->rq_fwd.fl_hlen == 0 &&
 		    buf_avail(&up->up_ep.ep_in) == 0 && !up->up_ep.ep_eof)
 			up->up_ep.ep_readable = 0;
+	}
+	if (!(rq->rq_flags & RQ_RESP_HEAD) && rq->rq_back.fl_hlen) {
+		/* A pending "100 Continue" goes out whole before any answer. */
+		if ((rc = flow_write(&rq->rq_back, NULL, &cn->cn_ep)) < 0)
+			return (PR_ABORT);
+		if (rc == 0)
+			goto again;
+		rq->rq_back.fl_started = 0;
 	}
 	if (!(rq->rq_flags & RQ_RESP_HEAD)) {
 		rc = read_resp_head(cn);
@@ -763,7 +846,7 @@ proxy_run(struct conn *cn)
 	    buf_avail(&up->up_ep.ep_in) == 0 && !up->up_ep.ep_eof);
 	return (PR_DONE);
  again:
-	arm_timers(cn, fwd0, back0, started0);
+	arm_timers(cn, fwd0, back0);
 	return (PR_AGAIN);
 }
 

@@ -61,6 +61,7 @@ struct flow {
 					   pending payload (chunk CRLF) */
 	uint64_t	 fl_bytes;	/* payload bytes forwarded */
 	unsigned	 fl_chunkout:1;	/* emit chunk framing */
+	unsigned	 fl_shut:1;	/* tunnel: destination half-closed */
 	unsigned	 fl_srcdone:1;	/* source framing complete */
 	unsigned	 fl_started:1;	/* any byte written */
 	unsigned	 fl_done:1;	/* everything written */
@@ -75,6 +76,7 @@ enum cn_state {
 	CS_PROXY,	/* exchanging with the upstream */
 	CS_RESP,	/* writing vibewarden's own response */
 	CS_TUNNEL,	/* WebSocket tunnel */
+	CS_LINGER,	/* answered and half-closed: discarding input */
 	CS_DEAD
 };
 
@@ -86,6 +88,8 @@ struct conn {
 	struct timer	 cn_timer;
 	size_t		 cn_scan;	/* http_head_end() cursor */
 	uint32_t	 cn_nreq;
+	uint64_t	 cn_linger_until;	/* CS_LINGER deadline */
+	uint64_t	 cn_lingered;		/* bytes discarded */
 	unsigned	 cn_close:1;	/* close after the current response */
 	struct conn	*cn_prev, *cn_next;	/* worker's list */
 	struct sockaddr_storage cn_peer;
@@ -103,12 +107,19 @@ struct upconn {
 	struct upconn	*up_prev, *up_next;	/* idle pool */
 };
 
+/*
+ * Request arena: the request's fields (100 x 40 B), its normalised path (up
+ * to 8 KB), log copies, then the response's fields.
+ */
+#define REQ_ARENA	32768
+
 /* struct req.rq_flags */
 #define RQ_WS		0x01	/* WebSocket upgrade requested */
 #define RQ_RESP_HEAD	0x02	/* upstream response head parsed */
 #define RQ_RETRIED	0x04	/* re-sent once on a fresh upstream conn */
 #define RQ_OWNRESP	0x08	/* vibewarden answers itself */
 #define RQ_LOGGED	0x10	/* its log event is out */
+#define RQ_BADHEAD	0x20	/* rejected before its framing was known */
 
 struct req {
 	struct conn		*rq_conn;

@@ -81,8 +81,6 @@ up_acquire(struct conn *cn)
 		}
 		up->up_state = UP_ACTIVE;
 		up->up_nreq++;
-		/* Idle with no event since: nothing to read, room to write. */
-		up->up_ep.ep_readable = 0;
 		up->up_ep.ep_writable = 1;
 		return (up);
 	}
@@ -132,11 +130,36 @@ up_connect_result(struct upconn *up)
 	return (0);
 }
 
+/*
+ * 1 when nothing is waiting on the socket.  An application may send its
+ * FIN (or stray bytes after a response) in the same event as the response
+ * itself; no edge comes for it once the connection sits idle, so look
+ * before pooling.  ep_readable 0 means a read already hit EAGAIN since the
+ * last event: the peek is needed only otherwise.
+ */
+static int
+quiet(struct upconn *up)
+{
+	char	 c;
+	ssize_t	 n;
+
+	if (up->up_ep.ep_rdhup || up->up_ep.ep_eof || up->up_ep.ep_err)
+		return (0);
+	if (!up->up_ep.ep_readable)
+		return (1);
+	n = recv(up->up_ep.ep_io.io_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+		up->up_ep.ep_readable = 0;
+		return (1);
+	}
+	return (0);
+}
+
 void
 up_release(struct upconn *up)
 {
-	if (W.w_npool >= POOL_CAP) {
-		up_close(up, "pool full");
+	if (W.w_npool >= POOL_CAP || !quiet(up)) {
+		up_close(up, "not reusable");
 		return;
 	}
 	blk_put(BLK_UPSTREAM, up->up_ep.ep_in.b_data);

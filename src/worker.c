@@ -23,6 +23,11 @@
 #include "worker.h"
 
 struct worker W;
+pid_t	 worker_parent;
+
+static struct ev_io	 lio;		/* the listener */
+static struct timer	 accept_timer;
+static int		 accept_paused;
 
 static volatile sig_atomic_t	 got_term, got_quit, got_usr1;
 
@@ -47,6 +52,28 @@ static void
 listener_cb(struct ev_io *io, uint32_t events)
 {
 	conn_accept(io->io_fd);
+}
+
+static void
+accept_resume(struct timer *t)
+{
+	accept_paused = 0;
+	if (!W.w_draining && ev_add_listener(&lio) == -1)
+		worker_pause_accept(errno);
+}
+
+void
+worker_pause_accept(int err)
+{
+	if (accept_paused)
+		return;
+	accept_paused = 1;
+	log_sys(LOG_LVL_ERROR, "worker.accept_paused",
+	    "accept: %s; not accepting for %llu ms (raise the open files "
+	    "limit?)", strerror(err),
+	    (unsigned long long)W.w_q[TQ_ACCEPT].q_ms);
+	ev_del(&lio);
+	timer_set(&accept_timer, &W.w_q[TQ_ACCEPT], accept_resume);
 }
 
 /* Drop root for good before touching the network (DESIGN.md). */
@@ -99,6 +126,15 @@ setup_queues(const struct config *cf)
 	tqueue_init(&W.w_q[TQ_RESPONSE], cf->resilience.timeout_ms);
 	/* Idle upstream connections: below typical app keep-alive (60 s+). */
 	tqueue_init(&W.w_q[TQ_POOL], 30000);
+	tqueue_init(&W.w_q[TQ_WSIDLE], s->websocket_idle_timeout_ms);
+	/*
+	 * Draining: a keep-alive client that sends nothing within a second
+	 * is idle, not mid-request; closing it then is the ordinary
+	 * keep-alive race clients retry, not a failed request.
+	 */
+	tqueue_init(&W.w_q[TQ_DRAIN], 1000);
+	tqueue_init(&W.w_q[TQ_LINGER], 5000);
+	tqueue_init(&W.w_q[TQ_ACCEPT], 100);
 	for (i = 0; i < TQ_N; i++)
 		ev_tqueue_register(&W.w_q[i]);
 }
@@ -112,8 +148,8 @@ setup_blocks(const struct config *cf)
 		hb = 16384;
 	sz[BLK_CLIENT] = hb;
 	sz[BLK_UPSTREAM] = 32768;
-	/* struct req, 16 KB arena, upstream head, client head. */
-	sz[BLK_REQ] = ((sizeof(struct req) + 63) & ~(size_t)63) + 16384 +
+	/* struct req, arena, upstream head, client head. */
+	sz[BLK_REQ] = ((sizeof(struct req) + 63) & ~(size_t)63) + REQ_ARENA +
 	    (hb + 4096) + 32768 + 4096;
 	blk_init(sz);
 }
@@ -123,7 +159,6 @@ worker_main(const struct config *cf, int lfd, int slot,
     const struct sockaddr *up, socklen_t uplen)
 {
 	struct sigaction	 sa;
-	struct ev_io		 lio;
 	sigset_t		 block, waitmask;
 	uint64_t		 deadline = 0;
 
@@ -162,7 +197,12 @@ worker_main(const struct config *cf, int lfd, int slot,
 	sigdelset(&waitmask, SIGUSR1);
 
 	log_open(cf, 1);
-	if (getppid() == 1 || drop_privileges(cf) == -1) {
+	/*
+	 * The master may itself be PID 1 (a container entrypoint), so
+	 * compare with its real PID: a different parent means it died
+	 * before PR_SET_PDEATHSIG was armed.
+	 */
+	if (getppid() != worker_parent || drop_privileges(cf) == -1) {
 		log_flush();
 		_exit(2);
 	}
@@ -205,7 +245,9 @@ worker_main(const struct config *cf, int lfd, int slot,
 			 * "Connection: close" or go at the deadline.
 			 */
 			W.w_draining = 1;
-			ev_del(&lio);
+			if (!accept_paused)
+				ev_del(&lio);
+			timer_del(&accept_timer);
 			close(lfd);
 			conn_drain_idle();
 			up_pool_flush();

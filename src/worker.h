@@ -20,6 +20,10 @@ enum tq {
 	TQ_CONNECT,	/* upstream.connect_timeout -> 502 */
 	TQ_RESPONSE,	/* resilience.timeout -> 504 */
 	TQ_POOL,	/* idle upstream connections */
+	TQ_WSIDLE,	/* server.websocket_idle_timeout (0: off) */
+	TQ_DRAIN,	/* idle keep-alive grace while draining */
+	TQ_LINGER,	/* lingering close: discard client bytes */
+	TQ_ACCEPT,	/* accept paused (EMFILE) */
 	TQ_N
 };
 
@@ -52,6 +56,10 @@ void	 worker_main(const struct config *cf, int lfd, int slot,
 
 /* Client side (conn.c). */
 void	 conn_accept(int lfd);
+/* Stop accepting for a moment after err (EMFILE ...); logged once. */
+void	 worker_pause_accept(int err);
+/* The master's PID: a worker whose parent differs has been orphaned. */
+extern pid_t	 worker_parent;
 void	 conn_run(struct conn *cn);
 void	 conn_close(struct conn *cn, const char *reason);
 void	 conn_drain_idle(void);
