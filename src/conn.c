@@ -85,6 +85,7 @@ endp_fill(struct endp *ep)
 		n = ep->ep_ops->eo_recv(ep, b->b_data + b->b_end,
 		    b->b_cap - b->b_end);
 		if (n > 0) {
+			ep->ep_more = (size_t)n == b->b_cap - b->b_end;
 			b->b_end += (size_t)n;
 			return (n);
 		}
@@ -374,6 +375,7 @@ conn_accept(int lfd)
 				worker_pause_accept(errno);
 			return;
 		}
+		W.w_accept_logged = 0;
 		if ((cn = calloc(1, sizeof(*cn))) == NULL) {
 			close(fd);
 			continue;

@@ -408,12 +408,14 @@ proxy_finish(struct conn *cn, int reusable)
 		up_close(up, "exchange ended");
 }
 
+static int	 retryable(const struct req *);
+
 static int
 attach_upstream(struct conn *cn)
 {
 	struct upconn	*up;
 
-	if ((up = up_acquire(cn)) == NULL)
+	if ((up = up_acquire(cn, !retryable(cn->cn_req))) == NULL)
 		return (-1);
 	cn->cn_up = up;
 	up->up_owner = cn;
@@ -495,25 +497,31 @@ proxy_start(struct conn *cn)
 	return (proxy_run(cn));
 }
 
-/* A pooled connection died before answering: send again on a fresh one. */
+/*
+ * RFC 9110 9.2.2: only an idempotent request without a body may be sent
+ * again, when a pooled connection dies before answering.
+ */
 static int
-can_retry(struct req *rq, struct upconn *up)
+retryable(const struct req *rq)
 {
-	/* RFC 9110 9.2.2: only idempotent requests are re-sent. */
 	switch (rq->rq_meth) {
 	case HM_GET:
 	case HM_HEAD:
 	case HM_OPTIONS:
 	case HM_PUT:
 	case HM_DELETE:
-		break;
+		return (rq->rq_fwd.fl_mode == FL_NONE);
 	default:
 		return (0);
 	}
-	return (up->up_nreq > 1 && !(rq->rq_flags & RQ_RETRIED) &&
-	    !(rq->rq_flags & RQ_RESP_HEAD) &&
-	    buf_avail(&up->up_ep.ep_in) == 0 &&
-	    rq->rq_fwd.fl_mode == FL_NONE);
+}
+
+static int
+can_retry(struct req *rq, struct upconn *up)
+{
+	return (retryable(rq) && up->up_nreq > 1 &&
+	    !(rq->rq_flags & RQ_RETRIED) && !(rq->rq_flags & RQ_RESP_HEAD) &&
+	    buf_avail(&up->up_ep.ep_in) == 0);
 }
 
 static enum pr

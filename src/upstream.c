@@ -66,12 +66,30 @@ take_inbuf(struct upconn *up)
 	return (0);
 }
 
+/* 1 when a pooled connection has nothing queued (no FIN, no bytes). */
+static int
+still_open(struct upconn *up)
+{
+	char	 c;
+	ssize_t	 n;
+
+	n = recv(up->up_ep.ep_io.io_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return (n == -1 && (errno == EAGAIN || errno == EINTR));
+}
+
 struct upconn *
-up_acquire(struct conn *cn)
+up_acquire(struct conn *cn, int check)
 {
 	struct upconn	*up;
 	int		 fd, one = 1;
 
+	/*
+	 * The application's FIN may sit in this very event batch, unseen:
+	 * a request that can be retried finds out by trying; one that
+	 * cannot pays a peek.
+	 */
+	while ((up = W.w_pool) != NULL && check && !still_open(up))
+		up_close(up, "closed while idle");
 	if ((up = W.w_pool) != NULL) {
 		pool_unlink(up);
 		timer_del(&up->up_timer);
@@ -131,11 +149,12 @@ up_connect_result(struct upconn *up)
 }
 
 /*
- * 1 when nothing is waiting on the socket.  An application may send its
- * FIN (or stray bytes after a response) in the same event as the response
- * itself; no edge comes for it once the connection sits idle, so look
- * before pooling.  ep_readable 0 means a read already hit EAGAIN since the
- * last event: the peek is needed only otherwise.
+ * 1 when nothing is waiting on the socket, so the connection may be
+ * pooled.  Edge-triggered epoll reports anything that arrives after the
+ * last epoll_wait() as a new event (an idle connection is then closed by
+ * up_io_cb), and a FIN that came before it shows as EPOLLRDHUP in that
+ * event.  What stays unseen is data queued behind a read that filled the
+ * buffer: only then is a peek needed, so the common case costs no syscall.
  */
 static int
 quiet(struct upconn *up)
@@ -145,7 +164,7 @@ quiet(struct upconn *up)
 
 	if (up->up_ep.ep_rdhup || up->up_ep.ep_eof || up->up_ep.ep_err)
 		return (0);
-	if (!up->up_ep.ep_readable)
+	if (!up->up_ep.ep_readable || !up->up_ep.ep_more)
 		return (1);
 	n = recv(up->up_ep.ep_io.io_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {

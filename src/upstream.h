@@ -9,10 +9,12 @@
 #include "req.h"
 
 /*
- * A connection for cn: an idle pooled one (up_nreq > 0) or a new one in
- * UP_CONNECTING.  NULL when no socket could be made (errno set).
+ * A connection for cn: an idle pooled one (up_nreq > 1) or a new one in
+ * UP_CONNECTING.  check: the request cannot be re-sent if the connection
+ * turns out dead (RFC 9110 9.2.2), so a pooled one is verified first.
+ * NULL when no socket could be made (errno set).
  */
-struct upconn	*up_acquire(struct conn *cn);
+struct upconn	*up_acquire(struct conn *cn, int check);
 
 /* Return a healthy connection to the idle pool. */
 void		 up_release(struct upconn *up);

@@ -68,10 +68,12 @@ worker_pause_accept(int err)
 	if (accept_paused)
 		return;
 	accept_paused = 1;
-	log_sys(LOG_LVL_ERROR, "worker.accept_paused",
-	    "accept: %s; not accepting for %llu ms (raise the open files "
-	    "limit?)", strerror(err),
-	    (unsigned long long)W.w_q[TQ_ACCEPT].q_ms);
+	/* Once per episode: retries every 100 ms would flood the log. */
+	if (!W.w_accept_logged++)
+		log_sys(LOG_LVL_ERROR, "worker.accept_paused",
+		    "accept: %s; pausing accept() in %llu ms steps until "
+		    "descriptors free up (raise the open files limit?)",
+		    strerror(err), (unsigned long long)W.w_q[TQ_ACCEPT].q_ms);
 	ev_del(&lio);
 	timer_set(&accept_timer, &W.w_q[TQ_ACCEPT], accept_resume);
 }

@@ -42,6 +42,8 @@ struct worker {
 	char			 w_hostname[300]; /* Host for HTTP/1.0 requests
 						   without one */
 	struct vw_counters	*w_ctr;		/* this worker's slot */
+	int			 w_accept_logged; /* EMFILE reported; reset by
+						   the next accept */
 };
 
 extern struct worker W;

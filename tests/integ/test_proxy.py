@@ -8,10 +8,12 @@ processes it started by PID.  Python 3 standard library only.
 """
 
 import hashlib
+import http.client
 import json
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -54,8 +56,9 @@ def up_get(rec, name):
 class Fixture:
     """Upstream + vibewarden pair in a private temp dir."""
 
-    def __init__(self, extra=None, upstream=True, upstream_port=None):
-        self.tmp = T.new_tmpdir()
+    def __init__(self, extra=None, upstream=True, upstream_port=None,
+                 binary=None, tmp=None):
+        self.tmp = tmp or T.new_tmpdir()
         self.up = None
         self.vw = None
         try:
@@ -69,7 +72,7 @@ class Fixture:
             cfg = T.base_config(self.port, up_port, self.admin_port)
             if extra:
                 T.deep_update(cfg, extra)
-            self.vw = T.Vibewarden(self.tmp, cfg)
+            self.vw = T.Vibewarden(self.tmp, cfg, binary=binary)
             self.vw.start()
         except Exception:
             self.close()
@@ -1524,6 +1527,209 @@ class TestCLI(unittest.TestCase):
         rc = self.vw.stop()
         self.assertEqual(rc, 0)
         self.assertFalse(os.path.exists(pidf), "pidfile left behind")
+
+
+# ====================================================================== review
+class TestRegressions(unittest.TestCase):
+    """Runtime bugs found in review (commit "Runtime fixes from review");
+    each test failed against the binary before that commit."""
+
+    def setUp(self):
+        self.fx = None
+
+    def tearDown(self):
+        if self.fx:
+            self.fx.close()
+
+    def start(self, extra=None, **kw):
+        self.fx = Fixture(extra, **kw)
+        return self.fx
+
+    # -- drain (SIGHUP) must not cost a keep-alive client a request -------
+    def _drain_first(self, c):
+        """/trickle's head is out (without Connection: close) when the
+        reload starts; its body is still coming."""
+        time.sleep(0.5)
+        self.fx.vw.send_signal(signal.SIGHUP)
+        r1 = c.read_response()
+        self.assertEqual(r1.status, 200, r1)
+        self.assertEqual(r1.body, b"t" * 10, r1)
+        return r1
+
+    def test_drain_pipelined_request_answered(self):
+        self.start({"server": {"workers": 1, "drain_timeout": "10s"}})
+        with self.fx.client(8) as c:
+            c.send(T.build_request("GET", "/trickle?ms=2500&n=10") +
+                   T.build_request("GET", "/echo/pipelined"))
+            self._drain_first(c)
+            try:
+                r2 = c.read_response()
+            except (T.ProtocolError, OSError) as e:
+                self.fail("pipelined request lost in the drain: %r" % e)
+            self.assertEqual(r2.status, 200, r2)
+            self.assertEqual(r2.json()["target"], "/echo/pipelined")
+
+    def test_drain_keepalive_next_request_answered(self):
+        self.start({"server": {"workers": 1, "drain_timeout": "10s"}})
+        with self.fx.client(8) as c:
+            c.send(T.build_request("GET", "/trickle?ms=2500&n=10"))
+            self._drain_first(c)
+            try:
+                r2 = c.request("POST", "/echo/next", body=b"hello")
+            except (T.ProtocolError, OSError) as e:
+                self.fail("next keep-alive request lost in the drain: %r"
+                          % e)
+            self.assertEqual(r2.status, 200, r2)
+            self.assertEqual(r2.json()["body_len"], 5)
+
+    # -- an upstream connection that got its FIN must not be pooled -------
+    def test_upstream_fin_with_response_not_reused(self):
+        self.start({"server": {"workers": 1}})
+        for i in range(5):
+            r = self.fx.get("/finclose")
+            self.assertEqual((r.status, r.body), (200, b"ok"), r)
+            r2 = self.fx.get("/echo/after-fin-%d" % i, method="POST",
+                             body=b"payload-%d" % i)
+            self.assertEqual(r2.status, 200, "round %d: POST after an "
+                             "upstream FIN got %r" % (i, r2))
+            self.assertEqual(r2.json()["body_len"], len(b"payload-%d" % i))
+
+    # -- resilience.timeout must not cut a steadily progressing upload ----
+    def test_slow_upload_longer_than_upstream_timeout(self):
+        self.start({"server": {"workers": 1, "body_timeout": "30s"},
+                    "resilience": {"timeout": "2s"}})
+        n = 8
+        with self.fx.client(10) as c:
+            c.send(b"POST /echo/slow-upload HTTP/1.1\r\nHost: a\r\n"
+                   b"Content-Length: %d\r\n\r\n" % (n * 1000))
+            t0 = time.monotonic()
+            err = None
+            try:
+                for i in range(n):      # 4 s in all, never idle > 0.5 s
+                    c.send(b"a" * 1000)
+                    time.sleep(0.5)
+            except OSError as e:
+                err = e
+            dt = time.monotonic() - t0
+            try:
+                r = c.read_response()
+            except (T.ProtocolError, OSError) as e:
+                r = e
+            self.assertIsNone(err, "upload cut after %.1fs: %r (answer %r)"
+                              % (dt, err, r))
+            self.assertIsInstance(r, T.Response, "no answer: %r" % r)
+            self.assertEqual(r.status, 200, "after %.1fs: %r" % (dt, r))
+            self.assertEqual(r.json()["body_len"], n * 1000)
+
+    # -- early answers reach a client that uploads before reading ---------
+    def test_early_answer_no_reset_for_sequential_client(self):
+        self.start()
+        body = b"a" * (32 * MiB)
+        for path, status in (("/early", 200), ("/_vibewarden/nope", 404),
+                             ("/early", 200), ("/_vibewarden/nope", 404)):
+            h = http.client.HTTPConnection("127.0.0.1", self.fx.port,
+                                           timeout=10)
+            try:
+                h.request("POST", path, body=body)
+                r = h.getresponse()
+                data = r.read()
+            except (OSError, http.client.HTTPException) as e:
+                self.fail("%s: client error instead of the early answer: "
+                          "%r" % (path, e))
+            finally:
+                h.close()
+            self.assertEqual(r.status, status, (path, data[:200]))
+            if path == "/early":
+                self.assertEqual(data, b"early")
+
+    # -- a WebSocket tunnel half-closes instead of ending -----------------
+    def test_websocket_half_close_reply_arrives(self):
+        self.start()
+        w = T.WSClient(self.fx.port, "/ws?eofreply=500", timeout=8)
+        try:
+            self.assertTrue(w.accept_ok(), w.resp)
+            w.send_frame(0x1, b"bye-frame")
+            w.c.s.shutdown(socket.SHUT_WR)
+            try:
+                op, fin, data = w.recv_frame()
+            except (T.ProtocolError, OSError) as e:
+                self.fail("upstream reply after client half-close lost: %r"
+                          % e)
+            self.assertEqual((op, data), (0x1, b"after-eof:bye-frame"))
+            self.assertTrue(w.c.is_closed(3.0), "tunnel not closed after "
+                            "both sides finished")
+        finally:
+            w.close()
+
+    # -- SIGTERM must not wait drain_timeout for an idle keep-alive -------
+    def test_sigterm_idle_keepalive_exits_fast(self):
+        self.start({"server": {"drain_timeout": "8s",
+                               "idle_timeout": "120s"}})
+        with self.fx.client(5) as c:
+            self.assertEqual(c.request("GET", "/echo/idle").status, 200)
+            t0 = time.monotonic()
+            rc = self.fx.vw.stop(timeout=10)
+            dt = time.monotonic() - t0
+        self.assertEqual(rc, 0, "exit status %r after %.1fs" % (rc, dt))
+        self.assertLess(dt, 3.0, "stop took %.1fs with one idle keep-alive "
+                        "client (drain_timeout 8s)" % dt)
+
+    # -- out of descriptors: back off, do not spin ------------------------
+    def test_emfile_no_spin(self):
+        tmp = T.new_tmpdir()
+        wrapper = os.path.join(tmp, "vw-lowfd.sh")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nulimit -n 48 || exit 1\nexec %s \"$@\"\n"
+                    % shlex.quote(os.path.abspath(T.VW_BIN)))
+        os.chmod(wrapper, 0o755)
+        # long header/idle timeouts: the connections must stay open
+        self.start({"server": {"workers": 1, "header_timeout": "30s",
+                               "idle_timeout": "30s"}},
+                   binary=wrapper, tmp=tmp)
+        vw = self.fx.vw
+        w = vw.workers()
+        self.assertEqual(len(w), 1, w)
+        w = w[0]
+        hz = os.sysconf("SC_CLK_TCK")
+
+        def ticks():
+            with open("/proc/%d/stat" % w) as f:
+                st = f.read().rsplit(")", 1)[1].split()
+            return int(st[11]) + int(st[12])
+        socks = []
+        try:
+            for i in range(80):
+                socks.append(socket.create_connection(
+                    ("127.0.0.1", self.fx.port), timeout=5))
+            end = time.monotonic() + 3       # until accept() fails
+            while time.monotonic() < end and \
+                    "worker.accept_" not in vw.stdout():
+                time.sleep(0.05)
+            c0 = ticks()
+            n0 = vw.stdout().count("worker.accept_paused")
+            time.sleep(2)
+            c1 = ticks()
+            n1 = vw.stdout().count("worker.accept_paused")
+        finally:
+            for s in socks:
+                s.close()
+        self.assertLess(c1 - c0, hz // 2, "worker used %d CPU ticks in 2 s "
+                        "(%d/s = one core) while out of descriptors"
+                        % (c1 - c0, hz))
+        self.assertGreaterEqual(n1, 1, "never ran out of descriptors?")
+        # logged once per episode, not per 100 ms retry or loop turn
+        self.assertLessEqual(n1 - n0, 1, "%d accept_paused lines in 2 s"
+                             % (n1 - n0))
+        end = time.monotonic() + 5
+        r = None
+        while time.monotonic() < end:
+            try:
+                r = self.fx.get("/echo/after-emfile")
+                break
+            except (T.ProtocolError, OSError):
+                time.sleep(0.2)
+        self.assertIsNotNone(r, "no answer after the descriptors came back")
+        self.assertEqual(r.status, 200, r)
 
 
 if __name__ == "__main__":

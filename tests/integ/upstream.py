@@ -34,6 +34,13 @@ Behaviour by path (query string after '?'):
   /dropafter         answers (keep-alive), then closes the idle connection
   /badchunk          chunked response with an invalid chunk size mid-body
   /short             Content-Length 1000, 10 bytes, close
+  /finclose          a keep-alive-looking answer (no Connection: close), and
+                     the FIN right behind it
+  /early             answers 200 "early" before reading the request body,
+                     then reads (discards) the body and keeps the connection
+  /ws?eofreply=MS    WebSocket handshake, then collects the client's frames
+                     until it half-closes (EOF), waits MS ms, sends one text
+                     frame "after-eof:" + the payloads, and closes
   anything else      /echo: JSON description of the request received
 """
 
@@ -261,6 +268,10 @@ class Conn:
 
         if "100-continue" in (h1("expect") or "").lower():
             self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if target.partition("?")[0] == "/early":
+            # answer first, read the body afterwards (as many apps do)
+            self.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                      b"Content-Length: 5\r\n\r\nearly")
 
         # Body.
         te = h1("transfer-encoding")
@@ -381,7 +392,8 @@ class Conn:
             self.respond(st, [("Content-Type", "application/json")], body,
                          head_only=head_only, close=close)
         elif path == "/ws":
-            return self.websocket(hmap, bad=False, hello=q.get("hello"))
+            return self.websocket(hmap, bad=False, hello=q.get("hello"),
+                                  eofreply=q.get("eofreply"))
         elif path == "/ws-badaccept":
             return self.websocket(hmap, bad=True)
         elif path == "/malformed":
@@ -431,6 +443,17 @@ class Conn:
             self.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                       b"5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n")
             return False
+        elif path == "/finclose":
+            # no Connection: close, but the FIN follows the response at once
+            self.respond(200, [("Content-Type", "text/plain")], b"ok",
+                         head_only=head_only)
+            try:
+                self.s.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            return False
+        elif path == "/early":
+            return not close          # answered before the body was read
         elif path == "/short":
             self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
                       b"only-ten!!")
@@ -479,7 +502,7 @@ class Conn:
                      head_only=head_only, close=close)
 
     # ------------------------------------------------------------ websocket
-    def websocket(self, hmap, bad, hello=None):
+    def websocket(self, hmap, bad, hello=None, eofreply=None):
         key = (hmap.get("sec-websocket-key") or [None])[0]
         upg = ",".join(hmap.get("upgrade", [])).lower()
         conn = ",".join(hmap.get("connection", [])).lower()
@@ -498,6 +521,8 @@ class Conn:
         if hello:        # server-first message in the same packet as 101
             out += ws_frame(0x1, hello.encode())
         self.send(out)
+        if eofreply is not None:
+            return self.ws_eofreply(int(eofreply))
         while True:
             b0, b1 = self.read_exact(2)
             fin_rsv_op = b0
@@ -522,6 +547,30 @@ class Conn:
                 continue
             self.send(ws_frame(fin_rsv_op & 0x0F, bytes(data),
                                fin=bool(fin_rsv_op & 0x80)))
+
+    def ws_read_frame(self):
+        """(opcode, unmasked payload) of the next client frame."""
+        b0, b1 = self.read_exact(2)
+        ln = b1 & 0x7F
+        if ln == 126:
+            ln = int.from_bytes(self.read_exact(2), "big")
+        elif ln == 127:
+            ln = int.from_bytes(self.read_exact(8), "big")
+        mkey = self.read_exact(4) if b1 & 0x80 else None
+        data = self.read_exact(ln)
+        return b0 & 0x0F, (ws_unmask(data, mkey) if mkey else data)
+
+    def ws_eofreply(self, ms):
+        """Collect frames until the client half-closes, then answer late."""
+        got = b""
+        try:
+            while True:
+                got += self.ws_read_frame()[1]
+        except PeerClosed:
+            pass
+        time.sleep(ms / 1000.0)
+        self.send(ws_frame(0x1, b"after-eof:" + got))
+        return False
 
 
 def ws_unmask(data, key):

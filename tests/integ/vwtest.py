@@ -288,9 +288,10 @@ class Upstream:
 # ------------------------------------------------------------------ daemon
 
 class Vibewarden:
-    def __init__(self, tmpdir, cfg, name="vw"):
+    def __init__(self, tmpdir, cfg, name="vw", binary=None):
         self.tmpdir = tmpdir
         self.cfg = cfg
+        self.binary = binary      # None: VW_BIN (e.g. a ulimit wrapper)
         self.port = cfg["server"]["port"]
         self.conf = os.path.join(tmpdir, name + ".yaml")
         self.outpath = os.path.join(tmpdir, name + ".stdout")
@@ -307,7 +308,8 @@ class Vibewarden:
         self.errf = open(self.errpath, "ab")
         e = dict(os.environ)
         e.update(env or {})
-        self.proc = subprocess.Popen([VW_BIN, "-c", self.conf] + list(args),
+        self.proc = subprocess.Popen([self.binary or VW_BIN, "-c",
+                                      self.conf] + list(args),
                                      stdout=self.outf, stderr=self.errf,
                                      stdin=subprocess.DEVNULL, env=e)
         if not wait_port(self.port, timeout, self.proc):
