@@ -261,22 +261,6 @@ trim(const char *s, char *buf, size_t len)
 }
 
 static int
-parse_int(const char *s, long lo, long hi, int *out)
-{
-	char	*end;
-	long	 v;
-
-	if (*s == '\0' || isspace((unsigned char)*s))
-		return (-1);
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
-		return (-1);
-	*out = (int)v;
-	return (0);
-}
-
-static int
 parse_bool(const char *s, int *out)
 {
 	static const char *const yes[] = { "true", "yes", "on", "1" };
@@ -487,7 +471,7 @@ set_scalar(const struct key *k, void *p, const char *s, char *why,
 		*(char **)p = dup;
 		return (0);
 	case KT_INT:
-		if (parse_int(t, k->k_min, k->k_max, &i) == -1)
+		if (config_parse_int(t, k->k_min, k->k_max, &i) == -1)
 			break;
 		*(int *)p = i;
 		return (0);
@@ -709,7 +693,7 @@ set_split(const struct key *k, void *p, const char *s, char *why, size_t wlen)
 		if (trim(item, item, sizeof(item)) != item || item[0] == '\0')
 			continue;
 		if (k->k_type == KT_INTLIST) {
-			if (parse_int(item, k->k_min, k->k_max, &i) == -1) {
+			if (config_parse_int(item, k->k_min, k->k_max, &i) == -1) {
 				snprintf(why, wlen, "expected integers from "
 				    "%ld to %ld, got '%s'", k->k_min, k->k_max,
 				    shorten(item, sb, sizeof(sb)));
@@ -1240,7 +1224,7 @@ set_list_node(struct ctx *c, const struct key *k, void *p,
 			continue;
 		}
 		if (k->k_type == KT_INTLIST) {
-			if (parse_int(s, k->k_min, k->k_max, &v) == -1) {
+			if (config_parse_int(s, k->k_min, k->k_max, &v) == -1) {
 				diag(c, c->file, e->n_line, e->n_col, 1, "%s: "
 				    "expected an integer from %ld to %ld, got "
 				    "'%s'", shown, k->k_min, k->k_max,

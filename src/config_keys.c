@@ -545,14 +545,13 @@ struct feature config_features[] = {
 const size_t config_nfeatures = sizeof(config_features) /
     sizeof(config_features[0]);
 
-/* A decimal integer from lo to hi, nothing else. */
-static int
-num(const char *s, long lo, long hi, int *out)
+int
+config_parse_int(const char *s, long lo, long hi, int *out)
 {
 	char	*end;
 	long	 v;
 
-	if (!isdigit((unsigned char)*s))
+	if (*s == '\0' || isspace((unsigned char)*s))
 		return (-1);
 	errno = 0;
 	v = strtol(s, &end, 10);
@@ -560,6 +559,15 @@ num(const char *s, long lo, long hi, int *out)
 		return (-1);
 	*out = (int)v;
 	return (0);
+}
+
+/* A decimal integer from lo to hi, nothing else (no sign). */
+static int
+num(const char *s, long lo, long hi, int *out)
+{
+	if (!isdigit((unsigned char)*s))
+		return (-1);
+	return (config_parse_int(s, lo, hi, out));
 }
 
 /* ----------------------------------------------------------- checkers */

@@ -90,6 +90,12 @@ extern const size_t		 config_nfeatures;
  * Split an http(s) URL into host (no brackets) and port; *tls says https.
  * A path other than "" or "/" fails unless pathok.  0 or -1.
  */
+/*
+ * A decimal integer (strtol syntax, sign allowed) from lo to hi with
+ * nothing around it; 0, or -1 when s is anything else.
+ */
+int	config_parse_int(const char *s, long lo, long hi, int *out);
+
 int	config_split_url(const char *, int *tls, char *host, size_t hlen,
 	    int *port, int pathok);
 

@@ -222,6 +222,16 @@ app(char *dst, size_t cap, size_t *off, const char *s, size_t len)
 #define APPS(d, c, o, lit)	app(d, c, o, lit, sizeof(lit) - 1)
 #define APPV(d, c, o, v)	app(d, c, o, (v).p, (v).len)
 
+/* "name: value\r\n" as received (value OWS-trimmed). */
+static void
+put_field(char *d, size_t cap, size_t *off, const struct http_field *fl)
+{
+	APPV(d, cap, off, fl->f_name);
+	APPS(d, cap, off, ": ");
+	APPV(d, cap, off, fl->f_value);
+	APPS(d, cap, off, "\r\n");
+}
+
 /* Serialise the request for the upstream (SPEC.md 4 "Forwarding"). */
 static int
 build_uphead(struct req *rq)
@@ -269,10 +279,7 @@ build_uphead(struct req *rq)
 		default:
 			break;
 		}
-		APPV(d, cap, &off, fl->f_name);
-		APPS(d, cap, &off, ": ");
-		APPV(d, cap, &off, fl->f_value);
-		APPS(d, cap, &off, "\r\n");
+		put_field(d, cap, &off, fl);
 	}
 	/* X-Forwarded-For: the client's list, then the peer (appended). */
 	APPS(d, cap, &off, "X-Forwarded-For: ");
@@ -341,10 +348,7 @@ build_clhead(struct req *rq, enum http_body hb)
 		default:
 			break;
 		}
-		APPV(d, cap, &off, fl->f_name);
-		APPS(d, cap, &off, ": ");
-		APPV(d, cap, &off, fl->f_value);
-		APPS(d, cap, &off, "\r\n");
+		put_field(d, cap, &off, fl);
 	}
 	if (cap > off)
 		sechdr_append(d, cap, &off, m);
