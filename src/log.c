@@ -1,12 +1,19 @@
 /*
  * log.c: structured event lines (see log.h).  Runs in every process.  A
  * worker's lines go to a buffer flushed once per loop turn; a full buffer
- * is flushed at once.  Write errors are ignored: logging must never stop
- * the proxy.
+ * is flushed at once.  Logging must never stop the proxy: when stdout is
+ * a pipe or socket to a collector that stalls (journald, docker), writes
+ * are non-blocking, a partly written line stays buffered for the next
+ * flush, and whole lines that find no room are dropped and counted in a
+ * later log.dropped event.
  */
+#include <sys/socket.h>
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +32,41 @@ static enum log_format	 log_format = LOG_FMT_JSON;
 static int		 log_buffered;
 static char		 log_buf[LOGBUF];
 static size_t		 log_len;
+static int		 log_sock;	/* log_fd is a socket: send() */
+static uint64_t		 log_dropped;	/* lines lost to a full buffer */
 
 static const char *const lvl_names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
+
+/*
+ * Make writes to a pipe or socket non-blocking without touching the file
+ * description other processes share: a pipe is opened anew through
+ * /proc (its own description, O_NONBLOCK), a socket is written with
+ * MSG_DONTWAIT.  Files and terminals are left as they are.
+ */
+static void
+nonblocking(void)
+{
+	struct stat	 st;
+	char		 path[64];
+	int		 fd;
+
+	log_sock = 0;
+	if (fstat(log_fd, &st) == -1)
+		return;
+	if (S_ISSOCK(st.st_mode)) {
+		log_sock = 1;
+		return;
+	}
+	if (!S_ISFIFO(st.st_mode))
+		return;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", log_fd);
+	if ((fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) == -1)
+		return;
+	if (log_ownfd)
+		close(log_fd);
+	log_fd = fd;
+	log_ownfd = 1;
+}
 
 int
 log_open(const struct config *cf, int buffered)
@@ -50,6 +90,7 @@ log_open(const struct config *cf, int buffered)
 	log_ownfd = fd > STDERR_FILENO;
 	free(log_path);
 	log_path = log_ownfd ? strdup(out) : NULL;
+	nonblocking();
 	return (0);
 }
 
@@ -73,17 +114,37 @@ void
 log_flush(void)
 {
 	size_t	 off = 0;
-	ssize_t	 n;
+	ssize_t	 n = 0;
 
 	while (off < log_len) {
-		n = write(log_fd, log_buf + off, log_len - off);
+		if (log_sock)
+			n = send(log_fd, log_buf + off, log_len - off,
+			    MSG_DONTWAIT | MSG_NOSIGNAL);
+		else
+			n = write(log_fd, log_buf + off, log_len - off);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
 		off += (size_t)n;
 	}
-	log_len = 0;
+	if (off < log_len && n == -1 && errno != EAGAIN) {
+		/* The reader is gone: nothing buffered will ever leave. */
+		for (; off < log_len; off++)
+			if (log_buf[off] == '\n')
+				log_dropped++;
+	}
+	memmove(log_buf, log_buf + off, log_len - off);
+	log_len -= off;
+}
+
+/* Append raw bytes if they fit, flushing first when needed. */
+static int
+room_for(size_t len)
+{
+	if (log_len + len > sizeof(log_buf))
+		log_flush();
+	return (log_len + len <= sizeof(log_buf));
 }
 
 int
@@ -95,10 +156,35 @@ log_enabled(enum log_level lvl)
 static void
 log_put(const char *line, size_t len)
 {
-	if (log_len + len > sizeof(log_buf))
-		log_flush();
-	if (len > sizeof(log_buf))
-		len = sizeof(log_buf);
+	char	 note[256], ts[40];
+	size_t	 nlen = 0;
+
+	if (log_dropped > 0) {
+		util_rfc3339(ts, sizeof(ts));
+		if (log_format == LOG_FMT_JSON)
+			util_append(note, sizeof(note), &nlen,
+			    "{\"schema_version\":\"v1\",\"event_type\":"
+			    "\"log.dropped\",\"timestamp\":\"%s\",\"severity\":"
+			    "\"medium\",\"category\":\"system\",\"ai_summary\":"
+			    "\"%llu log lines lost: the log reader stalled\","
+			    "\"payload\":{\"dropped\":%llu}}\n", ts,
+			    (unsigned long long)log_dropped,
+			    (unsigned long long)log_dropped);
+		else
+			util_append(note, sizeof(note), &nlen,
+			    "%s WARN log.dropped %llu log lines lost: the log "
+			    "reader stalled\n", ts,
+			    (unsigned long long)log_dropped);
+		if (room_for(nlen)) {
+			memcpy(log_buf + log_len, note, nlen);
+			log_len += nlen;
+			log_dropped = 0;
+		}
+	}
+	if (!room_for(len)) {
+		log_dropped++;
+		return;
+	}
 	memcpy(log_buf + log_len, line, len);
 	log_len += len;
 	if (!log_buffered)

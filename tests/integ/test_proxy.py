@@ -1675,6 +1675,54 @@ class TestRegressions(unittest.TestCase):
                         "client (drain_timeout 8s)" % dt)
 
     # -- out of descriptors: back off, do not spin ------------------------
+    def test_stalled_log_reader_does_not_block(self):
+        """stdout is a pipe nobody reads (a stalled journald or docker
+        logger): requests keep flowing, and the loss is reported."""
+        tmp = T.new_tmpdir()
+        fifo = os.path.join(tmp, "log.fifo")
+        os.mkfifo(fifo)
+        rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        wrapper = os.path.join(tmp, "vw-fifo.sh")
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\nexec %s "$@" > %s\n' % (
+                shlex.quote(os.path.abspath(T.VW_BIN)), shlex.quote(fifo)))
+        os.chmod(wrapper, 0o755)
+
+        def drain():
+            out = b""
+            while True:
+                try:
+                    chunk = os.read(rfd, 65536)
+                except BlockingIOError:
+                    return out
+                if not chunk:
+                    return out
+                out += chunk
+        try:
+            self.start({"server": {"workers": 1}}, binary=wrapper, tmp=tmp)
+            t0 = time.monotonic()
+            # one access-log line each: far more than a 64 KiB pipe holds
+            with self.fx.client(5) as c:
+                for i in range(3000):
+                    c.send(T.build_request("GET", "/echo/%d" % i))
+                    r = c.read_response()
+                    self.assertEqual(r.status, 200, r)
+            self.assertLess(time.monotonic() - t0, 20)
+            seen = drain()
+            self.assertIn(b"request.proxied", seen)
+            for _ in range(20):
+                self.assertEqual(self.fx.get("/echo/after").status, 200)
+                time.sleep(0.1)
+                seen += drain()
+                if b"log.dropped" in seen:
+                    break
+            self.assertIn(b"log.dropped", seen)
+            # lines are dropped whole: every line is valid JSON
+            for line in seen.splitlines():
+                json.loads(line)
+        finally:
+            os.close(rfd)
+
     def test_emfile_no_spin(self):
         tmp = T.new_tmpdir()
         wrapper = os.path.join(tmp, "vw-lowfd.sh")
