@@ -34,6 +34,20 @@ usage(FILE *fp)
 	    "  -h          this help\n", config_default_path());
 }
 
+static char *const *
+dupargv(int argc, char *argv[])
+{
+	char	**v;
+	int	  i;
+
+	if ((v = calloc(argc + 1, sizeof(*v))) == NULL)
+		return (NULL);
+	for (i = 0; i < argc; i++)
+		if ((v[i] = strdup(argv[i])) == NULL)
+			return (NULL);
+	return (v);
+}
+
 static void
 versions(void)
 {
@@ -46,7 +60,7 @@ versions(void)
 int
 main(int argc, char *argv[])
 {
-	struct master_opts	 mo = { NULL, 0, NULL };
+	struct master_opts	 mo = { NULL, 0, NULL, NULL };
 	struct cfg_diags	 d = { 0 };
 	struct config		*cf;
 	int			 ch, rc, test = 0;
@@ -97,7 +111,10 @@ main(int argc, char *argv[])
 		config_free(cf);
 		return (0);
 	}
-	/* Options are parsed: argv may now hold the process title. */
+	/* Options are parsed: argv may now hold the process title, so keep
+	   a copy for a binary upgrade (SIGUSR2) to exec with. */
+	if ((mo.mo_argv = dupargv(argc, argv)) == NULL)
+		return (2);
 	if (mo.mo_cfpath != NULL && (mo.mo_cfpath = strdup(mo.mo_cfpath)) ==
 	    NULL)
 		return (2);

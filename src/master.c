@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pwd.h>
 #include <signal.h>
@@ -63,6 +64,11 @@ static char		*lhost;
 static int		 lport;
 static struct sockaddr_storage up_ss;
 static socklen_t	 up_len;
+static char		 self_exe[PATH_MAX];	/* for SIGUSR2 */
+static pid_t		 upgrade_pid;	/* new master started by SIGUSR2 */
+static const char	*pidfile_main;	/* -p, as given */
+static char		*pidfile_cur;	/* ours: -p, or -p.oldbin after
+					   an upgrade */
 
 int
 master_resolve(const char *host, int port, struct sockaddr_storage *ss,
@@ -109,6 +115,132 @@ bind_listener(const struct config *cf, const char **errstr)
  fail:
 	*errstr = strerror(errno);
 	return (-1);
+}
+
+/* Same family, address and port. */
+static int
+same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	const struct sockaddr_in	*a4, *b4;
+	const struct sockaddr_in6	*a6, *b6;
+
+	if (a->ss_family != b->ss_family)
+		return (0);
+	if (a->ss_family == AF_INET) {
+		a4 = (const struct sockaddr_in *)a;
+		b4 = (const struct sockaddr_in *)b;
+		return (a4->sin_port == b4->sin_port &&
+		    a4->sin_addr.s_addr == b4->sin_addr.s_addr);
+	}
+	if (a->ss_family == AF_INET6) {
+		a6 = (const struct sockaddr_in6 *)a;
+		b6 = (const struct sockaddr_in6 *)b;
+		return (a6->sin6_port == b6->sin6_port &&
+		    memcmp(&a6->sin6_addr, &b6->sin6_addr,
+		    sizeof(a6->sin6_addr)) == 0);
+	}
+	return (0);
+}
+
+/*
+ * SIGUSR2 hands the listening socket to the new executable in
+ * VIBEWARDEN_LISTEN_FD.  It is adopted only if it is a listening socket
+ * on the configured address; otherwise it is closed and the new master
+ * binds as usual.  Returns the fd or -1.
+ */
+static int
+inherited_listener(const struct config *cf)
+{
+	struct sockaddr_storage	 want, have;
+	socklen_t		 wl, hl = sizeof(have), al;
+	const char		*s, *err;
+	char			*end;
+	long			 fd;
+	int			 acc = 0;
+
+	if ((s = getenv("VIBEWARDEN_LISTEN_FD")) == NULL)
+		return (-1);
+	fd = strtol(s, &end, 10);
+	unsetenv("VIBEWARDEN_LISTEN_FD");
+	if (*s == '\0' || *end != '\0' || fd <= STDERR_FILENO || fd > INT_MAX)
+		return (-1);
+	al = sizeof(acc);
+	if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == -1 ||
+	    !acc ||
+	    master_resolve(cf->server.host, cf->server.port, &want, &wl,
+	    &err) == -1 ||
+	    getsockname((int)fd, (struct sockaddr *)&have, &hl) == -1 ||
+	    !same_addr(&have, &want)) {
+		close((int)fd);
+		return (-1);
+	}
+	fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+	util_nonblock((int)fd);
+	return ((int)fd);
+}
+
+/*
+ * SIGUSR2 (SPEC.md 3): start the executable on disk as a new master on
+ * the same listening socket, like nginx.  Both serve until the operator
+ * sends this (old) master QUIT, which drains it.  Our pidfile becomes
+ * PIDFILE.oldbin first, so the new master can write PIDFILE.
+ */
+static void
+upgrade(char *const argv[])
+{
+	char		 buf[16], *old = NULL;
+	sigset_t	 none;
+	pid_t		 pid;
+
+	if (upgrade_pid != 0 || self_exe[0] == '\0' || argv == NULL) {
+		log_sys(LOG_LVL_WARN, "proxy.upgrade_failed",
+		    "binary upgrade already running or not possible");
+		return;
+	}
+	if (pidfile_cur != NULL) {
+		if (asprintf(&old, "%s.oldbin", pidfile_main) == -1)
+			return;
+		if (rename(pidfile_cur, old) == -1) {
+			free(old);
+			return;
+		}
+		free(pidfile_cur);
+		pidfile_cur = old;
+	}
+	if ((pid = fork()) == -1) {
+		log_sys(LOG_LVL_ERROR, "proxy.upgrade_failed", "fork: %s",
+		    strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		snprintf(buf, sizeof(buf), "%d", lfd);
+		fcntl(lfd, F_SETFD, 0);
+		setenv("VIBEWARDEN_LISTEN_FD", buf, 1);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(self_exe, argv);
+		_exit(127);
+	}
+	upgrade_pid = pid;
+	log_sys(LOG_LVL_INFO, "proxy.upgrade_started",
+	    "started %s as pid %d on the inherited listener; send QUIT to "
+	    "pid %d to drain this one", self_exe, (int)pid, (int)getpid());
+}
+
+/* The new master died: keep serving, and take the pidfile back. */
+static void
+upgrade_failed(int st)
+{
+	upgrade_pid = 0;
+	log_sys(LOG_LVL_ERROR, "proxy.upgrade_failed",
+	    "new master %s %d; still serving", WIFSIGNALED(st) ?
+	    "killed by signal" : "exited with", WIFSIGNALED(st) ?
+	    WTERMSIG(st) : WEXITSTATUS(st));
+	if (pidfile_cur != NULL && pidfile_main != NULL &&
+	    rename(pidfile_cur, pidfile_main) == 0) {
+		free(pidfile_cur);
+		pidfile_cur = strdup(pidfile_main);
+	}
 }
 
 static int
@@ -225,6 +357,10 @@ reap(int stopping)
 	uint64_t	 lived, delay;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (pid == upgrade_pid) {
+			upgrade_failed(st);
+			continue;
+		}
 		for (i = 0, ch = NULL; i < MAXCHILD; i++)
 			if (children[i].ch_pid == pid) {
 				ch = &children[i];
@@ -424,7 +560,7 @@ master_main(struct config *cf, const struct master_opts *mo)
 	struct passwd	*pw = NULL;
 	const char	*err;
 	uint64_t	 next, now, drain_deadline = 0;
-	int		 sig, stopping = 0;
+	int		 sig, stopping = 0, inherited;
 
 	conf = cf;
 	if (log_open(conf, 0) == -1) {
@@ -450,7 +586,11 @@ master_main(struct config *cf, const struct master_opts *mo)
 		    conf->upstream.host, err);
 		return (2);
 	}
-	if ((lfd = bind_listener(conf, &err)) == -1) {
+	inherited = getenv("VIBEWARDEN_LISTEN_FD") != NULL;
+	if (readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1) == -1)
+		self_exe[0] = '\0';
+	if ((lfd = inherited_listener(conf)) == -1 &&
+	    (lfd = bind_listener(conf, &err)) == -1) {
 		fprintf(stderr, "vibewarden: listen %s:%d: %s\n",
 		    conf->server.host, conf->server.port, err);
 		return (2);
@@ -462,11 +602,15 @@ master_main(struct config *cf, const struct master_opts *mo)
 		return (2);
 	}
 	counters_base[0].c_pid = getpid();
-	if (mo->mo_daemonize && daemonize() == -1) {
+	/* A binary upgrade's new master is detached already. */
+	if (mo->mo_daemonize && !inherited && daemonize() == -1) {
 		fprintf(stderr, "vibewarden: daemonize: %s\n", strerror(errno));
 		return (2);
 	}
 	counters_base[0].c_pid = getpid();
+	pidfile_main = mo->mo_pidfile;
+	if (mo->mo_pidfile && (pidfile_cur = strdup(mo->mo_pidfile)) == NULL)
+		return (2);
 	if (mo->mo_pidfile && write_pidfile(mo->mo_pidfile) == -1) {
 		fprintf(stderr, "vibewarden: pidfile %s: %s\n", mo->mo_pidfile,
 		    strerror(errno));
@@ -508,6 +652,19 @@ master_main(struct config *cf, const struct master_opts *mo)
 			if (!stopping)
 				reload(mo->mo_cfpath);
 			break;
+		case SIGUSR2:
+			if (!stopping)
+				upgrade(mo->mo_argv);
+			break;
+		case SIGQUIT:
+			/* After an upgrade, QUIT drains the old master
+			   (SPEC.md 3); otherwise it is the fast stop. */
+			if (upgrade_pid == 0) {
+				signal_children(SIGQUIT, 0);
+				wait_children(2000);
+				goto out;
+			}
+			/* FALLTHROUGH */
 		case SIGTERM:
 		case SIGINT:
 			if (!stopping) {
@@ -522,10 +679,6 @@ master_main(struct config *cf, const struct master_opts *mo)
 				    conf->server.drain_timeout_ms + 2000;
 			}
 			break;
-		case SIGQUIT:
-			signal_children(SIGQUIT, 0);
-			wait_children(2000);
-			goto out;
 		case SIGUSR1:
 			log_reopen();
 			signal_children(SIGUSR1, 0);
@@ -545,8 +698,9 @@ master_main(struct config *cf, const struct master_opts *mo)
 	}
  out:
 	log_sys(LOG_LVL_INFO, "proxy.stopped", "vibewarden stopped");
-	if (mo->mo_pidfile)
-		unlink(mo->mo_pidfile);
+	if (pidfile_cur != NULL)
+		unlink(pidfile_cur);
+	free(pidfile_cur);
 	config_free(conf);
 	return (0);
 }

@@ -13,6 +13,7 @@ struct master_opts {
 	const char	*mo_cfpath;	/* NULL: the default path */
 	int		 mo_daemonize;
 	const char	*mo_pidfile;	/* NULL: none (foreground) */
+	char *const	*mo_argv;	/* a copy of argv, for SIGUSR2 */
 };
 
 /*

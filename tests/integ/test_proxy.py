@@ -1529,6 +1529,90 @@ class TestCLI(unittest.TestCase):
         self.assertFalse(os.path.exists(pidf), "pidfile left behind")
 
 
+    def test_binary_upgrade_usr2(self):
+        """SIGUSR2 (SPEC 3): a new master from the executable on disk takes
+        over the inherited socket, the old pidfile becomes .oldbin, QUIT
+        drains the old master, and no request fails on the way."""
+        up = T.Upstream(self.tmp).start()
+        done = threading.Event()
+        newpid = None
+        th = None
+        try:
+            port = T.free_port()
+            pidf = os.path.join(self.tmp, "vw.pid")
+            self.vw = T.Vibewarden(self.tmp, T.base_config(
+                port, up.port, T.free_port()))
+            self.vw.start(args=["-p", pidf])
+            oldpid = self.vw.pid
+            failures, served = [], [0]
+
+            def load():
+                while not done.is_set():
+                    try:
+                        with T.Client(port, 5) as c:
+                            c.send(T.build_request(
+                                "GET", "/echo/upgrade",
+                                headers=[("Connection", "close")]))
+                            r = c.read_response()
+                        if r.status != 200:
+                            failures.append(r.status)
+                        served[0] += 1
+                    except Exception as e:  # noqa: BLE001
+                        failures.append(repr(e))
+            th = threading.Thread(target=load)
+            th.start()
+            time.sleep(0.3)
+            self.vw.send_signal(signal.SIGUSR2)
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                try:
+                    with open(pidf) as f:
+                        newpid = int(f.read().strip())
+                    if newpid != oldpid:
+                        break
+                except (OSError, ValueError):
+                    pass
+                time.sleep(0.05)
+            self.assertNotEqual(newpid, oldpid, "no new master")
+            with open(pidf + ".oldbin") as f:
+                self.assertEqual(int(f.read().strip()), oldpid)
+            end = time.monotonic() + 5
+            while time.monotonic() < end and len(T.children_of(newpid)) < 2:
+                time.sleep(0.05)
+            self.assertEqual(len(T.children_of(newpid)), 2,
+                             "new master has no workers")
+            time.sleep(0.3)
+            self.vw.send_signal(signal.SIGQUIT)   # drains the old one
+            self.assertEqual(self.vw.proc.wait(15), 0)
+            time.sleep(0.5)
+            done.set()
+            th.join(10)
+            self.assertEqual(failures, [])
+            self.assertGreater(served[0], 20)
+            self.assertFalse(os.path.exists(pidf + ".oldbin"))
+            self.assertEqual(T.proc_state(newpid) not in (None, "Z"), True)
+            with T.Client(port, 5) as c:
+                c.send(T.build_request("GET", "/echo/after"))
+                self.assertEqual(c.read_response().status, 200)
+            os.kill(newpid, signal.SIGTERM)
+            end = time.monotonic() + 10
+            while time.monotonic() < end and \
+                    T.proc_state(newpid) not in (None, "Z"):
+                time.sleep(0.05)
+            self.assertIn(T.proc_state(newpid), (None, "Z"))
+            newpid = None
+            self.assertFalse(os.path.exists(pidf), "pidfile left behind")
+        finally:
+            done.set()
+            if th is not None:
+                th.join(10)
+            if newpid and T.proc_state(newpid) not in (None, "Z"):
+                for k in T.children_of(newpid):
+                    os.kill(k, signal.SIGKILL)
+                os.kill(newpid, signal.SIGKILL)
+            up.stop()
+
+
 # ====================================================================== review
 class TestRegressions(unittest.TestCase):
     """Runtime bugs found in review (commit "Runtime fixes from review");
