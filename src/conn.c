@@ -605,7 +605,6 @@ linger_read(struct conn *cn)
 	for (;;) {
 		n = cn->cn_ep.ep_ops->eo_recv(&cn->cn_ep, sink, sizeof(sink));
 		if (n > 0) {
-			cn->cn_lingered += (uint64_t)n;
 			if (util_now_ms >= cn->cn_linger_until)
 				break;
 			timer_set(&cn->cn_timer, &W.w_q[TQ_LINGER],

@@ -89,7 +89,6 @@ struct conn {
 	size_t		 cn_scan;	/* http_head_end() cursor */
 	uint32_t	 cn_nreq;
 	uint64_t	 cn_linger_until;	/* CS_LINGER deadline */
-	uint64_t	 cn_lingered;		/* bytes discarded */
 	unsigned	 cn_close:1;	/* close after the current response */
 	struct conn	*cn_prev, *cn_next;	/* worker's list */
 	struct sockaddr_storage cn_peer;
