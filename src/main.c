@@ -34,6 +34,19 @@ usage(FILE *fp)
 	    "  -h          this help\n", config_default_path());
 }
 
+static void
+freeargv(char *const *v)
+{
+	size_t	 i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; v[i] != NULL; i++)
+		free(v[i]);
+	free((void *)v);
+}
+
+/* A NULL-terminated deep copy of argv; NULL when memory runs out. */
 static char *const *
 dupargv(int argc, char *argv[])
 {
@@ -43,8 +56,10 @@ dupargv(int argc, char *argv[])
 	if ((v = calloc(argc + 1, sizeof(*v))) == NULL)
 		return (NULL);
 	for (i = 0; i < argc; i++)
-		if ((v[i] = strdup(argv[i])) == NULL)
+		if ((v[i] = strdup(argv[i])) == NULL) {
+			freeargv(v);
 			return (NULL);
+		}
 	return (v);
 }
 
@@ -127,5 +142,6 @@ main(int argc, char *argv[])
 	rc = master_main(cf, &mo);
 	free((char *)mo.mo_cfpath);
 	free((char *)mo.mo_pidfile);
+	freeargv(mo.mo_argv);
 	return (rc);
 }
