@@ -185,6 +185,8 @@ inherited_listener(const struct config *cf)
  * sends this (old) master QUIT, which drains it.  Our pidfile becomes
  * PIDFILE.oldbin first, so the new master can write PIDFILE.
  */
+static void	 upgrade_failed(int);
+
 static void
 upgrade(char *const argv[])
 {
@@ -208,8 +210,7 @@ upgrade(char *const argv[])
 		pidfile_cur = old;
 	}
 	if ((pid = fork()) == -1) {
-		log_sys(LOG_LVL_ERROR, "proxy.upgrade_failed", "fork: %s",
-		    strerror(errno));
+		upgrade_failed(-1);
 		return;
 	}
 	if (pid == 0) {
@@ -227,15 +228,22 @@ upgrade(char *const argv[])
 	    "pid %d to drain this one", self_exe, (int)pid, (int)getpid());
 }
 
-/* The new master died: keep serving, and take the pidfile back. */
+/*
+ * The new master could not start (st -1: fork failed) or died: keep
+ * serving, and take the pidfile back.
+ */
 static void
 upgrade_failed(int st)
 {
 	upgrade_pid = 0;
-	log_sys(LOG_LVL_ERROR, "proxy.upgrade_failed",
-	    "new master %s %d; still serving", WIFSIGNALED(st) ?
-	    "killed by signal" : "exited with", WIFSIGNALED(st) ?
-	    WTERMSIG(st) : WEXITSTATUS(st));
+	if (st == -1)
+		log_sys(LOG_LVL_ERROR, "proxy.upgrade_failed",
+		    "fork: %s; still serving", strerror(errno));
+	else
+		log_sys(LOG_LVL_ERROR, "proxy.upgrade_failed",
+		    "new master %s %d; still serving", WIFSIGNALED(st) ?
+		    "killed by signal" : "exited with", WIFSIGNALED(st) ?
+		    WTERMSIG(st) : WEXITSTATUS(st));
 	if (pidfile_cur != NULL && pidfile_main != NULL &&
 	    rename(pidfile_cur, pidfile_main) == 0) {
 		free(pidfile_cur);

@@ -1590,7 +1590,7 @@ class TestCLI(unittest.TestCase):
             self.assertEqual(failures, [])
             self.assertGreater(served[0], 20)
             self.assertFalse(os.path.exists(pidf + ".oldbin"))
-            self.assertEqual(T.proc_state(newpid) not in (None, "Z"), True)
+            self.assertNotIn(T.proc_state(newpid), (None, "Z"))
             with T.Client(port, 5) as c:
                 c.send(T.build_request("GET", "/echo/after"))
                 self.assertEqual(c.read_response().status, 200)
@@ -1610,6 +1610,33 @@ class TestCLI(unittest.TestCase):
                 for k in T.children_of(newpid):
                     os.kill(k, signal.SIGKILL)
                 os.kill(newpid, signal.SIGKILL)
+            up.stop()
+
+
+    def test_binary_upgrade_failure_keeps_serving(self):
+        """A new master that cannot start (here: the file is now invalid)
+        leaves the old one serving, with its pidfile given back."""
+        up = T.Upstream(self.tmp).start()
+        try:
+            port = T.free_port()
+            pidf = os.path.join(self.tmp, "vw.pid")
+            self.vw = T.Vibewarden(self.tmp, T.base_config(
+                port, up.port, T.free_port()))
+            self.vw.start(args=["-p", pidf])
+            self.vw.write_config("server: {bogus_key: 1}\n")
+            self.vw.send_signal(signal.SIGUSR2)
+            self.assertIsNotNone(
+                self.vw.wait_event("proxy.upgrade_failed", timeout=10),
+                "no proxy.upgrade_failed event")
+            with open(pidf) as f:
+                self.assertEqual(int(f.read().strip()), self.vw.pid)
+            self.assertFalse(os.path.exists(pidf + ".oldbin"))
+            self.assertGreaterEqual(len(T.children_of(self.vw.pid)), 1)
+            with T.Client(port, 5) as c:
+                c.send(T.build_request("GET", "/echo/still"))
+                self.assertEqual(c.read_response().status, 200)
+            self.assertEqual(self.vw.stop(), 0)
+        finally:
             up.stop()
 
 
