@@ -730,11 +730,8 @@ conn_timeout(struct timer *t)
 	case CS_PROXY:
 		/* The client stopped sending its body or reading ours. */
 		if (rq != NULL && !(rq->rq_flags & RQ_RESP_HEAD) &&
-		    !rq->rq_back.fl_started) {
-			proxy_finish(cn, 0);
-			req_fail(rq, 408, EV_BLOCKED, "request_timeout",
-			    "request body not received in time");
-			own_response(cn);
+		    proxy_fail(cn, 408, EV_BLOCKED,
+		    "request body not received in time") == PR_DONE) {
 			conn_run(cn);
 			return;
 		}

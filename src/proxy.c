@@ -381,9 +381,8 @@ build_clhead(struct req *rq, enum http_body hb)
 static void	 up_timeout_cb(struct timer *);
 static void	 rearm(struct timer *, struct tqueue *, timer_cb *, int);
 
-/* Replace the exchange with vibewarden's own error answer. */
-static enum pr
-exchange_fail(struct conn *cn, int status, enum rq_event ev, const char *msg)
+enum pr
+proxy_fail(struct conn *cn, int status, enum rq_event ev, const char *msg)
 {
 	struct req	*rq = cn->cn_req;
 
@@ -460,7 +459,7 @@ proxy_start(struct conn *cn)
 	struct buf	*b = &cn->cn_ep.ep_in;
 
 	if (build_uphead(rq) == -1)
-		return (exchange_fail(cn, 431, EV_BLOCKED,
+		return (proxy_fail(cn, 431, EV_BLOCKED,
 		    "request head too large to forward"));
 	memset(f, 0, sizeof(*f));
 	f->fl_head = rq->rq_uphead;
@@ -482,14 +481,15 @@ proxy_start(struct conn *cn)
 	 * framing that breaks later aborts the upstream mid-request.
 	 */
 	if (f->fl_mode == FL_CHUNKED && !chunks_valid(b))
-		return (exchange_fail(cn, 400, EV_BLOCKED,
+		return (proxy_fail(cn, 400, EV_BLOCKED,
 		    "malformed chunked body"));
 	if (attach_upstream(cn) == -1)
-		return (exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
+		return (proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
 		    "cannot reach the upstream"));
 	/*
 	 * RFC 9110 10.1.1: Expect is not forwarded; vibewarden asks for the
-	 * body itself.  A client that cannot take 5 bytes right now is gone.
+	 * body itself, through the client flow, before anything else goes
+	 * back to the client.
 	 */
 	memset(&rq->rq_back, 0, sizeof(rq->rq_back));
 	if ((rq->rq_mflags & M_EXPECT_100) && f->fl_mode != FL_NONE &&
@@ -539,7 +539,7 @@ retry(struct conn *cn)
 	rq->rq_fwd.fl_hlen = rq->rq_uphead_len;
 	rq->rq_fwd.fl_srcdone = rq->rq_fwd.fl_done = 0;
 	if (attach_upstream(cn) == -1)
-		return (exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
+		return (proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
 		    "cannot reach the upstream"));
 	return (proxy_run(cn));
 }
@@ -788,10 +788,9 @@ proxy_run(struct conn *cn)
 		if (!up->up_ep.ep_writable)
 			goto again;
 		if (up_connect_result(up) == -1)
-			return (exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
+			return (proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
 			    "upstream connection refused"));
-		up->up_state = UP_ACTIVE;
-		timer_set(&up->up_timer, &W.w_q[TQ_RESPONSE], up_timeout_cb);
+		up->up_state = UP_ACTIVE;	/* arm_timers() moves the timer */
 	}
 	if (!rq->rq_fwd.fl_done) {
 		int had_head = rq->rq_fwd.fl_hlen > 0;
@@ -803,13 +802,13 @@ proxy_run(struct conn *cn)
 				proxy_finish(cn, 0);
 				return (PR_ABORT);
 			}
-			return (exchange_fail(cn, 400, EV_BLOCKED,
+			return (proxy_fail(cn, 400, EV_BLOCKED,
 			    "malformed chunked body"));
 		}
 		if (rc == -2) {
 			if (can_retry(rq, up))
 				return (retry(cn));
-			return (exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
+			return (proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
 			    "upstream write failed"));
 		}
 		/* The request is out: the answer cannot be buffered yet. */
@@ -830,12 +829,12 @@ proxy_run(struct conn *cn)
 		if (rc == -2)
 			return (retry(cn));
 		if (rc == -1)
-			return (exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
+			return (proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
 			    "invalid or no response from the upstream"));
 		if (rc == 0)
 			goto again;
 		if (start_response(cn) == -1)
-			return (exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
+			return (proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
 			    "invalid response from the upstream"));
 	}
 	rc = flow_pump(&rq->rq_back, &up->up_ep, &cn->cn_ep);
@@ -853,9 +852,9 @@ proxy_run(struct conn *cn)
 		proxy_finish(cn, 0);
 		return (PR_DONE);
 	}
+	/* Framing allows reuse; up_release() checks the socket itself. */
 	proxy_finish(cn, rq->rq_back.fl_mode != FL_CLOSE &&
-	    !(rq->rq_resp.m_flags & M_CLOSE) &&
-	    buf_avail(&up->up_ep.ep_in) == 0 && !up->up_ep.ep_eof);
+	    !(rq->rq_resp.m_flags & M_CLOSE));
 	return (PR_DONE);
  again:
 	arm_timers(cn, fwd0, back0);
@@ -870,10 +869,10 @@ proxy_up_timeout(struct conn *cn)
 	enum pr		 r;
 
 	if (up->up_state == UP_CONNECTING)
-		r = exchange_fail(cn, 502, EV_UPSTREAM_ERROR,
+		r = proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
 		    "upstream connect timed out");
 	else if (!(rq->rq_flags & RQ_RESP_HEAD))
-		r = exchange_fail(cn, 504, EV_UPSTREAM_TIMEOUT,
+		r = proxy_fail(cn, 504, EV_UPSTREAM_TIMEOUT,
 		    "the upstream application did not respond in time");
 	else
 		r = PR_ABORT;

@@ -27,6 +27,15 @@ enum pr	 proxy_start(struct conn *cn);
 /* Make progress on cn's exchange or tunnel; see enum pr. */
 enum pr	 proxy_run(struct conn *cn);
 
+/*
+ * Replace cn's exchange with vibewarden's own error answer (status, log
+ * event, message) and release the upstream side.  PR_DONE: the answer is
+ * queued (cn is in CS_RESP); PR_ABORT: part of a response already went
+ * out, so the connection can only be closed.
+ */
+enum pr	 proxy_fail(struct conn *cn, int status, enum rq_event ev,
+	    const char *msg);
+
 /* The upstream connection's timer fired (connect or response). */
 void	 proxy_up_timeout(struct conn *cn);
 

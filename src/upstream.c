@@ -149,8 +149,9 @@ up_connect_result(struct upconn *up)
 }
 
 /*
- * 1 when nothing is waiting on the socket, so the connection may be
- * pooled.  Edge-triggered epoll reports anything that arrives after the
+ * 1 when nothing is waiting, so the connection may be pooled: no bytes
+ * left in our buffer (a response longer than its framing said), and none
+ * on the socket.  Edge-triggered epoll reports anything that arrives after the
  * last epoll_wait() as a new event (an idle connection is then closed by
  * up_io_cb), and a FIN that came before it shows as EPOLLRDHUP in that
  * event.  What stays unseen is data queued behind a read that filled the
@@ -162,7 +163,8 @@ quiet(struct upconn *up)
 	char	 c;
 	ssize_t	 n;
 
-	if (up->up_ep.ep_rdhup || up->up_ep.ep_eof || up->up_ep.ep_err)
+	if (up->up_ep.ep_rdhup || up->up_ep.ep_eof || up->up_ep.ep_err ||
+	    buf_avail(&up->up_ep.ep_in) > 0)
 		return (0);
 	if (!up->up_ep.ep_readable || !up->up_ep.ep_more)
 		return (1);

@@ -156,6 +156,17 @@ class Conn:
         self.rawn += len(d)
         self.buf += d
 
+    def take_body(self, n, sha, keep, blen):
+        """Read n body bytes into sha; keep the first 64 KiB."""
+        while n:
+            d = self.read_some(min(n, 65536))
+            n -= len(d)
+            sha.update(d)
+            blen += len(d)
+            if len(keep) < 65536:
+                keep += d[:65536 - len(keep)]
+        return keep, blen
+
     def read_until(self, delim, limit):
         while True:
             i = self.buf.find(delim)
@@ -301,14 +312,7 @@ class Conn:
                 chunk_sizes.append(sz)
                 if sz == 0:
                     break
-                left = sz
-                while left:
-                    d = self.read_some(min(left, 65536))
-                    left -= len(d)
-                    sha.update(d)
-                    blen += len(d)
-                    if len(body_keep) < 65536:
-                        body_keep += d[:65536 - len(body_keep)]
+                body_keep, blen = self.take_body(sz, sha, body_keep, blen)
                 if self.read_exact(2) != b"\r\n":
                     raise ParseError("bad chunk terminator")
             while True:
@@ -320,14 +324,7 @@ class Conn:
             if len(hmap["content-length"]) != 1 or not cl.isdigit():
                 raise ParseError("bad CL %r" % hmap["content-length"])
             framing = "content-length"
-            left = int(cl)
-            while left:
-                d = self.read_some(min(left, 65536))
-                left -= len(d)
-                sha.update(d)
-                blen += len(d)
-                if len(body_keep) < 65536:
-                    body_keep += d[:65536 - len(body_keep)]
+            body_keep, blen = self.take_body(int(cl), sha, body_keep, blen)
 
         rec = {
             "conn": self.cid, "seq": self.seq, "method": method,
