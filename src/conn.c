@@ -338,8 +338,11 @@ conn_close(struct conn *cn, const char *reason)
 		    cn->cn_ip, reason);
 	if (cn->cn_up != NULL)
 		proxy_finish(cn, 0);
-	if (cn->cn_req != NULL)
+	/* A request torn down with its connection still gets its event. */
+	if (cn->cn_req != NULL) {
+		req_log(cn, cn->cn_req);
 		req_free(cn);
+	}
 	timer_del(&cn->cn_timer);
 	release_inbuf(cn);
 	close(cn->cn_ep.ep_io.io_fd);
@@ -675,8 +678,6 @@ conn_run(struct conn *cn)
 			if (r == PR_AGAIN)
 				return;
 			if (r == PR_ABORT) {
-				if (cn->cn_req)
-					req_log(cn, cn->cn_req);
 				conn_close(cn, "exchange aborted");
 				return;
 			}
@@ -689,7 +690,6 @@ conn_run(struct conn *cn)
 			if (rc == 0)
 				return;
 			if (rc < 0) {
-				req_log(cn, cn->cn_req);
 				conn_close(cn, "client write failed");
 				return;
 			}
@@ -735,16 +735,12 @@ conn_timeout(struct timer *t)
 			conn_run(cn);
 			return;
 		}
-		if (rq != NULL)
-			req_log(cn, rq);
 		conn_close(cn, "client timeout");
 		return;
 	case CS_LINGER:
 		conn_close(cn, "lingering close timeout");
 		return;
 	default:
-		if (rq != NULL)
-			req_log(cn, rq);
 		conn_close(cn, "timeout");
 		return;
 	}

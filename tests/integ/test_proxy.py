@@ -1834,6 +1834,24 @@ class TestRegressions(unittest.TestCase):
         finally:
             os.close(rfd)
 
+    def test_upstream_stall_mid_body_is_logged(self):
+        """An upstream that stops mid-body past resilience.timeout: the
+        client connection is closed (part of the answer is out) and the
+        request still gets its one log event."""
+        self.start({"resilience": {"timeout": "1s"}})
+        with self.fx.client(10) as c:
+            c.send(T.build_request("GET", "/trickle?ms=6000&n=2",
+                                   headers=[("X-Request-Id", "stall-mid")]))
+            with self.assertRaises((T.ProtocolError, OSError)):
+                c.read_response()
+        ev = self.fx.vw.wait_event(
+            "request.proxied", lambda e: e.get("request_id") == "stall-mid",
+            timeout=5)
+        self.assertIsNotNone(ev, "aborted request left no log event")
+        self.assertEqual(ev["payload"]["status"], 200)
+        self.assertEqual(len([e for e in self.fx.vw.events()
+                              if e.get("request_id") == "stall-mid"]), 1)
+
     def test_emfile_no_spin(self):
         tmp = T.new_tmpdir()
         wrapper = os.path.join(tmp, "vw-lowfd.sh")
