@@ -171,6 +171,7 @@ req_new(struct conn *cn)
 	rq->rq_conn = cn;
 	rq->rq_conf = W.w_conf;
 	rq->rq_start_ms = util_now_ms;
+	memcpy(rq->rq_cip, cn->cn_ip, sizeof(rq->rq_cip));
 	hdr = (sizeof(*rq) + 63) & ~(size_t)63;
 	arena_init(&rq->rq_arena, p + hdr, arena_sz);
 	rq->rq_uphead = p + hdr + arena_sz;
@@ -246,7 +247,7 @@ emit_log(struct conn *cn, struct req *rq)
 	logev_str(&le, "path", rq->rq_lpath.p, rq->rq_lpath.len);
 	logev_int(&le, "status", st);
 	logev_int(&le, "duration_ms", (long long)dur);
-	logev_cstr(&le, "client_ip", cn->cn_ip);
+	logev_cstr(&le, "client_ip", rq->rq_cip);
 	logev_int(&le, "bytes", (long long)rq->rq_back.fl_bytes);
 	logev_str(&le, "user_agent", rq->rq_lua.p, rq->rq_lua.len);
 	if (rq->rq_up_start_ms)
@@ -254,7 +255,7 @@ emit_log(struct conn *cn, struct req *rq)
 	if (rq->rq_errmsg)
 		logev_cstr(&le, "reason", rq->rq_errmsg);
 	le.le_request_id = rq->rq_id[0] ? rq->rq_id : NULL;
-	le.le_actor_ip = cn->cn_ip;
+	le.le_actor_ip = rq->rq_cip;
 	le.le_outcome = rq->rq_event == EV_BLOCKED ? "blocked" :
 	    st >= 500 ? "failed" : "allowed";
 	logev_emit(&le);

@@ -154,6 +154,10 @@ struct req {
 	size_t			 rq_headlen;	/* head bytes still at the
 						   client buffer's start */
 	char			 rq_id[129];	/* X-Request-Id */
+	char			 rq_cip[46];	/* client IP (stage_reqid):
+						   the peer, or the right-most
+						   untrusted X-Forwarded-For
+						   hop behind a trusted proxy */
 	uint64_t		 rq_start_ms;
 	uint64_t		 rq_up_start_ms;
 	uint64_t		 rq_up_ms;	/* time to response head */
