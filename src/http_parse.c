@@ -578,10 +578,33 @@ host_valid(const char *p, size_t n, int need_port)
 }
 
 /*
- * RFC 3986 5.2.4 remove_dot_segments, in place on d[0..n) which starts
- * with '/'.  Never climbs above the root.  Returns the new length (>= 1).
+ * The name of a path segment s[0..n): what precedes its first ';'.  RFC
+ * 3986 3.3 leaves ';' to the application, and servlet containers (Tomcat,
+ * Jetty) strip ";params" before they resolve dot segments, so "..;x" is
+ * ".." to them.  1 when that name is "." or "..".
  */
-static size_t
+static int
+dot_name(const char *s, size_t n)
+{
+	const char	*semi;
+
+	if ((semi = memchr(s, ';', n)) == NULL)
+		return (0);
+	n = (size_t)(semi - s);
+	return ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' &&
+	    s[1] == '.'));
+}
+
+/*
+ * RFC 3986 5.2.4 remove_dot_segments, in place on d[0..n) which starts
+ * with '/', merging empty segments ("//") as nginx's merge_slashes does,
+ * so that "//admin" is "/admin" to every later stage and to the
+ * application alike.  Never climbs above the root.  Returns the new
+ * length (>= 1), or -1 for a segment that is a dot segment once its
+ * ";params" are stripped ("..;", ".;x"): the one reading in which
+ * vibewarden and a servlet container would disagree about the path.
+ */
+static ssize_t
 remove_dots(char *d, size_t n)
 {
 	size_t	 i = 0, o = 0, j, sl;
@@ -590,7 +613,9 @@ remove_dots(char *d, size_t n)
 		for (j = i + 1; j < n && d[j] != '/'; j++)
 			;
 		sl = j - i - 1;
-		if (sl == 1 && d[i + 1] == '.') {
+		if (sl == 0 && j < n) {
+			/* "//": an empty segment, merged */
+		} else if (sl == 1 && d[i + 1] == '.') {
 			if (j == n)
 				d[o++] = '/';
 		} else if (sl == 2 && d[i + 1] == '.' && d[i + 2] == '.') {
@@ -598,7 +623,9 @@ remove_dots(char *d, size_t n)
 				;
 			if (j == n)
 				d[o++] = '/';
-		} else {
+		} else if (dot_name(d + i + 1, sl))
+			return (-1);
+		else {
 			memmove(d + o, d + i, j - i);
 			o += j - i;
 		}
@@ -606,28 +633,32 @@ remove_dots(char *d, size_t n)
 	}
 	if (o == 0)
 		d[o++] = '/';
-	return (o);
+	return ((ssize_t)o);
 }
 
 /*
  * Validate and normalise the path p[0..n) (p[0] == '/', chars already
  * C_TGT): %XX of unreserved characters decoded, other %XX upper-cased,
- * then dot segments removed (so "%2e%2e" counts as ".." too).  SPEC.md 6:
- * %2F is refused, as is a malformed escape.  '\\' is refused because some
- * upstreams treat it as '/' (RFC 3986 has no place for it).  The common
- * case needs no copy.  Returns 0 or an HTTP status.
+ * then empty segments merged and dot segments removed (so "%2e%2e" counts
+ * as ".." too).  SPEC.md 6: %2F is refused, as is a malformed escape.
+ * '\\' and %5C are refused because IIS and others treat them as '/', %00
+ * because C code behind us ends the path there, and a dot segment
+ * followed by ";params" (see remove_dots()).  The common case needs no
+ * copy.  Returns 0 or an HTTP status.
  */
 static int
 path_norm(const char *p, size_t n, struct arena *a, struct vw_str *out)
 {
 	size_t	 i, o;
+	ssize_t	 len;
 	int	 copy = 0, v;
 	char	*d;
 
-	for (i = 0; i < n; i++) {
+	for (i = 1; i < n; i++) {
 		if (p[i] == '\\')
 			return (400);
-		if (p[i] == '%' || (p[i] == '.' && p[i - 1] == '/'))
+		if (p[i] == '%' || (p[i - 1] == '/' &&
+		    (p[i] == '.' || p[i] == '/')))
 			copy = 1;
 	}
 	if (!copy) {
@@ -647,7 +678,7 @@ path_norm(const char *p, size_t n, struct arena *a, struct vw_str *out)
 			return (400);
 		v = hexval((unsigned char)p[i + 1]) << 4 |
 		    hexval((unsigned char)p[i + 2]);
-		if (v == '/')
+		if (v == '/' || v == '\\' || v == '\0')
 			return (400);
 		if (ctab[v] & C_UNRES)
 			d[o++] = (char)v;
@@ -658,8 +689,10 @@ path_norm(const char *p, size_t n, struct arena *a, struct vw_str *out)
 		}
 		i += 3;
 	}
+	if ((len = remove_dots(d, o)) == -1)
+		return (400);
 	out->p = d;
-	out->len = remove_dots(d, o);
+	out->len = (size_t)len;
 	return (0);
 }
 
@@ -1281,10 +1314,14 @@ http_response_body(const struct http_msg *m, enum http_method req_meth)
  *   [ BWS "=" BWS ( token / quoted-string ) ] ), data CRLF, ...,
  *   "0" [ chunk-ext ] CRLF, *( field-line CRLF ), CRLF
  *
- * is followed byte by byte so the decoder can stop anywhere.  A bare LF
- * ends a line as in heads (RFC 9112 2.2); a bare CR is an error, and so is
- * a CR/LF inside an extension or quoted-string, which closes the "funky
- * chunks" TERM.EXT / EXT.TERM ambiguities.  Whitespace is accepted only
+ * is followed byte by byte so the decoder can stop anywhere.  Every line
+ * of the framing (size lines, the CRLF after chunk-data, trailer lines and
+ * the final empty line) must end in CRLF: RFC 9112 2.2 lets a recipient
+ * accept a bare LF in the start line and fields only, and chunk framing is
+ * where two parsers that disagree about line ends smuggle a request.  A
+ * bare CR or LF is an error, and so is a CR/LF inside an extension or
+ * quoted-string, which closes the "funky chunks" TERM.EXT / EXT.TERM
+ * ambiguities.  Whitespace is accepted only
  * where the grammar has BWS, so "1a \r\n" (BWS not followed by ';') is an
  * error.
  */
@@ -1341,8 +1378,6 @@ ext_next(struct chunked *ck, unsigned char c)
 		ck->ck_state = CS_NAME0;
 	else if (c == '\r')
 		ck->ck_state = CS_LINE_LF;
-	else if (c == '\n')
-		size_line_end(ck);
 	else
 		return (-1);
 	return (0);
@@ -1453,12 +1488,9 @@ chunk_byte(struct chunked *ck, unsigned char c)
 		size_line_end(ck);
 		return (0);
 	case CS_DATA_CR:
-		if (c == '\r')
-			ck->ck_state = CS_DATA_LF;
-		else if (c == '\n')
-			ck->ck_state = CS_SIZE0;
-		else
+		if (c != '\r')
 			return (-1);
+		ck->ck_state = CS_DATA_LF;
 		return (0);
 	case CS_DATA_LF:
 		if (c != '\n')
@@ -1472,8 +1504,6 @@ chunk_byte(struct chunked *ck, unsigned char c)
 			ck->ck_state = CS_END_LF;
 			return (0);
 		}
-		if (c == '\n')
-			return (1);
 		if (!(cl & C_TCHAR) || ++ck->ck_remain > HTTP_MAX_FIELDS)
 			return (-1);
 		ck->ck_linelen = 1;
@@ -1490,8 +1520,6 @@ chunk_byte(struct chunked *ck, unsigned char c)
 	case CS_TR_VAL:
 		if (c == '\r')
 			ck->ck_state = CS_TR_LF;
-		else if (c == '\n')
-			ck->ck_state = CS_TR0;
 		else if (!(cl & C_FVAL) || ++ck->ck_linelen > HTTP_MAX_LINE)
 			return (-1);
 		return (0);
