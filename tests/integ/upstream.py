@@ -28,6 +28,10 @@ Behaviour by path (query string after '?'):
                      Content-Security-Policy when ?own=1, Connection-named
                      X-Secret-Hop and Keep-Alive when ?hop=1)
   /close             answers with Connection: close and closes
+  /raw?b64=B         sends exactly the bytes base64url-decoded from B (a
+                     scripted response); then &close=1 closes, &reset=1
+                     resets (RST), &wait=MS sleeps first; otherwise the
+                     connection stays open for the next request
   /early103          103 Early Hints, then 200
   /unsolicited101    101 + raw bytes although no upgrade was asked for
   /eof?n=N           N bytes delimited by closing the connection
@@ -480,6 +484,14 @@ class Conn:
                 for piece in det_stream(n):
                     self.send(piece)
             return False
+        elif path == "/raw":
+            time.sleep(int(q.get("wait", "0")) / 1000.0)
+            self.send(base64.urlsafe_b64decode(q.get("b64", "")))
+            if q.get("reset") == "1":
+                self.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                  b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                return False
+            return q.get("close") != "1"
         elif path == "/close":
             self.respond(200, [("Content-Type", "text/plain")], b"bye\n",
                          head_only=head_only, close=True)

@@ -478,8 +478,10 @@ class ProtocolError(Exception):
 class Client:
     """A raw HTTP/1.1 client connection with a read buffer."""
 
-    def __init__(self, port, timeout=10.0, host="127.0.0.1"):
-        self.s = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, timeout=10.0, host="127.0.0.1", src=None):
+        self.s = socket.create_connection(
+            (host, port), timeout=timeout,
+            source_address=(src, 0) if src else None)
         self.s.settimeout(timeout)
         self.buf = b""
         self.eof = False
