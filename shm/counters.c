@@ -29,6 +29,7 @@ counters_claim(struct vw_counters *c, pid_t pid, uint32_t gen)
 {
 	c->c_conns_open = 0;
 	c->c_tunnels = 0;
+	c->c_accepting = 0;
 	c->c_pid = pid;
 	c->c_generation = gen;
 }

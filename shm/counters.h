@@ -23,6 +23,9 @@ struct vw_counters {
 	uint64_t	 c_restarts;	/* master slot: workers respawned */
 	pid_t		 c_pid;		/* owner, 0 = free */
 	uint32_t	 c_generation;
+	int32_t		 c_accepting;	/* worker: its listener is armed
+					   (read by the other workers to
+					   balance connections) */
 } __attribute__((aligned(64)));
 
 /* The segment, as mapped by the master (inherited by children). */

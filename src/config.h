@@ -59,6 +59,8 @@ struct cf_server {
 	uint64_t	 drain_timeout_ms;	/* 30s */
 	uint64_t	 max_header_bytes;	/* 32KB */
 	uint64_t	 websocket_idle_timeout_ms; /* 0 = off (SPEC 9) */
+	int		 keepalive_requests;	/* 1000; 0 = no limit */
+	int		 max_connections;	/* 10000, per worker */
 };
 
 struct cf_upstream {

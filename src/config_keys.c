@@ -144,6 +144,10 @@ const struct key config_keys[] = {
 	KZ("server.max_header_bytes", server.max_header_bytes, "32KB"),
 	KD("server.websocket_idle_timeout", server.websocket_idle_timeout_ms,
 	    "0"),
+	KI("server.keepalive_requests", server.keepalive_requests, "1000", 0,
+	    INT32_MAX),
+	KI("server.max_connections", server.max_connections, "10000", 1,
+	    1000000),
 
 	KSV("upstream.url", upstream.url, NULL, v_http_url),
 	KS("upstream.host", upstream.host, "127.0.0.1"),

@@ -11,7 +11,6 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stddef.h>
@@ -125,6 +124,16 @@ blk_init(const size_t sizes[BLK_NCLASS])
 	}
 }
 
+void
+blk_trim(size_t keep)
+{
+	int	 i;
+
+	for (i = 0; i < BLK_NCLASS; i++)
+		while (pools[i].nfree > keep)
+			free(pools[i].free[--pools[i].nfree]);
+}
+
 size_t
 blk_size(int cls)
 {
@@ -200,7 +209,7 @@ static void	 emit_log(struct conn *, struct req *);
 
 static const char *const ev_names[EV__COUNT] = {
 	"request.proxied", "request.blocked", "request.internal",
-	"upstream.timeout", "upstream.error"
+	"upstream.timeout", "upstream.error", "worker.fd_exhausted"
 };
 
 /* SPEC.md 11: one event per request, then the counters. */
@@ -226,13 +235,16 @@ emit_log(struct conn *cn, struct req *rq)
 	struct logev	 le;
 	uint64_t	 dur = util_now_ms - rq->rq_start_ms;
 	int		 st = rq->rq_status;
-	const char	*sev = st >= 500 ? "medium" : "info";
+	int		 bad = st >= 500 || rq->rq_event == EV_UPSTREAM_ERROR ||
+			    rq->rq_event == EV_UPSTREAM_TIMEOUT ||
+			    rq->rq_event == EV_FD_EXHAUSTED;
+	const char	*sev = bad ? "medium" : "info";
 
 	counters_request(W.w_ctr, st, rq->rq_back.fl_bytes, dur);
 	if (!W.w_conf->log.access_log && rq->rq_event == EV_PROXIED &&
 	    st < 500)
 		return;
-	logev_init(&le, st >= 500 ? LOG_LVL_WARN : LOG_LVL_INFO, sev,
+	logev_init(&le, bad ? LOG_LVL_WARN : LOG_LVL_INFO, sev,
 	    rq->rq_event == EV_PROXIED ? "network" : "policy",
 	    ev_names[rq->rq_event]);
 	if (!log_enabled(le.le_level))
@@ -257,8 +269,35 @@ emit_log(struct conn *cn, struct req *rq)
 	le.le_request_id = rq->rq_id[0] ? rq->rq_id : NULL;
 	le.le_actor_ip = rq->rq_cip;
 	le.le_outcome = rq->rq_event == EV_BLOCKED ? "blocked" :
-	    st >= 500 ? "failed" : "allowed";
+	    bad ? "failed" : "allowed";
 	logev_emit(&le);
+}
+
+/* An arena copy of at most max bytes of v for the log; empty for none. */
+static struct vw_str
+log_copy(struct arena *a, struct vw_str v, size_t max)
+{
+	struct vw_str	 c = { NULL, 0 };
+
+	if (v.p != NULL && (c.p = arena_strndup(a, v.p, v.len > max ? max :
+	    v.len)) != NULL)
+		c.len = strlen(c.p);
+	return (c);
+}
+
+/*
+ * The method and path of a head the parser refused, as far as it got
+ * (the raw target when the path did not normalise): request.blocked
+ * says what was refused.
+ */
+static void
+req_keep_partial(struct req *rq)
+{
+	struct http_msg	*m = &rq->rq_msg;
+
+	rq->rq_lmethod = log_copy(&rq->rq_arena, m->m_method, 32);
+	rq->rq_lpath = log_copy(&rq->rq_arena, m->m_path.p ? m->m_path :
+	    m->m_target, 512);
 }
 
 /* Copy what the log and the response phase need out of the head. */
@@ -272,12 +311,8 @@ req_keep(struct req *rq)
 	rq->rq_meth = m->m_meth;
 	rq->rq_version = m->m_version;
 	rq->rq_mflags = m->m_flags;
-	rq->rq_lmethod.p = arena_strndup(a, m->m_method.p,
-	    m->m_method.len > 32 ? 32 : m->m_method.len);
-	rq->rq_lmethod.len = rq->rq_lmethod.p ? strlen(rq->rq_lmethod.p) : 0;
-	rq->rq_lpath.p = arena_strndup(a, m->m_path.p,
-	    m->m_path.len > 512 ? 512 : m->m_path.len);
-	rq->rq_lpath.len = rq->rq_lpath.p ? strlen(rq->rq_lpath.p) : 0;
+	rq->rq_lmethod = log_copy(a, m->m_method, 32);
+	rq->rq_lpath = log_copy(a, m->m_path, 512);
 	v = http_field_get(m, H_USER_AGENT);
 	if (v.p != NULL) {
 		rq->rq_lua.p = arena_strndup(a, v.p, v.len > 256 ? 256 : v.len);
@@ -292,6 +327,7 @@ req_keep(struct req *rq)
 /* ------------------------------------------------------------ lifecycle */
 
 static void	 conn_timeout(struct timer *);
+static void	 read_deadline(struct timer *);
 static void	 linger_read(struct conn *);
 
 /*
@@ -329,6 +365,70 @@ release_inbuf(struct conn *cn)
 	b->b_start = b->b_end = 0;
 }
 
+/* ------------------------------------------------------------ fairness */
+
+/*
+ * Connections that used up their budget (WORK_BUDGET) with work left.
+ * Edge-triggered epoll will not report them again, so the worker runs
+ * them once per loop turn, after the events of that turn: round-robin,
+ * whatever one client pipelines or streams.
+ */
+static struct conn	*ready_head, *ready_tail;
+static unsigned		 nready;
+
+static void
+ready_add(struct conn *cn)
+{
+	if (cn->cn_ready)
+		return;
+	cn->cn_ready = 1;
+	cn->cn_rnext = NULL;
+	cn->cn_rprev = ready_tail;
+	if (ready_tail)
+		ready_tail->cn_rnext = cn;
+	else
+		ready_head = cn;
+	ready_tail = cn;
+	nready++;
+}
+
+static void
+ready_del(struct conn *cn)
+{
+	if (!cn->cn_ready)
+		return;
+	if (cn->cn_rprev)
+		cn->cn_rprev->cn_rnext = cn->cn_rnext;
+	else
+		ready_head = cn->cn_rnext;
+	if (cn->cn_rnext)
+		cn->cn_rnext->cn_rprev = cn->cn_rprev;
+	else
+		ready_tail = cn->cn_rprev;
+	cn->cn_rprev = cn->cn_rnext = NULL;
+	cn->cn_ready = 0;
+	nready--;
+}
+
+int
+conn_have_ready(void)
+{
+	return (ready_head != NULL);
+}
+
+void
+conn_run_ready(void)
+{
+	struct conn	*cn;
+	unsigned	 n;
+
+	/* Only those queued before this call: a re-queued one waits. */
+	for (n = nready; n > 0 && (cn = ready_head) != NULL; n--) {
+		ready_del(cn);
+		conn_run(cn);
+	}
+}
+
 void
 conn_close(struct conn *cn, const char *reason)
 {
@@ -345,6 +445,8 @@ conn_close(struct conn *cn, const char *reason)
 		req_free(cn);
 	}
 	timer_del(&cn->cn_timer);
+	timer_del(&cn->cn_rtimer);
+	ready_del(cn);
 	release_inbuf(cn);
 	close(cn->cn_ep.ep_io.io_fd);
 	cn->cn_state = CS_DEAD;
@@ -357,6 +459,7 @@ conn_close(struct conn *cn, const char *reason)
 	W.w_nconns--;
 	counters_conn(W.w_ctr, -1);
 	ev_defer_free(cn);
+	worker_conn_closed();
 }
 
 void
@@ -365,9 +468,9 @@ conn_accept(int lfd)
 	struct sockaddr_storage	 ss;
 	socklen_t		 sl;
 	struct conn		*cn;
-	int			 fd, i, one = 1;
+	int			 fd, i, one = 1, drained = 0;
 
-	for (i = 0; i < ACCEPT_BATCH; i++) {
+	for (i = 0; i < ACCEPT_BATCH && worker_may_accept(); i++) {
 		sl = sizeof(ss);
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -377,7 +480,8 @@ conn_accept(int lfd)
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM)
 				worker_pause_accept(errno);
-			return;
+			drained = errno == EAGAIN;
+			break;
 		}
 		W.w_accept_logged = 0;
 		if ((cn = calloc(1, sizeof(*cn))) == NULL) {
@@ -391,14 +495,8 @@ conn_accept(int lfd)
 		cn->cn_ep.ep_readable = 1;
 		cn->cn_ep.ep_writable = 1;
 		cn->cn_peer = ss;
-		if (ss.ss_family == AF_INET6)
-			inet_ntop(AF_INET6,
-			    &((struct sockaddr_in6 *)&ss)->sin6_addr,
-			    cn->cn_ip, sizeof(cn->cn_ip));
-		else
-			inet_ntop(AF_INET,
-			    &((struct sockaddr_in *)&ss)->sin_addr,
-			    cn->cn_ip, sizeof(cn->cn_ip));
+		ipaddr_from_sa(&ss, &cn->cn_addr);
+		ipaddr_format(&cn->cn_addr, cn->cn_ip, sizeof(cn->cn_ip));
 		cn->cn_state = CS_HEAD;
 		if (ev_add(&cn->cn_ep.ep_io) == -1) {
 			close(fd);
@@ -414,6 +512,7 @@ conn_accept(int lfd)
 		timer_set(&cn->cn_timer, &W.w_q[TQ_HEADER], conn_timeout);
 		conn_run(cn);
 	}
+	worker_accept_update(drained);
 }
 
 /*
@@ -493,6 +592,9 @@ read_head(struct conn *cn)
 
 	for (;;) {
 		if (buf_avail(b) > 0) {
+			if (!timer_armed(&cn->cn_rtimer))
+				timer_set(&cn->cn_rtimer, &W.w_q[TQ_READ],
+				    read_deadline);
 			hl = http_head_end(b->b_data + b->b_start,
 			    buf_avail(b), &cn->cn_scan,
 			    W.w_conf->server.max_header_bytes, 1);
@@ -515,6 +617,7 @@ read_head(struct conn *cn)
 		}
 		n = endp_fill(&cn->cn_ep);
 		if (n > 0) {
+			W.w_budget -= n;
 			/* A new head started: its deadline runs from now. */
 			if (timer_armed(&cn->cn_timer) &&
 			    (cn->cn_timer.t_q == &W.w_q[TQ_IDLE] ||
@@ -540,15 +643,23 @@ read_head(struct conn *cn)
 		conn_close(cn, "out of memory");
 		return (1);
 	}
-	cn->cn_nreq++;
+	W.w_budget -= WORK_REQ;
+	/* server.keepalive_requests: this one's answer says "close". */
+	if (++cn->cn_nreq >= (uint32_t)W.w_conf->server.keepalive_requests &&
+	    W.w_conf->server.keepalive_requests > 0)
+		cn->cn_close = 1;
 	st = http_parse_request(b->b_data + b->b_start, (size_t)hl,
 	    &rq->rq_msg, &rq->rq_arena);
 	if (st != 0) {
+		req_keep_partial(rq);
 		head_error(cn, st, parse_msg(st));
 		return (1);
 	}
 	rq->rq_headlen = (size_t)hl;
 	req_keep(rq);
+	if (!(rq->rq_mflags & M_CHUNKED) &&
+	    !((rq->rq_mflags & M_CLEN) && rq->rq_msg.m_clen > 0))
+		timer_del(&cn->cn_rtimer);	/* read whole */
 	if (rq->rq_mflags & M_CLOSE)
 		cn->cn_close = 1;
 	cn->cn_state = CS_PIPE;
@@ -634,6 +745,7 @@ req_end(struct conn *cn)
 	req_log(cn, rq);
 	unread = body_unread(rq) || buf_avail(&cn->cn_ep.ep_in) > 0;
 	req_free(cn);
+	timer_del(&cn->cn_rtimer);
 	/*
 	 * cn_close is set exactly when the head just sent said "Connection:
 	 * close" (or the exchange cannot continue); a drain that began
@@ -649,8 +761,9 @@ req_end(struct conn *cn)
 	    &W.w_q[TQ_HEADER] : idle_q(), conn_timeout);
 }
 
-void
-conn_run(struct conn *cn)
+/* The connection's state machine, until it waits for I/O or yields. */
+static void
+run(struct conn *cn)
 {
 	enum verdict	 v;
 	enum pr		 r;
@@ -659,6 +772,8 @@ conn_run(struct conn *cn)
 	for (;;) {
 		switch (cn->cn_state) {
 		case CS_HEAD:
+			if (W.w_budget <= 0)
+				return;		/* conn_run() queues a turn */
 			if (!read_head(cn))
 				return;
 			break;
@@ -707,6 +822,15 @@ conn_run(struct conn *cn)
 	}
 }
 
+void
+conn_run(struct conn *cn)
+{
+	W.w_budget = WORK_BUDGET;
+	run(cn);
+	if (cn->cn_state != CS_DEAD && W.w_budget <= 0)
+		ready_add(cn);
+}
+
 static void
 conn_timeout(struct timer *t)
 {
@@ -743,6 +867,46 @@ conn_timeout(struct timer *t)
 		return;
 	default:
 		conn_close(cn, "timeout");
+		return;
+	}
+}
+
+void
+conn_request_read(struct conn *cn)
+{
+	timer_del(&cn->cn_rtimer);
+}
+
+/*
+ * server.read_timeout (SPEC.md 2): the whole request, first byte of the
+ * head to the last byte of the body, or 408 and close; a slow client
+ * cannot hold a connection (and an upstream connection) by dripping a
+ * byte at a time within the idle timeouts.  Once the response has
+ * started, a 408 cannot be sent: the connection is closed.
+ */
+static void
+read_deadline(struct timer *t)
+{
+	struct conn	*cn = (struct conn *)((char *)t -
+	    offsetof(struct conn, cn_rtimer));
+	struct req	*rq = cn->cn_req;
+	const char	*msg = "request not received within server.read_timeout";
+
+	switch (cn->cn_state) {
+	case CS_HEAD:
+		head_error(cn, 408, msg);
+		conn_run(cn);
+		return;
+	case CS_PROXY:
+		if (!(rq->rq_flags & RQ_RESP_HEAD) &&
+		    proxy_fail(cn, 408, EV_BLOCKED, msg) == PR_DONE) {
+			conn_run(cn);
+			return;
+		}
+		conn_close(cn, "read timeout");
+		return;
+	default:
+		/* Not reading the request (a stage waits, or we answer). */
 		return;
 	}
 }

@@ -75,6 +75,8 @@ void	 blk_put(int cls, void *);
 #define BLK_REQ		2	/* struct req + arena + head buffers */
 #define BLK_NCLASS	3
 void	 blk_init(const size_t sizes[BLK_NCLASS]);
+/* Free cached blocks beyond keep per class (after a burst). */
+void	 blk_trim(size_t keep);
 size_t	 blk_size(int cls);
 
 #endif /* VW_CONN_H */

@@ -82,7 +82,7 @@ errresp_render(struct req *rq, int close)
 		util_append(d, cap, &off, "Content-Type: %s\r\n", ctype);
 	util_append(d, cap, &off, "Content-Length: %zu\r\n"
 	    "Cache-Control: no-store\r\n", blen);
-	sechdr_append(d, cap, &off, NULL);
+	sechdr_append(d, cap, &off, 0);
 	util_append(d, cap, &off, "X-Request-Id: %s\r\n%s\r\n", rq->rq_id,
 	    close ? "Connection: close\r\n" : "");
 	if (off + blen >= cap) {

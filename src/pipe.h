@@ -25,12 +25,14 @@ enum verdict	 stage_upgrade(struct req *);	/* WebSocket handshake */
 
 /*
  * Response phase: append the configured security headers to a response
- * head at dst[*off..cap).  resp is the upstream's response (NULL for
- * vibewarden's own answers) so an application's own CSP and
- * X-Frame-Options are kept (SPEC.md 7).  tls: HSTS only over TLS.
+ * head at dst[*off..cap).  have says which of the application's own
+ * headers the head already forwards (SH_HAVE_*: 0 for vibewarden's own
+ * answers); those are kept instead of ours (SPEC.md 7).
  */
+#define SH_HAVE_CSP	0x01	/* a non-empty Content-Security-Policy */
+#define SH_HAVE_XFO	0x02	/* a non-empty X-Frame-Options */
 void		 sechdr_append(char *dst, size_t cap, size_t *off,
-		    const struct http_msg *resp);
+		    unsigned have);
 
 /* Build the header block once per generation from cf; 0 or -1. */
 int		 sechdr_init(const struct config *cf, int tls);

@@ -29,6 +29,9 @@ static const char crlf[] = "\r\n";
 static const char lastchunk[] = "0\r\n\r\n";
 static const char continue100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
+/* Request bodies up to this size are read before connecting. */
+#define BODY_BUFFER	16384
+
 /* ------------------------------------------------------------ flows */
 
 /* Write what the flow has pending; 1 all written, 0 blocked, -1 error. */
@@ -190,11 +193,13 @@ flow_pump(struct flow *f, struct endp *src, struct endp *dst)
 			return (-1);
 		if (rc > 0)
 			continue;
-		if (!src->ep_readable)
-			return (0);
+		if (!src->ep_readable || W.w_budget <= 0)
+			return (0);	/* at 0, conn_run() queues a turn */
 		n = endp_fill(src);
-		if (n > 0)
+		if (n > 0) {
+			W.w_budget -= n;
 			continue;
+		}
 		if (n == 0) {
 			if (f->fl_mode == FL_CLOSE || f->fl_mode == FL_RAW) {
 				f->fl_srcdone = 1;
@@ -281,9 +286,14 @@ build_uphead(struct req *rq)
 		}
 		put_field(d, cap, &off, fl);
 	}
-	/* X-Forwarded-For: the client's list, then the peer (appended). */
+	/*
+	 * X-Forwarded-For (SPEC.md 4): a trusted proxy's list, then the
+	 * peer; from anyone else only the peer, so that every entry the
+	 * application receives is one it can believe.
+	 */
 	APPS(d, cap, &off, "X-Forwarded-For: ");
-	for (i = 0; i < m->m_nfields; i++) {
+	for (i = 0; i < m->m_nfields && (rq->rq_flags & RQ_TRUSTED_PEER);
+	    i++) {
 		fl = &m->m_fields[i];
 		if (fl->f_id != H_X_FORWARDED_FOR || fl->f_value.len == 0 ||
 		    (fl->f_flags & F_HOPBYHOP))
@@ -325,6 +335,7 @@ build_clhead(struct req *rq, enum http_body hb)
 	size_t		 cap = rq->rq_clhead_cap, off = 0, i;
 	struct http_field *fl;
 	struct conn	*cn = rq->rq_conn;
+	unsigned	 have = 0;
 
 	snprintf(num, sizeof(num), "HTTP/1.1 %03d ", m->m_status);
 	app(d, cap, &off, num, strlen(num));
@@ -336,9 +347,19 @@ build_clhead(struct req *rq, enum http_body hb)
 			continue;
 		switch (fl->f_id) {
 		case H_CONTENT_LENGTH:
-			if (hb == HB_NONE)
-				break;	/* HEAD/304: the entity's length */
+			/* HEAD/304: the entity's length; never on a 1xx or
+			   204 (RFC 9110 8.6). */
+			if (hb == HB_NONE && m->m_status >= 200 &&
+			    m->m_status != 204)
+				break;
 			continue;
+		case H_CSP:
+		case H_X_FRAME_OPTIONS:
+			/* An empty one is dropped: ours stands in. */
+			if (fl->f_value.len == 0)
+				continue;
+			have |= fl->f_id == H_CSP ? SH_HAVE_CSP : SH_HAVE_XFO;
+			break;
 		case H_TRANSFER_ENCODING:
 		case H_SERVER:
 		case H_X_POWERED_BY:
@@ -351,7 +372,7 @@ build_clhead(struct req *rq, enum http_body hb)
 		put_field(d, cap, &off, fl);
 	}
 	if (cap > off)
-		sechdr_append(d, cap, &off, m);
+		sechdr_append(d, cap, &off, have);
 	APPS(d, cap, &off, "X-Request-Id: ");
 	app(d, cap, &off, rq->rq_id, strlen(rq->rq_id));
 	APPS(d, cap, &off, "\r\n");
@@ -413,6 +434,20 @@ proxy_finish(struct conn *cn, int reusable)
 
 static int	 retryable(const struct req *);
 
+/*
+ * No upstream connection could be made.  Out of descriptors is the
+ * worker's own trouble, not the application's, and the log says so.
+ */
+static enum pr
+attach_failed(struct conn *cn)
+{
+	if (errno == EMFILE || errno == ENFILE)
+		return (proxy_fail(cn, 502, EV_FD_EXHAUSTED,
+		    "the worker is out of file descriptors"));
+	return (proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
+	    "cannot reach the upstream"));
+}
+
 static int
 attach_upstream(struct conn *cn)
 {
@@ -428,9 +463,12 @@ attach_upstream(struct conn *cn)
 	return (0);
 }
 
-/* 0 when the chunked bytes buffered in b are malformed so far. */
-static int
-chunks_valid(const struct buf *b)
+/*
+ * Walk the chunked bytes buffered in b: CK_ERROR when malformed so far,
+ * CK_DONE when the body ends in them, else CK_NEED.
+ */
+static enum chunk_rc
+chunks_scan(const struct buf *b)
 {
 	struct chunked	 ck;
 	const char	*p = b->b_data + b->b_start;
@@ -440,14 +478,40 @@ chunks_valid(const struct buf *b)
 	chunked_init(&ck);
 	while (len > 0) {
 		rc = chunked_step(&ck, p, len, &used, &doff, &dlen);
-		if (rc == CK_ERROR)
-			return (0);
-		if (rc == CK_DONE)
-			break;
+		if (rc == CK_ERROR || rc == CK_DONE)
+			return (rc);
 		p += used;
 		len -= used;
 	}
-	return (1);
+	return (CK_NEED);
+}
+
+static int
+chunks_valid(const struct buf *b)
+{
+	return (chunks_scan(b) != CK_ERROR);
+}
+
+/*
+ * Go on walking a buffered chunked body from where the last call left
+ * (rq_prescan bytes past b_start, state in rq_preck), so a body that
+ * trickles in is scanned once, not once per byte.
+ */
+static enum chunk_rc
+chunks_more(struct req *rq, const struct buf *b)
+{
+	size_t		 used, doff, dlen;
+	enum chunk_rc	 rc = CK_NEED;
+
+	while (rq->rq_prescan < buf_avail(b)) {
+		rc = chunked_step(&rq->rq_preck, b->b_data + b->b_start +
+		    rq->rq_prescan, buf_avail(b) - rq->rq_prescan, &used,
+		    &doff, &dlen);
+		rq->rq_prescan += used;
+		if (rc == CK_ERROR || rc == CK_DONE)
+			return (rc);
+	}
+	return (rc == CK_DATA ? CK_NEED : rc);
 }
 
 enum pr
@@ -483,9 +547,6 @@ proxy_start(struct conn *cn)
 	if (f->fl_mode == FL_CHUNKED && !chunks_valid(b))
 		return (proxy_fail(cn, 400, EV_BLOCKED,
 		    "malformed chunked body"));
-	if (attach_upstream(cn) == -1)
-		return (proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
-		    "cannot reach the upstream"));
 	/*
 	 * RFC 9110 10.1.1: Expect is not forwarded; vibewarden asks for the
 	 * body itself, through the client flow, before anything else goes
@@ -498,7 +559,62 @@ proxy_start(struct conn *cn)
 		rq->rq_back.fl_hlen = sizeof(continue100) - 1;
 	}
 	cn->cn_state = CS_PROXY;
+	if (f->fl_mode != FL_NONE && (f->fl_mode == FL_CHUNKED ||
+	    f->fl_remain <= BODY_BUFFER)) {
+		rq->rq_flags |= RQ_BUFFERING;
+		chunked_init(&rq->rq_preck);
+		rq->rq_prescan = 0;
+	}
+	else if (attach_upstream(cn) == -1)
+		return (attach_failed(cn));
 	return (proxy_run(cn));
+}
+
+/*
+ * A small body is read whole before the upstream connection is taken,
+ * as nginx's proxy_request_buffering does, so that a client dripping it
+ * holds no upstream connection: a Content-Length up to BODY_BUFFER, and
+ * a chunked body until it ends or BODY_BUFFER bytes of it are here (a
+ * longer one streams from then on).  Returns 1 when the upstream may be
+ * connected, 0 to wait for the client, -1 when the client went away, -2
+ * for malformed chunk framing.
+ */
+static int
+buffer_body(struct conn *cn)
+{
+	struct req	*rq = cn->cn_req;
+	struct flow	*f = &rq->rq_fwd;
+	struct buf	*b = &cn->cn_ep.ep_in;
+	ssize_t		 n;
+	int		 rc;
+
+	if (rq->rq_back.fl_hlen) {
+		/* "100 Continue" first: the client waits for it. */
+		if ((rc = flow_write(&rq->rq_back, NULL, &cn->cn_ep)) <= 0)
+			return (rc);
+		rq->rq_back.fl_started = 0;
+	}
+	for (;;) {
+		if (buf_avail(b) >= BODY_BUFFER || (f->fl_mode == FL_LENGTH &&
+		    buf_avail(b) >= f->fl_remain))
+			return (1);
+		if (f->fl_mode == FL_CHUNKED && (rc = chunks_more(rq, b)) !=
+		    CK_NEED)
+			return (rc == CK_DONE ? 1 : -2);
+		if (!cn->cn_ep.ep_readable || W.w_budget <= 0)
+			return (0);
+		if ((n = endp_fill(&cn->cn_ep)) > 0) {
+			W.w_budget -= n;
+			rearm(&cn->cn_timer, &W.w_q[TQ_BODY],
+			    cn->cn_timer.t_cb, 1);
+			continue;
+		}
+		if (n == -2)
+			return (1);	/* the buffer is full: stream on */
+		if (n == 0 || cn->cn_ep.ep_err)
+			return (-1);
+		return (0);
+	}
 }
 
 /*
@@ -539,8 +655,7 @@ retry(struct conn *cn)
 	rq->rq_fwd.fl_hlen = rq->rq_uphead_len;
 	rq->rq_fwd.fl_srcdone = rq->rq_fwd.fl_done = 0;
 	if (attach_upstream(cn) == -1)
-		return (proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
-		    "cannot reach the upstream"));
+		return (attach_failed(cn));
 	return (proxy_run(cn));
 }
 
@@ -774,6 +889,33 @@ arm_timers(struct conn *cn, uint64_t fwd0, uint64_t back0)
 		    progress);
 }
 
+/*
+ * The response body broke: malformed framing, a reset, or an EOF before
+ * its end.  SPEC.md 4: 502 while nothing has reached the client;
+ * otherwise its connection is closed, and the log says what happened to
+ * the answer it got (upstream.error with the bytes sent, not a 200).
+ */
+static enum pr
+upstream_broke(struct conn *cn)
+{
+	struct req	*rq = cn->cn_req;
+	struct upconn	*up = cn->cn_up;
+	const char	*why;
+
+	if (up->up_ep.ep_err)
+		why = "upstream connection failed mid-response";
+	else if (up->up_ep.ep_eof)
+		why = "upstream closed the connection mid-response";
+	else
+		why = "invalid response body from the upstream";
+	if (!rq->rq_back.fl_started)
+		return (proxy_fail(cn, 502, EV_UPSTREAM_ERROR, why));
+	rq->rq_event = EV_UPSTREAM_ERROR;
+	rq->rq_errmsg = why;
+	proxy_finish(cn, 0);
+	return (PR_ABORT);
+}
+
 enum pr
 proxy_run(struct conn *cn)
 {
@@ -784,6 +926,26 @@ proxy_run(struct conn *cn)
 
 	if (cn->cn_state == CS_TUNNEL)
 		return (tunnel_run(cn));
+	if (rq->rq_flags & RQ_BUFFERING) {
+		if ((rc = buffer_body(cn)) == -2)
+			return (proxy_fail(cn, 400, EV_BLOCKED,
+			    "malformed chunked body"));
+		if (rc < 0) {
+			proxy_finish(cn, 0);
+			return (PR_ABORT);	/* the client went away */
+		}
+		if (rc == 0) {
+			if (!timer_armed(&cn->cn_timer) ||
+			    cn->cn_timer.t_q != &W.w_q[TQ_BODY])
+				timer_set(&cn->cn_timer, &W.w_q[TQ_BODY],
+				    cn->cn_timer.t_cb);
+			return (PR_AGAIN);
+		}
+		rq->rq_flags &= ~RQ_BUFFERING;
+		if (attach_upstream(cn) == -1)
+			return (attach_failed(cn));
+		up = cn->cn_up;
+	}
 	if (up->up_state == UP_CONNECTING) {
 		if (!up->up_ep.ep_writable)
 			goto again;
@@ -811,6 +973,8 @@ proxy_run(struct conn *cn)
 			return (proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
 			    "upstream write failed"));
 		}
+		if (rq->rq_fwd.fl_done)
+			conn_request_read(cn);
 		/* The request is out: the answer cannot be buffered yet. */
 		if (had_head && rq->rq_fwd.fl_hlen == 0 &&
 		    buf_avail(&up->up_ep.ep_in) == 0 && !up->up_ep.ep_eof)
@@ -838,8 +1002,10 @@ proxy_run(struct conn *cn)
 			    "invalid response from the upstream"));
 	}
 	rc = flow_pump(&rq->rq_back, &up->up_ep, &cn->cn_ep);
+	if (rc == -1)
+		return (upstream_broke(cn));
 	if (rc < 0)
-		return (PR_ABORT);
+		return (PR_ABORT);	/* the client stopped reading */
 	if (rc == 0)
 		goto again;
 	if (rq->rq_status == 101) {
@@ -874,8 +1040,12 @@ proxy_up_timeout(struct conn *cn)
 	else if (!(rq->rq_flags & RQ_RESP_HEAD))
 		r = proxy_fail(cn, 504, EV_UPSTREAM_TIMEOUT,
 		    "the upstream application did not respond in time");
-	else
+	else {
+		/* Part of the answer is out: the log says it was cut. */
+		rq->rq_event = EV_UPSTREAM_TIMEOUT;
+		rq->rq_errmsg = "the upstream stalled mid-response";
 		r = PR_ABORT;
+	}
 	if (r == PR_ABORT) {
 		conn_close(cn, "upstream stalled");
 		return;

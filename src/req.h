@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "cidr.h"
 #include "config.h"
 #include "conn.h"
 #include "ev.h"
@@ -33,7 +34,9 @@ enum rq_event {
 	EV_BLOCKED,		/* request.blocked: framing/parse reject */
 	EV_INTERNAL,		/* request.internal: /_vibewarden/... */
 	EV_UPSTREAM_TIMEOUT,	/* upstream.timeout */
-	EV_UPSTREAM_ERROR,	/* upstream.error (502) */
+	EV_UPSTREAM_ERROR,	/* upstream.error (502, or a cut answer) */
+	EV_FD_EXHAUSTED,	/* worker.fd_exhausted: no descriptor left for
+				   the upstream connection (502) */
 	EV__COUNT
 };
 
@@ -86,12 +89,18 @@ struct conn {
 	struct req	*cn_req;
 	struct upconn	*cn_up;
 	struct timer	 cn_timer;
+	struct timer	 cn_rtimer;	/* server.read_timeout: from the
+					   first byte of a head to the last
+					   byte of its body */
 	size_t		 cn_scan;	/* http_head_end() cursor */
 	uint32_t	 cn_nreq;
 	uint64_t	 cn_linger_until;	/* CS_LINGER deadline */
 	unsigned	 cn_close:1;	/* close after the current response */
 	struct conn	*cn_prev, *cn_next;	/* worker's list */
+	struct conn	*cn_rprev, *cn_rnext;	/* ready list (yielded) */
+	unsigned	 cn_ready:1;		/* on the ready list */
 	struct sockaddr_storage cn_peer;
+	struct ipaddr	 cn_addr;	/* peer address */
 	char		 cn_ip[46];	/* peer address as text */
 };
 
@@ -119,6 +128,10 @@ struct upconn {
 #define RQ_OWNRESP	0x08	/* vibewarden answers itself */
 #define RQ_LOGGED	0x10	/* its log event is out */
 #define RQ_BADHEAD	0x20	/* rejected before its framing was known */
+#define RQ_BUFFERING	0x80	/* reading a small body before
+				   connecting (proxy.c buffer_body) */
+#define RQ_TRUSTED_PEER	0x40	/* peer in server.trusted_proxies: its
+				   X-Forwarded-For is appended to */
 
 struct req {
 	struct conn		*rq_conn;
@@ -158,10 +171,14 @@ struct req {
 						   the peer, or the right-most
 						   untrusted X-Forwarded-For
 						   hop behind a trusted proxy */
+	struct ipaddr		 rq_caddr;	/* the same, binary */
 	uint64_t		 rq_start_ms;
 	uint64_t		 rq_up_start_ms;
 	uint64_t		 rq_up_ms;	/* time to response head */
 
+	struct chunked		 rq_preck;	/* chunked body read before
+						   connecting (proxy.c) */
+	size_t			 rq_prescan;	/* its bytes walked so far */
 	struct flow		 rq_fwd;	/* client -> upstream */
 	struct flow		 rq_back;	/* -> client */
 	char			*rq_uphead;	/* head sent upstream */

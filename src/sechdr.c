@@ -2,7 +2,9 @@
  * sechdr.c: response phase (SPEC.md 7): the security header block, built
  * once per config generation and appended to every response head with one
  * memcpy.  An upstream's own Content-Security-Policy and X-Frame-Options
- * win over ours.  Worker only.
+ * win over ours, if they are forwarded: the caller decides that on the
+ * response as it goes out (SPEC.md 4), so an upstream field that is empty
+ * or named in Connection leaves our default in place.  Worker only.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -134,11 +136,11 @@ put(char *dst, size_t cap, size_t *off, const char *s, size_t len)
 }
 
 void
-sechdr_append(char *dst, size_t cap, size_t *off, const struct http_msg *resp)
+sechdr_append(char *dst, size_t cap, size_t *off, unsigned have)
 {
 	put(dst, cap, off, blk, blklen);
-	if (resp == NULL || resp->m_idx[H_CSP] == 0)
+	if (!(have & SH_HAVE_CSP))
 		put(dst, cap, off, csp, csplen);
-	if (resp == NULL || resp->m_idx[H_X_FRAME_OPTIONS] == 0)
+	if (!(have & SH_HAVE_XFO))
 		put(dst, cap, off, xfo, xfolen);
 }

@@ -4,8 +4,10 @@
  */
 #include <string.h>
 
+#include "cidr.h"
 #include "pipe.h"
 #include "util.h"
+#include "worker.h"
 
 /* SPEC.md 11: 1-128 chars of [A-Za-z0-9._-] are kept, else replaced. */
 static int
@@ -26,10 +28,70 @@ valid_id(struct vw_str v)
 	return (1);
 }
 
+/* p[0..len) without leading and trailing OWS. */
+static struct vw_str
+trim(const char *p, size_t len)
+{
+	struct vw_str	 e;
+
+	while (len > 0 && (*p == ' ' || *p == '\t')) {
+		p++;
+		len--;
+	}
+	while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	e.p = p;
+	e.len = len;
+	return (e);
+}
+
+/*
+ * SPEC.md 2 server.trusted_proxies: behind a trusted peer, the client is
+ * the right-most X-Forwarded-For hop that is not itself a trusted proxy
+ * (every hop to its right was added by one of ours).  Walking stops at an
+ * element that is not an address: what is left of it is not believed,
+ * and the last address believed is the client.  Several X-Forwarded-For
+ * fields are one list in field order (RFC 9110 5.3).
+ */
+static void
+client_from_xff(struct req *rq, struct ipaddr *cip)
+{
+	const struct http_msg	*m = &rq->rq_msg;
+	const struct http_field	*fl;
+	struct vw_str		 v, e;
+	struct ipaddr		 ia;
+	size_t			 i, start, end;
+
+	for (i = m->m_nfields; i-- > 0; ) {
+		fl = &m->m_fields[i];
+		if (fl->f_id != H_X_FORWARDED_FOR ||
+		    (fl->f_flags & F_HOPBYHOP))
+			continue;
+		if ((v = fl->f_value).len == 0)
+			continue;
+		for (end = v.len;; end = start - 1) {
+			for (start = end; start > 0 && v.p[start - 1] != ',';
+			    start--)
+				;
+			e = trim(v.p + start, end - start);
+			if (e.len > 0) {
+				if (ipaddr_parse(e.p, e.len, &ia) == -1)
+					return;
+				*cip = ia;
+				if (!cidrset_match(W.w_trusted, &ia))
+					return;
+			}
+			if (start == 0)
+				break;
+		}
+	}
+}
+
 enum verdict
 stage_reqid(struct req *rq)
 {
 	struct vw_str	 v;
+	struct ipaddr	 cip;
 
 	v = http_field_get(&rq->rq_msg, H_X_REQUEST_ID);
 	if (v.p != NULL && valid_id(v)) {
@@ -37,10 +99,12 @@ stage_reqid(struct req *rq)
 		rq->rq_id[v.len] = '\0';
 	} else
 		util_request_id(rq->rq_id);
-	/*
-	 * The client IP is the peer address (cn_ip, set at accept).  Trusted
-	 * proxies' X-Forwarded-For arrives with the IP filter and rate-limit
-	 * issues, which are its only consumers.
-	 */
+	cip = rq->rq_conn->cn_addr;
+	if (cidrset_match(W.w_trusted, &cip)) {
+		rq->rq_flags |= RQ_TRUSTED_PEER;
+		client_from_xff(rq, &cip);
+		ipaddr_format(&cip, rq->rq_cip, sizeof(rq->rq_cip));
+	}
+	rq->rq_caddr = cip;
 	return (V_NEXT);
 }

@@ -81,7 +81,7 @@ struct upconn *
 up_acquire(struct conn *cn, int check)
 {
 	struct upconn	*up;
-	int		 fd, one = 1;
+	int		 fd, one = 1, err;
 
 	/*
 	 * The application's FIN may sit in this very event batch, unseen:
@@ -107,7 +107,9 @@ up_acquire(struct conn *cn, int check)
 	fd = socket(W.w_up.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (fd == -1) {
+		err = errno;
 		free(up);
+		errno = err;	/* EMFILE tells the caller what went wrong */
 		return (NULL);
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -126,9 +128,11 @@ up_acquire(struct conn *cn, int check)
 		goto fail;
 	return (up);
  fail:
+	err = errno;
 	blk_put(BLK_UPSTREAM, up->up_ep.ep_in.b_data);
 	close(fd);
 	free(up);
+	errno = err;
 	return (NULL);
 }
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,8 +27,8 @@ struct worker W;
 pid_t	 worker_parent;
 
 static struct ev_io	 lio;		/* the listener */
+static struct cidrset	 trusted;	/* server.trusted_proxies */
 static struct timer	 accept_timer;
-static int		 accept_paused;
 
 static volatile sig_atomic_t	 got_term, got_quit, got_usr1;
 
@@ -54,28 +55,212 @@ listener_cb(struct ev_io *io, uint32_t events)
 	conn_accept(io->io_fd);
 }
 
+/* ------------------------------------------------------------ accepting */
+
+/*
+ * Whether this worker takes new connections: not while draining, out of
+ * descriptors (EMFILE, retried every TQ_ACCEPT), at its connection cap,
+ * or holding clearly more than its share.  The listener is in the epoll
+ * set exactly while it does, so the kernel hands new connections to the
+ * workers that want them and the rest wait in the listen backlog.
+ */
+static int		 listening;	/* lio is in the epoll set */
+static int		 fd_paused;
+static int		 full_logged;	/* at w_maxconns: said once */
+static int		 peers[CTR_SLOTS];	/* counter slots of the other
+						   workers of this generation */
+static int		 npeers;
+static uint64_t		 peers_at;
+
+static void
+find_peers(void)
+{
+	const struct vw_counters	*c;
+	int				 i;
+
+	if (peers_at != 0 && util_now_ms - peers_at < 1000)
+		return;
+	peers_at = util_now_ms;
+	npeers = 0;
+	for (i = 1; i < CTR_SLOTS; i++) {
+		c = &counters_base[i];
+		if (i != W.w_slot && c->c_pid > 0 &&
+		    c->c_generation == W.w_ctr->c_generation)
+			peers[npeers++] = i;
+	}
+}
+
+/*
+ * nginx's accept_disabled, with every worker's count at hand in the
+ * counter segment: EPOLLEXCLUSIVE wakes the worker that waited last,
+ * which is the busy one, so left alone one worker takes nearly all.  A
+ * worker that holds more than another one that still accepts, by over
+ * an eighth (at least 4), leaves new connections to it.
+ */
+static int
+over_share(void)
+{
+	const struct vw_counters	*c;
+	int64_t				 mine = W.w_nconns, slack;
+	int				 i;
+
+	if (W.w_ctr == NULL)
+		return (0);
+	find_peers();
+	slack = mine / 8 > 4 ? mine / 8 : 4;
+	for (i = 0; i < npeers; i++) {
+		c = &counters_base[peers[i]];
+		if (c->c_accepting && c->c_conns_open + slack < mine)
+			return (1);
+	}
+	return (0);
+}
+
+int
+worker_may_accept(void)
+{
+	if (W.w_draining || fd_paused)
+		return (0);
+	if (W.w_nconns >= W.w_maxconns) {
+		if (!full_logged++)
+			log_sys(LOG_LVL_WARN, "worker.max_connections",
+			    "%u client connections: new ones wait in the "
+			    "listen backlog until one closes",
+			    W.w_nconns);
+		return (0);
+	}
+	full_logged = 0;
+	return (1);
+}
+
+static void	 accept_recheck(struct timer *);
+
+/*
+ * Only leave connections to the others once the accept queue is empty
+ * (drained): a worker that was woken for a connection and left it
+ * queued would strand it, since EPOLLEXCLUSIVE woke no one else.
+ */
+void
+worker_accept_update(int drained)
+{
+	int	 want = worker_may_accept();
+
+	if (want && (listening ? drained : 1) && over_share())
+		want = 0;
+	if (want != listening) {
+		if (want && ev_add_listener(&lio) == -1) {
+			worker_pause_accept(errno);
+			return;
+		}
+		if (!want)
+			ev_del(&lio);
+		listening = want;
+		if (W.w_ctr != NULL)
+			W.w_ctr->c_accepting = listening;
+	}
+	/* Left to the others: look again soon (a close also does). */
+	if (!listening && !W.w_draining && !fd_paused)
+		timer_set(&accept_timer, &W.w_q[TQ_SHARE], accept_recheck);
+}
+
+static void
+accept_recheck(struct timer *t)
+{
+	worker_accept_update(0);
+}
+
+void
+worker_conn_closed(void)
+{
+	if (!listening)
+		worker_accept_update(0);
+}
+
 static void
 accept_resume(struct timer *t)
 {
-	accept_paused = 0;
-	if (!W.w_draining && ev_add_listener(&lio) == -1)
-		worker_pause_accept(errno);
+	fd_paused = 0;
+	worker_accept_update(0);
 }
 
 void
 worker_pause_accept(int err)
 {
-	if (accept_paused)
+	if (fd_paused)
 		return;
-	accept_paused = 1;
+	fd_paused = 1;
 	/* Once per episode: retries every 100 ms would flood the log. */
 	if (!W.w_accept_logged++)
 		log_sys(LOG_LVL_ERROR, "worker.accept_paused",
 		    "accept: %s; pausing accept() in %llu ms steps until "
 		    "descriptors free up (raise the open files limit?)",
 		    strerror(err), (unsigned long long)W.w_q[TQ_ACCEPT].q_ms);
-	ev_del(&lio);
+	if (listening) {
+		ev_del(&lio);
+		listening = 0;
+		if (W.w_ctr != NULL)
+			W.w_ctr->c_accepting = 0;
+	}
 	timer_set(&accept_timer, &W.w_q[TQ_ACCEPT], accept_resume);
+}
+
+/*
+ * server.max_connections, within what the open-files limit allows: each
+ * client may need a descriptor for the upstream too, and FD_RESERVE stay
+ * for the listener, epoll, logs and shared state, so that an accepted
+ * client can always reach the upstream (never a 502 for want of one).
+ * The soft limit is raised towards the hard one first, as far as the
+ * cap needs (nginx's worker_rlimit_nofile, done for the operator).
+ */
+#define FD_RESERVE	32
+
+static unsigned
+max_conns(const struct config *cf)
+{
+	struct rlimit	 rl;
+	rlim_t		 cap = cf->server.max_connections;
+	rlim_t		 need = FD_RESERVE + 2 * cap;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur ==
+	    RLIM_INFINITY || rl.rlim_cur >= need)
+		return ((unsigned)cap);
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max > need ? need : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < need)
+		cap = rl.rlim_cur > FD_RESERVE + 2 ?
+		    (rl.rlim_cur - FD_RESERVE) / 2 : 1;
+	return ((unsigned)cap);
+}
+
+/*
+ * Memory comes back after a burst: once the connections have fallen to a
+ * quarter of their peak (of at least TRIM_MIN), the block caches shrink
+ * and malloc_trim() hands the free pages inside the heap back to the
+ * kernel.  Without it a worker keeps the RSS of its largest burst for
+ * good, its free chunks pinned between live ones; with it, memory after
+ * a burst does not depend on the bursts before.  At most once a second.
+ */
+#define TRIM_MIN	256
+
+static void
+trim_memory(void)
+{
+	static unsigned	 peak;
+	static uint64_t	 last;
+
+	if (W.w_nconns > peak)
+		peak = W.w_nconns;
+	if (peak < TRIM_MIN || W.w_nconns > peak / 4 ||
+	    util_now_ms - last < 1000)
+		return;
+	last = util_now_ms;
+	peak = W.w_nconns;
+	blk_trim(16);
+	malloc_trim(0);
 }
 
 /* Drop root for good before touching the network (DESIGN.md). */
@@ -137,6 +322,8 @@ setup_queues(const struct config *cf)
 	tqueue_init(&W.w_q[TQ_DRAIN], 1000);
 	tqueue_init(&W.w_q[TQ_LINGER], 5000);
 	tqueue_init(&W.w_q[TQ_ACCEPT], 100);
+	tqueue_init(&W.w_q[TQ_READ], s->read_timeout_ms);
+	tqueue_init(&W.w_q[TQ_SHARE], 10);
 	for (i = 0; i < TQ_N; i++)
 		ev_tqueue_register(&W.w_q[i]);
 }
@@ -174,6 +361,12 @@ worker_main(const struct config *cf, int lfd, int slot,
 	snprintf(W.w_hostname, sizeof(W.w_hostname), "%s",
 	    cf->tls.domain && *cf->tls.domain ? cf->tls.domain :
 	    cf->server.host);
+	if (cidrset_build(&trusted, &cf->server.trusted_proxies) == -1) {
+		log_sys(LOG_LVL_ERROR, "worker.start_failed", "out of memory");
+		log_flush();
+		_exit(2);
+	}
+	W.w_trusted = &trusted;
 	memcpy(&W.w_up, up, uplen);
 	W.w_uplen = uplen;
 
@@ -218,6 +411,7 @@ worker_main(const struct config *cf, int lfd, int slot,
 	setup_queues(cf);
 	setup_blocks(cf);
 	sechdr_init(cf, 0);
+	W.w_maxconns = max_conns(cf);
 	lio.io_fd = lfd;
 	lio.io_cb = listener_cb;
 	if (ev_add_listener(&lio) == -1) {
@@ -226,13 +420,19 @@ worker_main(const struct config *cf, int lfd, int slot,
 		log_flush();
 		_exit(2);
 	}
+	listening = 1;
+	if (W.w_ctr != NULL)
+		W.w_ctr->c_accepting = 1;
 
 	for (;;) {
-		if (ev_run_once(&waitmask, 1000) == -1) {
+		if (ev_run_once(&waitmask, conn_have_ready() ? 0 : 1000) ==
+		    -1) {
 			log_sys(LOG_LVL_ERROR, "worker.failed", "epoll: %s",
 			    strerror(errno));
 			break;
 		}
+		conn_run_ready();
+		trim_memory();
 		if (got_quit)
 			break;
 		if (got_usr1) {
@@ -247,8 +447,7 @@ worker_main(const struct config *cf, int lfd, int slot,
 			 * "Connection: close" or go at the deadline.
 			 */
 			W.w_draining = 1;
-			if (!accept_paused)
-				ev_del(&lio);
+			worker_accept_update(0);
 			timer_del(&accept_timer);
 			close(lfd);
 			conn_drain_idle();

@@ -8,6 +8,7 @@
 
 #include <sys/socket.h>
 
+#include "cidr.h"
 #include "config.h"
 #include "ev.h"
 #include "req.h"
@@ -23,7 +24,9 @@ enum tq {
 	TQ_WSIDLE,	/* server.websocket_idle_timeout (0: off) */
 	TQ_DRAIN,	/* idle keep-alive grace while draining */
 	TQ_LINGER,	/* lingering close: discard client bytes */
-	TQ_ACCEPT,	/* accept paused (EMFILE) */
+	TQ_ACCEPT,	/* accept paused (EMFILE), share re-check */
+	TQ_READ,	/* server.read_timeout: whole request -> 408 */
+	TQ_SHARE,	/* accept left to other workers: look again */
 	TQ_N
 };
 
@@ -39,12 +42,25 @@ struct worker {
 	struct upconn		*w_pool;	/* idle upstream connections */
 	unsigned		 w_npool;
 	const char		*w_scheme;	/* X-Forwarded-Proto */
+	const struct cidrset	*w_trusted;	/* server.trusted_proxies */
 	char			 w_hostname[300]; /* Host for HTTP/1.0 requests
 						   without one */
 	struct vw_counters	*w_ctr;		/* this worker's slot */
 	int			 w_accept_logged; /* EMFILE reported; reset by
 						   the next accept */
+	/*
+	 * Fairness: what one connection may still do in this wake-up, in
+	 * bytes read (a request counts as WORK_REQ).  At 0 it yields and
+	 * waits in the ready list for the next turn of the loop, so one
+	 * busy client cannot starve the others or the timers.
+	 */
+	ssize_t			 w_budget;
+	unsigned		 w_maxconns;	/* server.max_connections, as
+						   the open files limit allows */
 };
+
+#define WORK_BUDGET	(256 * 1024)	/* per connection and wake-up */
+#define WORK_REQ	(8 * 1024)	/* the cost of one request */
 
 extern struct worker W;
 
@@ -60,11 +76,26 @@ void	 worker_main(const struct config *cf, int lfd, int slot,
 void	 conn_accept(int lfd);
 /* Stop accepting for a moment after err (EMFILE ...); logged once. */
 void	 worker_pause_accept(int err);
+/* 1 when this worker may take a new connection now (hard limits). */
+int	 worker_may_accept(void);
+/*
+ * Add or remove the listener as the limits and the balance between
+ * workers say; drained: accept() just found the queue empty.
+ */
+void	 worker_accept_update(int drained);
+/* A client connection closed: maybe accept again. */
+void	 worker_conn_closed(void);
 /* The master's PID: a worker whose parent differs has been orphaned. */
 extern pid_t	 worker_parent;
 void	 conn_run(struct conn *cn);
+/* 1 when connections yielded and wait to run again (conn_run_ready). */
+int	 conn_have_ready(void);
+/* Run each connection that yielded its turn once more. */
+void	 conn_run_ready(void);
 void	 conn_close(struct conn *cn, const char *reason);
 void	 conn_drain_idle(void);
+/* The request's body has been read whole: its read deadline is met. */
+void	 conn_request_read(struct conn *cn);
 /* Replace the exchange with rq's own (error) response. */
 void	 conn_own_response(struct conn *cn);
 /* Emit cn's request event now (once); e.g. when a tunnel opens. */

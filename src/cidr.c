@@ -1,0 +1,162 @@
+/*
+ * cidr.c: IP addresses and CIDR sets (see cidr.h).  Any process; no I/O.
+ */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cidr.h"
+
+static const uint8_t v4mapped[12] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+};
+
+int
+ipaddr_is_v4(const struct ipaddr *ia)
+{
+	return (memcmp(ia->ia_b, v4mapped, sizeof(v4mapped)) == 0);
+}
+
+int
+ipaddr_parse(const char *s, size_t len, struct ipaddr *ia)
+{
+	char		 buf[INET6_ADDRSTRLEN];
+	struct in_addr	 a4;
+
+	if (len == 0 || len >= sizeof(buf))
+		return (-1);
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (memchr(buf, ':', len) == NULL) {
+		if (inet_pton(AF_INET, buf, &a4) != 1)
+			return (-1);
+		memcpy(ia->ia_b, v4mapped, sizeof(v4mapped));
+		memcpy(ia->ia_b + 12, &a4, 4);
+		return (0);
+	}
+	return (inet_pton(AF_INET6, buf, ia->ia_b) == 1 ? 0 : -1);
+}
+
+int
+ipaddr_from_sa(const void *sa, struct ipaddr *ia)
+{
+	const struct sockaddr_in	*s4 = sa;
+	const struct sockaddr_in6	*s6 = sa;
+
+	if (s4->sin_family == AF_INET) {
+		memcpy(ia->ia_b, v4mapped, sizeof(v4mapped));
+		memcpy(ia->ia_b + 12, &s4->sin_addr, 4);
+		return (0);
+	}
+	if (s6->sin6_family == AF_INET6) {
+		memcpy(ia->ia_b, &s6->sin6_addr, 16);
+		return (0);
+	}
+	return (-1);
+}
+
+void
+ipaddr_format(const struct ipaddr *ia, char *dst, size_t len)
+{
+	if (ipaddr_is_v4(ia)) {
+		if (inet_ntop(AF_INET, ia->ia_b + 12, dst, (socklen_t)len) ==
+		    NULL)
+			snprintf(dst, len, "?");
+	} else if (inet_ntop(AF_INET6, ia->ia_b, dst, (socklen_t)len) == NULL)
+		snprintf(dst, len, "?");
+}
+
+/* Clear the bits past the prefix. */
+static void
+mask(struct ipaddr *ia, int bits)
+{
+	int	 i;
+
+	for (i = 0; i < 16; i++) {
+		if (bits >= 8) {
+			bits -= 8;
+			continue;
+		}
+		ia->ia_b[i] &= (uint8_t)(0xff00 >> bits);
+		bits = 0;
+	}
+}
+
+int
+cidr_parse(const char *s, struct cidr *c)
+{
+	const char	*slash;
+	size_t		 alen;
+	char		*end;
+	long		 bits;
+	int		 max;
+
+	slash = strchr(s, '/');
+	alen = slash ? (size_t)(slash - s) : strlen(s);
+	if (ipaddr_parse(s, alen, &c->ci_addr) == -1)
+		return (-1);
+	max = memchr(s, ':', alen) == NULL ? 32 : 128;
+	if (slash == NULL)
+		bits = max;
+	else {
+		if (slash[1] < '0' || slash[1] > '9')
+			return (-1);
+		bits = strtol(slash + 1, &end, 10);
+		if (*end != '\0' || bits < 0 || bits > max)
+			return (-1);
+	}
+	/* An IPv4 prefix counts over the mapped 128-bit form. */
+	c->ci_bits = (int)bits + (max == 32 ? 96 : 0);
+	mask(&c->ci_addr, c->ci_bits);
+	return (0);
+}
+
+int
+cidr_match(const struct cidr *c, const struct ipaddr *ia)
+{
+	struct ipaddr	 m = *ia;
+
+	mask(&m, c->ci_bits);
+	return (memcmp(m.ia_b, c->ci_addr.ia_b, 16) == 0);
+}
+
+int
+cidrset_build(struct cidrset *set, const struct strlist *l)
+{
+	size_t	 i;
+
+	set->cs_v = NULL;
+	set->cs_n = 0;
+	if (l->n == 0)
+		return (0);
+	if ((set->cs_v = calloc(l->n, sizeof(*set->cs_v))) == NULL)
+		return (-1);
+	for (i = 0; i < l->n; i++)
+		if (cidr_parse(l->v[i], &set->cs_v[set->cs_n]) == 0)
+			set->cs_n++;
+	return (0);
+}
+
+void
+cidrset_free(struct cidrset *set)
+{
+	free(set->cs_v);
+	set->cs_v = NULL;
+	set->cs_n = 0;
+}
+
+int
+cidrset_match(const struct cidrset *set, const struct ipaddr *ia)
+{
+	size_t	 i;
+
+	for (i = 0; i < set->cs_n; i++)
+		if (cidr_match(&set->cs_v[i], ia))
+			return (1);
+	return (0);
+}
