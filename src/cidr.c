@@ -155,6 +155,8 @@ cidrset_match(const struct cidrset *set, const struct ipaddr *ia)
 {
 	size_t	 i;
 
+	if (set == NULL)
+		return (0);
 	for (i = 0; i < set->cs_n; i++)
 		if (cidr_match(&set->cs_v[i], ia))
 			return (1);

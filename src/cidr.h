@@ -59,7 +59,7 @@ int	 cidr_match(const struct cidr *c, const struct ipaddr *ia);
 int	 cidrset_build(struct cidrset *set, const struct strlist *l);
 void	 cidrset_free(struct cidrset *set);
 
-/* 1 when ia is inside any member of set (0 for an empty set). */
+/* 1 when ia is inside any member of set (0 for an empty or NULL set). */
 int	 cidrset_match(const struct cidrset *set, const struct ipaddr *ia);
 
 #endif /* VW_CIDR_H */

@@ -78,7 +78,9 @@ find_peers(void)
 	const struct vw_counters	*c;
 	int				 i;
 
-	if (peers_at != 0 && util_now_ms - peers_at < 1000)
+	/* A sibling that is still starting has no slot yet: look again
+	   soon while none is seen, then once a second. */
+	if (peers_at != 0 && util_now_ms - peers_at < (npeers ? 1000 : 10))
 		return;
 	peers_at = util_now_ms;
 	npeers = 0;

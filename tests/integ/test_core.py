@@ -552,10 +552,21 @@ class TestBalance(CoreCase):
         self.assertEqual(len(ws), 2)
         return [worker_sockets(w) for w in ws]
 
+    def base(self):
+        """Socket counts once the start-up probe connection is gone."""
+        prev = None
+        for _ in range(50):
+            cur = self.shares()
+            if cur == prev:
+                return cur
+            prev = cur
+            time.sleep(0.1)
+        return cur
+
     def test_2000_connections_split(self):
         self.start({"server": {"header_timeout": "30s",
                                "idle_timeout": "30s"}})
-        base = self.shares()
+        base = self.base()
         socks = []
         try:
             for i in range(2000):
@@ -577,7 +588,7 @@ class TestBalance(CoreCase):
 
     def test_50_keepalive_clients_split(self):
         self.start({"server": {"idle_timeout": "30s"}})
-        base = self.shares()
+        base = self.base()
         cs = []
         try:
             for i in range(50):
@@ -600,6 +611,9 @@ class TestBalance(CoreCase):
 class TestMemory(CoreCase):
 
     def test_rss_levels_off_after_bursts(self):
+        if "ASAN_OPTIONS" in os.environ:
+            self.skipTest("ASan's allocator keeps freed memory: RSS under "
+                          "it says nothing about the worker's")
         self.start({"server": {"workers": 1, "header_timeout": "30s",
                                "idle_timeout": "30s"}})
         w = self.fx.vw.workers()[0]

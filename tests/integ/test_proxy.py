@@ -1699,6 +1699,11 @@ class TestRegressions(unittest.TestCase):
         for i in range(5):
             r = self.fx.get("/finclose")
             self.assertEqual((r.status, r.body), (200, b"ok"), r)
+            # The FIN leaves the (Python) upstream right after the answer;
+            # give it time to be on the wire, so that this tests a FIN the
+            # proxy has received, not the race no proxy can win (a close
+            # crossing a new request on the wire).
+            time.sleep(0.05)
             r2 = self.fx.get("/echo/after-fin-%d" % i, method="POST",
                              body=b"payload-%d" % i)
             self.assertEqual(r2.status, 200, "round %d: POST after an "
