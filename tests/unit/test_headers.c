@@ -53,8 +53,11 @@ setup(void)
 	W.w_conf = cf;
 	W.w_scheme = "http";
 	sechdr_init(cf, 0);
+	W.w_budget = WORK_BUDGET;
 	memset(&tcn, 0, sizeof(tcn));
 	strcpy(tcn.cn_ip, "192.0.2.7");
+	ck_assert_int_eq(ipaddr_parse(tcn.cn_ip, strlen(tcn.cn_ip),
+	    &tcn.cn_addr), 0);
 	rq = (struct req *)blk;
 	memset(rq, 0, sizeof(*rq));
 	rq->rq_conn = &tcn;
@@ -145,17 +148,40 @@ START_TEST(t_forward_identity_stripped)
 }
 END_TEST
 
-START_TEST(t_forward_xff_append)
+/* SPEC.md 4: from an untrusted peer the client's list is replaced. */
+START_TEST(t_forward_xff_replaced)
 {
 	const char *h = uphead("GET / HTTP/1.1\r\nHost: h\r\n"
 	    "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2\r\n"
 	    "X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n\r\n");
 
-	ck_assert_ptr_nonnull(strstr(h,
-	    "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 192.0.2.7\r\n"));
+	ck_assert_ptr_nonnull(strstr(h, "X-Forwarded-For: 192.0.2.7\r\n"));
+	ck_assert_ptr_null(strstr(h, "10.0.0."));
 	ck_assert_ptr_nonnull(strstr(h, "X-Forwarded-Proto: http\r\n"));
 	ck_assert_ptr_null(strstr(h, "https"));
 	ck_assert_ptr_null(strstr(h, "evil"));
+	ck_assert_str_eq(rq->rq_cip, "");	/* left as req_new() set it */
+}
+END_TEST
+
+/* From a trusted proxy: appended, and the client is the first hop that
+   is not one of ours, right to left. */
+START_TEST(t_forward_xff_trusted)
+{
+	static char		*nets[] = { "192.0.2.0/24", "10.0.0.2" };
+	struct strlist		 l = { nets, 2 };
+	struct cidrset		 set;
+	const char		*h;
+
+	ck_assert_int_eq(cidrset_build(&set, &l), 0);
+	W.w_trusted = &set;
+	h = uphead("GET / HTTP/1.1\r\nHost: h\r\n"
+	    "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(h,
+	    "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 192.0.2.7\r\n"));
+	ck_assert_str_eq(rq->rq_cip, "10.0.0.1");
+	W.w_trusted = NULL;
+	cidrset_free(&set);
 }
 END_TEST
 
@@ -324,6 +350,30 @@ START_TEST(t_response_framing)
 	h = clhead("HTTP/1.1 204 No Content\r\n\r\n", HM_GET, 11);
 	ck_assert_ptr_nonnull(strstr(h, "Connection: close\r\n"));
 	ck_assert(strncmp(h, "HTTP/1.1 204 No Content\r\n", 25) == 0);
+	/* RFC 9110 8.6: never a Content-Length on a 204; kept on a 304. */
+	h = clhead("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+	    HM_GET, 11);
+	ck_assert_ptr_null(strstr(h, "Content-Length"));
+	h = clhead("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
+	    HM_GET, 11);
+	ck_assert_ptr_nonnull(strstr(h, "Content-Length: 5\r\n"));
+}
+END_TEST
+
+/* SPEC.md 4: security headers are decided on the head as forwarded. */
+START_TEST(t_response_policies_as_forwarded)
+{
+	const char *h;
+
+	h = clhead("HTTP/1.1 200 OK\r\nConnection: X-Frame-Options\r\n"
+	    "X-Frame-Options: ALLOWALL\r\nContent-Length: 0\r\n\r\n",
+	    HM_GET, 11);
+	ck_assert_ptr_null(strstr(h, "ALLOWALL"));
+	ck_assert_ptr_nonnull(strstr(h, "X-Frame-Options: DENY\r\n"));
+	h = clhead("HTTP/1.1 200 OK\r\nX-Frame-Options:\r\n"
+	    "Content-Length: 0\r\n\r\n", HM_GET, 11);
+	ck_assert_ptr_null(strstr(h, "X-Frame-Options: \r\n"));
+	ck_assert_ptr_nonnull(strstr(h, "X-Frame-Options: DENY\r\n"));
 }
 END_TEST
 
@@ -439,7 +489,8 @@ headers_suite(void)
 	tcase_add_test(tc, t_forward_basic);
 	tcase_add_test(tc, t_forward_hop_by_hop);
 	tcase_add_test(tc, t_forward_identity_stripped);
-	tcase_add_test(tc, t_forward_xff_append);
+	tcase_add_test(tc, t_forward_xff_replaced);
+	tcase_add_test(tc, t_forward_xff_trusted);
 	tcase_add_test(tc, t_forward_chunked_expect);
 	tcase_add_test(tc, t_forward_empty_query_and_absolute);
 	tcase_add_test(tc, t_forward_http10_no_host);
@@ -450,6 +501,7 @@ headers_suite(void)
 	tcase_add_test(tc, t_response_strip_and_secure);
 	tcase_add_test(tc, t_response_app_policies_kept);
 	tcase_add_test(tc, t_response_framing);
+	tcase_add_test(tc, t_response_policies_as_forwarded);
 	tcase_add_test(tc, t_error_body);
 	tcase_add_test(tc, t_flow_chunked_reframe);
 	tcase_add_test(tc, t_flow_length_keeps_pipelined);

@@ -1,0 +1,119 @@
+/*
+ * test_cidr.c: unit tests for src/cidr.c (addresses, CIDRs, sets), which
+ * decide whose X-Forwarded-For is believed.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cidr.h"
+
+static int
+in(const char *net, const char *addr)
+{
+	struct cidr	 c;
+	struct ipaddr	 ia;
+
+	ck_assert_msg(cidr_parse(net, &c) == 0, "parse %s", net);
+	ck_assert_msg(ipaddr_parse(addr, strlen(addr), &ia) == 0, "addr %s",
+	    addr);
+	return (cidr_match(&c, &ia));
+}
+
+START_TEST(t_match)
+{
+	ck_assert(in("10.0.0.0/8", "10.255.1.2"));
+	ck_assert(!in("10.0.0.0/8", "11.0.0.1"));
+	ck_assert(in("192.0.2.7", "192.0.2.7"));
+	ck_assert(!in("192.0.2.7", "192.0.2.8"));
+	ck_assert(in("192.0.2.7/32", "192.0.2.7"));
+	ck_assert(in("0.0.0.0/0", "203.0.113.1"));
+	ck_assert(!in("0.0.0.0/0", "2001:db8::1"));	/* IPv4 rules only */
+	ck_assert(in("::/0", "2001:db8::1"));
+	ck_assert(in("::/0", "203.0.113.1"));		/* mapped */
+	ck_assert(in("2001:db8::/32", "2001:db8:ffff::1"));
+	ck_assert(!in("2001:db8::/32", "2001:db9::1"));
+	ck_assert(in("::1", "::1"));
+	ck_assert(in("::1/128", "::1"));
+	ck_assert(in("10.1.2.3/16", "10.1.99.99"));	/* host bits */
+	ck_assert(in("172.16.0.0/12", "172.31.255.255"));
+	ck_assert(!in("172.16.0.0/12", "172.32.0.0"));
+	/* An IPv4-mapped peer on a dual-stack socket matches IPv4 rules. */
+	ck_assert(in("127.0.0.0/8", "::ffff:127.0.0.2"));
+}
+END_TEST
+
+START_TEST(t_parse_errors)
+{
+	struct cidr	 c;
+	struct ipaddr	 ia;
+	const char	*bad[] = { "", "10.0.0.0/33", "::/129", "10.0.0.0/",
+	    "10.0.0.0/-1", "10.0.0.0/8x", "1.2.3", "1.2.3.4.5", "256.0.0.1",
+	    "x", "1.2.3.4:80", "[::1]", "::1%lo", "10.0.0.0/ 8" };
+	size_t		 i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(cidr_parse(bad[i], &c) == -1, "%s", bad[i]);
+	ck_assert_int_eq(ipaddr_parse("1.2.3.4 ", 8, &ia), -1);
+	ck_assert_int_eq(ipaddr_parse("", 0, &ia), -1);
+	/* Not NUL-terminated input is read by length only. */
+	ck_assert_int_eq(ipaddr_parse("10.0.0.1999", 8, &ia), 0);
+}
+END_TEST
+
+START_TEST(t_format)
+{
+	struct ipaddr	 ia;
+	char		 b[46];
+
+	ck_assert_int_eq(ipaddr_parse("192.0.2.1", 9, &ia), 0);
+	ck_assert(ipaddr_is_v4(&ia));
+	ipaddr_format(&ia, b, sizeof(b));
+	ck_assert_str_eq(b, "192.0.2.1");
+	ck_assert_int_eq(ipaddr_parse("2001:DB8:0:0::1", 15, &ia), 0);
+	ck_assert(!ipaddr_is_v4(&ia));
+	ipaddr_format(&ia, b, sizeof(b));
+	ck_assert_str_eq(b, "2001:db8::1");
+}
+END_TEST
+
+START_TEST(t_set)
+{
+	static char		*nets[] = { "10.0.0.0/8", "2001:db8::/32" };
+	struct strlist		 l = { nets, 2 };
+	struct cidrset		 s;
+	struct ipaddr		 ia;
+
+	ck_assert_int_eq(cidrset_build(&s, &l), 0);
+	ck_assert_uint_eq(s.cs_n, 2);
+	ck_assert_int_eq(ipaddr_parse("10.9.9.9", 8, &ia), 0);
+	ck_assert(cidrset_match(&s, &ia));
+	ck_assert_int_eq(ipaddr_parse("2001:db8::9", 11, &ia), 0);
+	ck_assert(cidrset_match(&s, &ia));
+	ck_assert_int_eq(ipaddr_parse("127.0.0.1", 9, &ia), 0);
+	ck_assert(!cidrset_match(&s, &ia));
+	ck_assert(!cidrset_match(NULL, &ia));
+	cidrset_free(&s);
+	ck_assert(!cidrset_match(&s, &ia));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("cidr");
+	TCase	*tc = tcase_create("core");
+	SRunner	*sr;
+	int	 nf;
+
+	tcase_add_test(tc, t_match);
+	tcase_add_test(tc, t_parse_errors);
+	tcase_add_test(tc, t_format);
+	tcase_add_test(tc, t_set);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
