@@ -8,7 +8,10 @@
  *    on success points inside the input;
  *  - a smaller arena changes a request's verdict only to 431;
  *  - chunked_step fed in pseudo-random pieces consumes the same bytes,
- *    decodes the same payload and ends in the same state as one call.
+ *    decodes the same payload and ends in the same state as one call;
+ *  - a normalised path has no empty or dot segment, no dot segment
+ *    hidden behind ";params", no %00, %2F or %5C, and normalises to
+ *    itself: what auth judges is what the application gets.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,6 +84,47 @@ fuzz_head_end(const char *buf, size_t len, size_t max_head, int is_req)
 	    (uint32_t)len * 2654435761u) == one);
 }
 
+/* The normalised path p[0..n) (SPEC.md 6 and vibewarden(8)). */
+static void
+check_path(const char *p, size_t n)
+{
+	static char	 req[HTTP_MAX_LINE + 64];
+	static char	 a2buf[65536];
+	struct arena	 a;
+	struct http_msg	 m;
+	size_t		 i, s, e, nl;
+	int		 rc;
+
+	check(n > 0 && p[0] == '/');
+	for (s = 1; s <= n; s = e + 1) {
+		for (e = s; e < n && p[e] != '/'; e++)
+			;
+		/* Empty segments only as the trailing "/" of a path. */
+		check(e > s || e == n);
+		for (nl = s; nl < e && p[nl] != ';'; nl++)
+			;
+		check(!(nl - s == 1 && p[s] == '.'));
+		check(!(nl - s == 2 && p[s] == '.' && p[s + 1] == '.'));
+	}
+	for (i = 0; i + 2 < n; i++)
+		if (p[i] == '%') {
+			check(!(p[i + 1] == '0' && p[i + 2] == '0'));
+			check(!(p[i + 1] == '2' && (p[i + 2] == 'F' ||
+			    p[i + 2] == 'f')));
+			check(!(p[i + 1] == '5' && (p[i + 2] == 'C' ||
+			    p[i + 2] == 'c')));
+		}
+	if (n > HTTP_MAX_LINE)
+		return;
+	memcpy(req, "GET ", 4);
+	memcpy(req + 4, p, n);
+	memcpy(req + 4 + n, " HTTP/1.1\r\nHost: a\r\n\r\n", 23);
+	arena_init(&a, a2buf, sizeof(a2buf));
+	rc = http_parse_request(req, 4 + n + 23, &m, &a);
+	check(rc == 0);
+	check(m.m_path.len == n && memcmp(m.m_path.p, p, n) == 0);
+}
+
 static void
 fuzz_request(const char *buf, size_t len)
 {
@@ -108,6 +152,8 @@ fuzz_request(const char *buf, size_t len)
 			inside(buf, len, m.m_path);
 		inside(buf, len, m.m_query);
 		inside(buf, len, m.m_host);
+		if (m.m_path.p[0] == '/')
+			check_path(m.m_path.p, m.m_path.len);
 		for (i = 0; i < m.m_nfields; i++) {
 			inside(buf, len, m.m_fields[i].f_name);
 			inside(buf, len, m.m_fields[i].f_value);
