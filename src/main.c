@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "vw_autoconf.h"
+#include "vw_paths.h"
 #include "config.h"
 #include "master.h"
 #include "util.h"
