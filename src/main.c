@@ -1,7 +1,8 @@
 /*
  * main.c: vibewarden's command line (SPEC.md 1).  Loads and validates the
- * configuration, then hands over to the master.  Exit status: 0 clean
- * stop, 1 configuration error, 2 start-up failure.
+ * configuration, checks it against the system (preflight.c: the same
+ * checks for -t and for a start), then hands over to the master.  Exit
+ * status: 0 clean stop, 1 configuration error, 2 start-up failure.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "vw_paths.h"
 #include "config.h"
 #include "master.h"
+#include "preflight.h"
 #include "util.h"
 
 #ifndef RUNSTATEDIR
@@ -26,9 +28,10 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: vibewarden [-dtVh] [-c file] [-p pidfile]\n"
+	    "usage: vibewarden [-dtTVh] [-c file] [-p pidfile]\n"
 	    "  -c file     configuration (default %s)\n"
 	    "  -t          check the configuration and exit\n"
+	    "  -T          check, then print the effective configuration\n"
 	    "  -d          run as a daemon\n"
 	    "  -p pidfile  write the master's PID to pidfile\n"
 	    "  -V          print versions and exit\n"
@@ -79,10 +82,11 @@ main(int argc, char *argv[])
 	struct master_opts	 mo = { NULL, 0, NULL, NULL };
 	struct cfg_diags	 d = { 0 };
 	struct config		*cf;
-	int			 ch, rc, test = 0;
+	const char		*cfpath;
+	int			 ch, rc, test = 0, dump = 0;
 
 	util_proctitle_init(argc, argv);
-	while ((ch = getopt(argc, argv, "c:dhp:tV")) != -1) {
+	while ((ch = getopt(argc, argv, "c:dhp:tTV")) != -1) {
 		switch (ch) {
 		case 'c':
 			mo.mo_cfpath = optarg;
@@ -95,6 +99,9 @@ main(int argc, char *argv[])
 			break;
 		case 't':
 			test = 1;
+			break;
+		case 'T':
+			test = dump = 1;
 			break;
 		case 'V':
 			versions();
@@ -111,19 +118,33 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return (1);
 	}
-	cf = config_load(mo.mo_cfpath, NULL, &d);
+	cfpath = mo.mo_cfpath ? mo.mo_cfpath : config_default_path();
+	/*
+	 * -t names the file it checked, so that file must exist: reporting
+	 * the built-in defaults as "FILE is ok" would mislead.  A start
+	 * without the default file runs on defaults and the environment.
+	 */
+	cf = config_load(test ? cfpath : mo.mo_cfpath, NULL, &d);
+	if (mo.mo_daemonize && mo.mo_pidfile == NULL)
+		mo.mo_pidfile = RUNSTATEDIR "/vibewarden.pid";
+	if (cf != NULL && preflight(cf, mo.mo_pidfile, mo.mo_daemonize,
+	    &d) > 0) {
+		config_free(cf);
+		cf = NULL;
+	}
 	config_diags_print(&d, stderr);
 	config_diags_free(&d);
 	if (cf == NULL) {
 		if (test)
 			fprintf(stderr, "vibewarden: configuration %s is "
-			    "invalid\n", mo.mo_cfpath ? mo.mo_cfpath :
-			    config_default_path());
+			    "invalid\n", cfpath);
 		return (1);
 	}
 	if (test) {
 		fprintf(stderr, "vibewarden: configuration %s is ok\n",
-		    mo.mo_cfpath ? mo.mo_cfpath : config_default_path());
+		    cfpath);
+		if (dump)
+			config_dump(cf, stdout);
 		config_free(cf);
 		return (0);
 	}
@@ -136,9 +157,6 @@ main(int argc, char *argv[])
 		return (2);
 	if (mo.mo_pidfile != NULL && (mo.mo_pidfile = strdup(mo.mo_pidfile))
 	    == NULL)
-		return (2);
-	if (mo.mo_daemonize && mo.mo_pidfile == NULL &&
-	    (mo.mo_pidfile = strdup(RUNSTATEDIR "/vibewarden.pid")) == NULL)
 		return (2);
 	rc = master_main(cf, &mo);
 	free((char *)mo.mo_cfpath);
