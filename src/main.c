@@ -67,13 +67,21 @@ dupargv(int argc, char *argv[])
 	return (v);
 }
 
+/*
+ * Exactly the libraries the binary links (Makefile.am VW_LIBS), each with
+ * the version it runs with.  configure also requires libmicrohttpd and
+ * LMDB for the admin process and shm/ to come; they are not linked yet,
+ * so they are not listed.  tests/integ/test_ops.py compares this with
+ * ldd(1).
+ */
 static void
 versions(void)
 {
 	printf("vibewarden %s\n", PACKAGE_VERSION);
-	printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
+	printf("linked with:\n");
+	printf("  libcrypto %s\n", OpenSSL_version(OPENSSL_VERSION));
 	printf("  libyaml %s\n", yaml_get_version_string());
-	printf("  jansson %s\n", jansson_version_str());
+	printf("  libjansson %s\n", jansson_version_str());
 }
 
 int
