@@ -114,6 +114,25 @@ drop_privileges(const struct config *cf)
 	return (0);
 }
 
+/*
+ * For the integration tests only: a worker started while the file named
+ * by VW_TEST_WORKER_FAIL exists fails its start-up, as one whose
+ * server.user vanished between -t and the reload would.  Lets the
+ * failed-reload path be tested without root and a deletable user.
+ */
+static int
+test_start_fail(void)
+{
+	const char	*f = getenv("VW_TEST_WORKER_FAIL");
+
+	if (f == NULL || *f == '\0' || access(f, F_OK) == -1)
+		return (0);
+	log_sys(LOG_LVL_ERROR, "worker.start_failed", "test hook: %s "
+	    "exists", f);
+	log_flush();
+	return (1);
+}
+
 static void
 setup_queues(const struct config *cf)
 {
@@ -154,6 +173,22 @@ setup_blocks(const struct config *cf)
 	sz[BLK_REQ] = ((sizeof(struct req) + 63) & ~(size_t)63) + REQ_ARENA +
 	    (hb + 4096) + 32768 + 4096;
 	blk_init(sz);
+}
+
+/* The drain deadline passed with connections open: they are cut. */
+static void
+drain_timed_out(void)
+{
+	const struct conn	*cn;
+	unsigned		 tunnels = 0;
+
+	for (cn = W.w_conns; cn != NULL; cn = cn->cn_next)
+		if (cn->cn_state == CS_TUNNEL)
+			tunnels++;
+	log_sys(LOG_LVL_WARN, "worker.drain_timeout", "drain timeout (%llu "
+	    "ms) reached with %u connections still open, %u of them "
+	    "WebSocket tunnels; closing them", (unsigned long long)
+	    W.w_conf->server.drain_timeout_ms, W.w_nconns, tunnels);
 }
 
 void
@@ -226,6 +261,9 @@ worker_main(const struct config *cf, int lfd, int slot,
 		log_flush();
 		_exit(2);
 	}
+	if (test_start_fail())
+		_exit(2);
+	kill(worker_parent, WORKER_SIG_READY);
 
 	for (;;) {
 		if (ev_run_once(&waitmask, 1000) == -1) {
@@ -255,8 +293,12 @@ worker_main(const struct config *cf, int lfd, int slot,
 			up_pool_flush();
 			deadline = util_now_ms + cf->server.drain_timeout_ms;
 		}
-		if (W.w_draining && (W.w_nconns == 0 ||
-		    util_now_ms >= deadline))
+		if (W.w_draining && W.w_nconns > 0 &&
+		    util_now_ms >= deadline) {
+			drain_timed_out();
+			break;
+		}
+		if (W.w_draining && W.w_nconns == 0)
 			break;
 		log_flush();
 	}

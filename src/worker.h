@@ -8,6 +8,8 @@
 
 #include <sys/socket.h>
 
+#include <signal.h>
+
 #include "config.h"
 #include "ev.h"
 #include "req.h"
@@ -47,6 +49,15 @@ struct worker {
 };
 
 extern struct worker W;
+
+/*
+ * Sent (kill(2)) to the master by a worker that has dropped privileges,
+ * set up its loop and added the listener: the master lets the old
+ * generation go only once every new worker sent it.  A real-time signal,
+ * so the reports of a whole generation queue instead of merging.  A new
+ * master started by SIGUSR2 sends it to the old one the same way.
+ */
+#define WORKER_SIG_READY	(SIGRTMIN + 1)
 
 /*
  * Run a worker until it is told to stop and has drained.  lfd is the
