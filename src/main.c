@@ -4,6 +4,7 @@
  * checks for -t and for a start), then hands over to the master.  Exit
  * status: 0 clean stop, 1 configuration error, 2 start-up failure.
  */
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,11 +68,44 @@ dupargv(int argc, char *argv[])
 	return (v);
 }
 
+/* One shared object of this process: print it if it is a library we link. */
+static int
+linked(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	/* The C runtime and sanitizers are the toolchain's, not ours. */
+	static const char *const runtime[] = { "libc.so", "libm.so",
+	    "libpthread.so", "libdl.so", "librt.so", "libgcc_s.so",
+	    "libstdc++.so", "ld-linux", "linux-vdso", "libasan.so",
+	    "libubsan.so", "libclang_rt" };
+	const char	*name = info->dlpi_name, *base;
+	size_t		 i, n;
+
+	if (name == NULL || *name == '\0')
+		return (0);		/* the executable itself */
+	base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+	for (i = 0; i < sizeof(runtime) / sizeof(runtime[0]); i++)
+		if (strncmp(base, runtime[i], strlen(runtime[i])) == 0)
+			return (0);
+	n = strcspn(base, ".");
+	if (strncmp(base, "libcrypto", n) == 0 ||
+	    strncmp(base, "libssl", n) == 0)
+		printf("  %.*s %s\n", (int)n, base,
+		    OpenSSL_version(OPENSSL_VERSION));
+	else if (strncmp(base, "libyaml", 7) == 0)
+		printf("  libyaml %s\n", yaml_get_version_string());
+	else if (strncmp(base, "libjansson", n) == 0)
+		printf("  libjansson %s\n", jansson_version_str());
+	else
+		printf("  %.*s\n", (int)n, base);
+	return (0);
+}
+
 /*
- * Exactly the libraries the binary links (Makefile.am VW_LIBS), each with
- * the version it runs with.  configure also requires libmicrohttpd and
- * LMDB for the admin process and shm/ to come; they are not linked yet,
- * so they are not listed.  tests/integ/test_ops.py compares this with
+ * Exactly the libraries the binary links, as the dynamic linker loaded
+ * them (whether libssl is among them depends on the linker's
+ * --as-needed), each with the version it runs with.  configure also
+ * requires libmicrohttpd and LMDB for parts still to come; they are listed
+ * once they are linked.  tests/integ/test_ops.py compares this with
  * ldd(1).
  */
 static void
@@ -79,9 +113,7 @@ versions(void)
 {
 	printf("vibewarden %s\n", PACKAGE_VERSION);
 	printf("linked with:\n");
-	printf("  libcrypto %s\n", OpenSSL_version(OPENSSL_VERSION));
-	printf("  libyaml %s\n", yaml_get_version_string());
-	printf("  libjansson %s\n", jansson_version_str());
+	dl_iterate_phdr(linked, NULL);
 }
 
 int
