@@ -897,6 +897,10 @@ setup(struct config *cf, const struct master_opts *mo)
 		    cf->log.output, strerror(errno));
 		return (2);
 	}
+	if (mo->mo_daemonize && !inherited && is_console(cf->log.output))
+		log_sys(LOG_LVL_WARN, "log.to_syslog", "log.output is %s, but "
+		    "a daemon has no terminal: logging to syslog instead",
+		    cf->log.output ? cf->log.output : "stdout");
 	counters_base[0].c_pid = getpid();
 	if (pidfd != -1 && pidfile_write() == -1) {
 		fprintf(stderr, "vibewarden: pidfile %s: %s\n", mo->mo_pidfile,

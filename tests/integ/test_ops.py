@@ -387,6 +387,8 @@ class TestDaemonLogs(Base):
         self.assertTrue(started, got[:5])
         self.assertRegex(started[0], r"^<30>vibewarden\[%d\]: \{" % pid)
         self.assertTrue(any("/echo/daemon" in g for g in got), got[-5:])
+        self.assertTrue(any('"log.to_syslog"' in g for g in got),
+                        "no warning in the log itself: %r" % got[:3])
         os.kill(pid, signal.SIGTERM)
         end = time.monotonic() + 10
         while time.monotonic() < end and T.proc_state(pid) not in (None,
