@@ -138,11 +138,15 @@ log_output(const struct config *cf, int daemon, struct cfg_diags *d)
 		    "but a daemon (-d) has no terminal: it logs to syslog (%s) "
 		    "instead; set log.output to a file or syslog to choose",
 		    out, cf->log.syslog_socket);
+	/* Start-up fails when it cannot connect: so does -t. */
 	if ((strcmp(out, "syslog") == 0 || (daemon && console)) &&
-	    access(cf->log.syslog_socket, W_OK) == -1)
-		config_key_diag(cf, d, "log.syslog_socket", 0,
-		    "log.syslog_socket %s: %s; is a syslog daemon running?",
-		    cf->log.syslog_socket, strerror(errno));
+	    access(cf->log.syslog_socket, W_OK) == -1) {
+		config_key_diag(cf, d, "log.syslog_socket", 1,
+		    "log.syslog_socket %s: %s; is a syslog daemon running? "
+		    "(or set log.output to a file)", cf->log.syslog_socket,
+		    strerror(errno));
+		return (1);
+	}
 	if (console || strcmp(out, "syslog") == 0)
 		return (0);
 	if (writable(out, why, sizeof(why)) != NULL) {

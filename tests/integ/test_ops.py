@@ -157,8 +157,16 @@ class TestReloadNeverTakesServiceDown(Base):
         old = sorted(vw.workers())
         vw.cfg["server"]["user"] = "vw-no-such-user-7"
         vw.write_config()
-        vw.send_signal(signal.SIGHUP)
-        ev = vw.wait_event("config.reload_failed", timeout=5)
+        load = Load(vw.port).start()
+        try:
+            time.sleep(0.3)
+            vw.send_signal(signal.SIGHUP)
+            ev = vw.wait_event("config.reload_failed", timeout=5)
+            time.sleep(1.0)
+        finally:
+            load.stop()
+        self.assertEqual(load.fail, [], "%d requests failed" % len(load.fail))
+        self.assertGreater(load.ok, 20)
         self.assertIsNotNone(ev)
         self.assertIn("no such user", ev["ai_summary"])
         self.assertRegex(ev["ai_summary"], r"vw\.yaml:\d+:\d+")
@@ -310,10 +318,20 @@ class TestCheck(unittest.TestCase):
         self.assertIn("did you mean VIBEWARDEN_SERVER_PORT", err)
 
     def test_daemon_stdout_warns(self):
-        rc, err, _, _ = self.check(args=["-d", "-p", os.path.join(
-            self.tmp, "vw.pid")])
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        path = os.path.join(self.tmp, "log.sock")
+        sock.bind(path)
+        rc, err, _, _ = self.check({"log": {"syslog_socket": path}},
+                                   args=["-d", "-p", os.path.join(
+                                       self.tmp, "vw.pid")])
         self.assertEqual(rc, 0, err)
         self.assertRegex(err, r"warning: .*syslog")
+
+    def test_syslog_socket_missing(self):
+        self.assertRejected({"log": {"output": "syslog", "syslog_socket":
+                                     os.path.join(self.tmp, "no.sock")}},
+                            "is a syslog daemon running")
 
     def test_dump_parses_back_with_secrets_hidden(self):
         try:
