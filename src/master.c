@@ -552,8 +552,9 @@ on_ready(pid_t pid, int *quit)
 static void
 describe(char *buf, size_t len, const struct child *ch, pid_t pid, int st)
 {
-	snprintf(buf, len, "worker %d (pid %d) %s %d before it was ready%s",
-	    ch->ch_idx, (int)pid, WIFSIGNALED(st) ? "was killed by signal" :
+	snprintf(buf, len, "worker %d (pid %d) %s %d before its generation "
+	    "was ready%s", ch->ch_idx, (int)pid, WIFSIGNALED(st) ?
+	    "was killed by signal" :
 	    "exited with status", WIFSIGNALED(st) ? WTERMSIG(st) :
 	    WEXITSTATUS(st), WIFEXITED(st) && WEXITSTATUS(st) == 2 ?
 	    " (see its worker.start_failed event)" : "");
@@ -989,8 +990,13 @@ master_main(struct config *cf, const struct master_opts *mo)
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = setup(cf, mo)) != 0) {
 		gen_free(&pend, &cur);
-		if (pidfd != -1)
-			close(pidfd);	/* the lock: never unlink another's */
+		/* Only a pidfile we locked is ours to remove. */
+		if (pidfd != -1) {
+			unlink(mo->mo_pidfile);
+			close(pidfd);
+		}
+		free(pidfile_cur);
+		free(lhost);
 		return (rc);
 	}
 

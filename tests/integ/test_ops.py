@@ -134,7 +134,7 @@ class TestReloadNeverTakesServiceDown(Base):
             load.stop()
         self.assertIsNotNone(ev, "no config.reload_failed; stdout %r"
                              % vw.stdout()[-2000:])
-        self.assertIn("before it was ready", ev["ai_summary"])
+        self.assertIn("before its generation was ready", ev["ai_summary"])
         self.assertIn("still serving", ev["ai_summary"])
         self.assertEqual(load.fail, [], "%d requests failed" % len(load.fail))
         self.assertGreater(load.ok, 20)
@@ -428,6 +428,8 @@ class TestDaemonLogs(Base):
                            stdin=subprocess.DEVNULL)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn(b"listen", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "vw.pid")),
+                         "a failed start left its pidfile")
 
     def test_log_reopen_after_mv(self):
         """mv + USR1: the master creates the file for server.user, the
@@ -504,7 +506,8 @@ class TestPidfile(Base):
     def test_second_instance_refused(self):
         pidf = os.path.join(self.tmp, "vw.pid")
         vw = self.start(self.config(), args=["-p", pidf])
-        cfg2 = self.config()          # another port: only the pidfile clashes
+        # another port: only the pidfile clashes (a log file: -d below)
+        cfg2 = self.config(log={"output": os.path.join(self.tmp, "2.log")})
         vw2 = T.Vibewarden(self.tmp, cfg2, name="vw2")
         p = subprocess.run([T.VW_BIN, "-c", vw2.conf, "-p", pidf],
                            capture_output=True, timeout=20,
