@@ -523,6 +523,7 @@ class TestPidfile(Base):
                            capture_output=True, timeout=20,
                            stdin=subprocess.DEVNULL)
         self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(b"locked by a running vibewarden", p.stderr)
         with open(pidf) as f:
             self.assertEqual(int(f.read()), vw.pid)
         self.assertEqual(vw.stop(), 0)
