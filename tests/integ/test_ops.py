@@ -431,6 +431,25 @@ class TestDaemonLogs(Base):
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "vw.pid")),
                          "a failed start left its pidfile")
 
+    def test_daemon_launcher_reports_failure_after_detaching(self):
+        """The workers fail after the daemon detached: the launcher still
+        exits 2, with the daemon's message."""
+        hook = os.path.join(self.tmp, "fail-workers")
+        open(hook, "w").close()
+        cfg = self.config(log={"output": os.path.join(self.tmp, "vw.log")})
+        vw = T.Vibewarden(self.tmp, cfg)
+        pidf = os.path.join(self.tmp, "vw.pid")
+        t0 = time.monotonic()
+        p = subprocess.run([T.VW_BIN, "-d", "-c", vw.conf, "-p", pidf],
+                           capture_output=True, timeout=30,
+                           stdin=subprocess.DEVNULL,
+                           env=dict(os.environ, VW_TEST_WORKER_FAIL=hook))
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(b"start-up failed: worker", p.stderr)
+        self.assertLess(time.monotonic() - t0, 15)
+        self.assertFalse(T.wait_port(cfg["server"]["port"], 0.3))
+        self.assertFalse(os.path.exists(pidf))
+
     def test_log_reopen_after_mv(self):
         """mv + USR1: the master creates the file for server.user, the
         workers write to it, and the reopen is logged."""
