@@ -9,9 +9,9 @@
  * byte.
  *
  * A reload must never take the service down: the new generation is
- * "pending" until every one of its workers has reported ready (the
- * WORKER_SIG_READY signal, sent once it has dropped privileges, set up
- * its loop and added the listener).  Only then is the old generation told
+ * "pending" until every one of its workers has reported ready (its pid
+ * on the readiness pipe, written once it has dropped privileges, set up
+ * its loop and added the listener; worker.h).  Only then is the old generation told
  * to drain.  A pending worker that dies, or a generation not ready within
  * GEN_READY_MS, is torn down and the old one keeps serving, with
  * config.reload_failed naming the cause.  A binary upgrade's new master
@@ -59,7 +59,7 @@ struct child {
 	int		 ch_slot;	/* counters slot */
 	uint64_t	 ch_started;
 	int		 ch_draining;
-	int		 ch_ready;	/* sent WORKER_SIG_READY */
+	int		 ch_ready;	/* reported ready */
 };
 
 /* A worker of the current generation waiting to be started again. */
@@ -104,6 +104,7 @@ static char		*pidfile_cur;	/* ours: -p, or -p.oldbin after
 					   an upgrade */
 static int		 pidfd = -1;	/* locked while we run */
 static int		 startfd = -1;	/* -d: the launcher waits on it */
+static int		 readyfd[2] = { -1, -1 };	/* workers -> us */
 
 int
 master_resolve(const char *host, int port, struct sockaddr_storage *ss,
@@ -346,6 +347,8 @@ spawn(struct gen *g, int idx)
 		/* The pidfile lock is the master's alone. */
 		if (pidfd != -1)
 			close(pidfd);
+		close(readyfd[0]);
+		worker_readyfd = readyfd[1];
 		/* The signal mask stays blocked until worker_main() has its
 		   handlers: a TERM right after fork must drain, not kill. */
 		counters_claim(&counters_base[slot], getpid(), g->g_id);
@@ -525,28 +528,56 @@ pend_fail(const char *cause)
 	return (startup);
 }
 
-/* A worker (or the upgrade's new master) sent WORKER_SIG_READY. */
+/* The upgrade's new master kill()ed us with WORKER_SIG_READY. */
 static void
-on_ready(pid_t pid, int *quit)
+upgrade_is_ready(int *quit)
+{
+	upgrade_ready = 1;
+	log_sys(LOG_LVL_INFO, "proxy.upgrade_ready", "new master %d is "
+	    "serving; send QUIT to pid %d to drain this one",
+	    (int)upgrade_pid, (int)getpid());
+	if (quit_deferred)
+		*quit = 1;
+	quit_deferred = 0;
+}
+
+/*
+ * Read the pids of workers that are ready.  Called on every loop turn,
+ * not only on WORKER_SIG_READY: a lost signal (a full real-time queue)
+ * must not fail a generation that is ready.
+ */
+static void
+drain_ready(void)
 {
 	struct child	*ch;
+	pid_t		 pids[64];
+	ssize_t		 n, i;
 
-	if (pid == upgrade_pid && upgrade_pid != 0) {
-		upgrade_ready = 1;
-		log_sys(LOG_LVL_INFO, "proxy.upgrade_ready", "new master %d "
-		    "is serving; send QUIT to pid %d to drain this one",
-		    (int)pid, (int)getpid());
-		if (quit_deferred)
-			*quit = 1;
-		quit_deferred = 0;
-		return;
+	while ((n = read(readyfd[0], pids, sizeof(pids))) > 0)
+		for (i = 0; i < n / (ssize_t)sizeof(pid_t); i++) {
+			if (pids[i] <= 0 || (ch = child_find(pids[i])) ==
+			    NULL || ch->ch_ready)
+				continue;
+			ch->ch_ready = 1;
+			if (pend.g_id != 0 && ch->ch_gen == pend.g_id &&
+			    ++pend.g_nready == pend.g_n)
+				pend_commit();
+		}
+}
+
+/* The readiness pipe: workers write, the kernel wakes us (worker.h). */
+static int
+ready_pipe(void)
+{
+	if (pipe2(readyfd, O_CLOEXEC | O_NONBLOCK) == -1 ||
+	    fcntl(readyfd[0], F_SETOWN, getpid()) == -1 ||
+	    fcntl(readyfd[0], F_SETSIG, WORKER_SIG_READY) == -1 ||
+	    fcntl(readyfd[0], F_SETFL, O_NONBLOCK | O_ASYNC) == -1) {
+		fprintf(stderr, "vibewarden: readiness pipe: %s\n",
+		    strerror(errno));
+		return (-1);
 	}
-	if ((ch = child_find(pid)) == NULL || pid == 0 || ch->ch_ready)
-		return;
-	ch->ch_ready = 1;
-	if (pend.g_id != 0 && ch->ch_gen == pend.g_id &&
-	    ++pend.g_nready == pend.g_n)
-		pend_commit();
+	return (0);
 }
 
 static void
@@ -887,6 +918,8 @@ setup(struct config *cf, const struct master_opts *mo)
 		fprintf(stderr, "vibewarden: counters: %s\n", strerror(errno));
 		return (2);
 	}
+	if (ready_pipe() == -1)
+		return (2);
 	/* A binary upgrade's new master is detached already. */
 	if (mo->mo_daemonize && !inherited && daemonize() == -1) {
 		fprintf(stderr, "vibewarden: daemonize: %s\n", strerror(errno));
@@ -986,6 +1019,7 @@ master_main(struct config *cf, const struct master_opts *mo)
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
 	sigaddset(&set, WORKER_SIG_READY);
+	sigaddset(&set, SIGIO);		/* the RT queue overflowed */
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = setup(cf, mo)) != 0) {
@@ -1018,8 +1052,10 @@ master_main(struct config *cf, const struct master_opts *mo)
 		ts.tv_sec = (next - now) / 1000;
 		ts.tv_nsec = (long)((next - now) % 1000) * 1000000;
 		sig = sigtimedwait(&set, &si, &ts);
-		if (sig == WORKER_SIG_READY)
-			on_ready(si.si_pid, &quit);
+		if (sig == WORKER_SIG_READY && si.si_code == SI_USER &&
+		    upgrade_pid != 0 && si.si_pid == upgrade_pid)
+			upgrade_is_ready(&quit);
+		drain_ready();
 		switch (sig) {
 		case SIGCHLD:
 			failed = reap(stopping);

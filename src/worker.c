@@ -24,6 +24,7 @@
 
 struct worker W;
 pid_t	 worker_parent;
+int	 worker_readyfd = -1;
 
 static struct ev_io	 lio;		/* the listener */
 static struct timer	 accept_timer;
@@ -175,6 +176,20 @@ setup_blocks(const struct config *cf)
 	blk_init(sz);
 }
 
+/* Tell the master this worker can serve (worker.h "Readiness"). */
+static void
+report_ready(void)
+{
+	pid_t	 me = getpid();
+
+	if (worker_readyfd == -1)
+		return;
+	/* A full pipe or a gone master: it times the generation out. */
+	(void)!write(worker_readyfd, &me, sizeof(me));
+	close(worker_readyfd);
+	worker_readyfd = -1;
+}
+
 /* The drain deadline passed with connections open: they are cut. */
 static void
 drain_timed_out(void)
@@ -263,7 +278,7 @@ worker_main(const struct config *cf, int lfd, int slot,
 	}
 	if (test_start_fail())
 		_exit(2);
-	kill(worker_parent, WORKER_SIG_READY);
+	report_ready();
 
 	for (;;) {
 		if (ev_run_once(&waitmask, 1000) == -1) {

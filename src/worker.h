@@ -51,13 +51,18 @@ struct worker {
 extern struct worker W;
 
 /*
- * Sent (kill(2)) to the master by a worker that has dropped privileges,
- * set up its loop and added the listener: the master lets the old
- * generation go only once every new worker sent it.  A real-time signal,
- * so the reports of a whole generation queue instead of merging.  A new
- * master started by SIGUSR2 sends it to the old one the same way.
+ * Readiness.  A worker that has dropped privileges, set up its loop and
+ * added the listener writes its pid (a pid_t, atomically: less than
+ * PIPE_BUF) to worker_readyfd, a pipe the master reads; the master lets
+ * the old generation go only once every new worker has.  A pipe, not a
+ * signal: a worker that dropped root may not signal its root master.
+ * The master has the kernel raise WORKER_SIG_READY when the pipe turns
+ * readable (F_SETSIG), to wake its sigtimedwait().  A new master started
+ * by SIGUSR2 runs as the old one's user and kill()s it with the same
+ * signal once its own workers are ready.
  */
 #define WORKER_SIG_READY	(SIGRTMIN + 1)
+extern int	 worker_readyfd;
 
 /*
  * Run a worker until it is told to stop and has drained.  lfd is the

@@ -152,6 +152,27 @@ class TestReloadNeverTakesServiceDown(Base):
         self.assertEqual(set(vw.workers()) & set(old), set())
         self.assertEqual(self.served(vw.port), 200)
 
+    @unittest.skipUnless(ROOT, "needs root to drop privileges")
+    def test_ready_after_privilege_drop(self):
+        """Workers that dropped root still report ready (a worker as
+        nobody may not signal a root master): start-up and reload
+        complete, and the generation is not torn down after 5 s."""
+        nobody = pwd.getpwnam("nobody")
+        cfg = self.config()
+        cfg["server"]["user"] = "nobody"
+        cfg["server"]["group"] = __import__("grp").getgrgid(
+            nobody.pw_gid).gr_name
+        vw = self.start(cfg)
+        self.assertIsNotNone(vw.wait_event("proxy.started", timeout=4),
+                             vw.stdout()[-1500:])
+        vw.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(vw.wait_event("config.reloaded", timeout=4),
+                             vw.stdout()[-1500:])
+        time.sleep(5.5)
+        self.assertIsNone(vw.proc.poll())
+        self.assertEqual(vw.events("config.reload_failed"), [])
+        self.assertEqual(self.served(vw.port), 200)
+
     def test_unknown_user_rejected_before_any_worker_starts(self):
         vw = self.start(self.config())
         old = sorted(vw.workers())
@@ -462,6 +483,14 @@ class TestDaemonLogs(Base):
             cfg["server"]["group"] = __import__("grp").getgrgid(
                 nobody.pw_gid).gr_name
         vw = self.start(cfg)
+        end = time.monotonic() + 4     # the generation got ready
+        while time.monotonic() < end:
+            with open(logf) as f:
+                if '"proxy.started"' in f.read():
+                    break
+            time.sleep(0.05)
+        with open(logf) as f:
+            self.assertIn('"proxy.started"', f.read())
         self.assertEqual(self.served(vw.port, "/echo/before-mv"), 200)
         os.rename(logf, logf + ".1")
         vw.send_signal(signal.SIGUSR1)
