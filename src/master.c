@@ -549,15 +549,29 @@ upgrade_is_ready(int *quit)
 static void
 drain_ready(void)
 {
-	struct child	*ch;
-	pid_t		 pids[64];
-	ssize_t		 n, i;
+	struct worker_report	 wr[16], *r;
+	struct child		*ch;
+	ssize_t			 n, i;
 
-	while ((n = read(readyfd[0], pids, sizeof(pids))) > 0)
-		for (i = 0; i < n / (ssize_t)sizeof(pid_t); i++) {
-			if (pids[i] <= 0 || (ch = child_find(pids[i])) ==
+	while ((n = read(readyfd[0], wr, sizeof(wr))) > 0)
+		for (i = 0; i < n / (ssize_t)sizeof(wr[0]); i++) {
+			r = &wr[i];
+			if (r->wr_pid <= 0 || (ch = child_find(r->wr_pid)) ==
 			    NULL || ch->ch_ready)
 				continue;
+			if (!r->wr_ok) {
+				/* Its exit fails the generation (reap); this
+				   says why, first cause first. */
+				r->wr_why[sizeof(r->wr_why) - 1] = '\0';
+				if (pend.g_id != 0 && ch->ch_gen == pend.g_id &&
+				    pend.g_cause[0] == '\0')
+					snprintf(pend.g_cause,
+					    sizeof(pend.g_cause), "worker %d "
+					    "(pid %d) could not start: %s",
+					    ch->ch_idx, (int)r->wr_pid,
+					    r->wr_why);
+				continue;
+			}
 			ch->ch_ready = 1;
 			if (pend.g_id != 0 && ch->ch_gen == pend.g_id &&
 			    ++pend.g_nready == pend.g_n)
@@ -1055,6 +1069,7 @@ master_main(struct config *cf, const struct master_opts *mo)
 		if (sig == WORKER_SIG_READY && si.si_code == SI_USER &&
 		    upgrade_pid != 0 && si.si_pid == upgrade_pid)
 			upgrade_is_ready(&quit);
+		/* Before reap(): a failed worker's reason precedes its exit. */
 		drain_ready();
 		switch (sig) {
 		case SIGCHLD:

@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,40 @@ worker_pause_accept(int err)
 	timer_set(&accept_timer, &W.w_q[TQ_ACCEPT], accept_resume);
 }
 
+/* Tell the master this worker can serve, or why it cannot (worker.h). */
+static void
+report(int ok, const char *why)
+{
+	struct worker_report	 wr;
+
+	if (worker_readyfd == -1)
+		return;
+	memset(&wr, 0, sizeof(wr));
+	wr.wr_pid = getpid();
+	wr.wr_ok = ok;
+	snprintf(wr.wr_why, sizeof(wr.wr_why), "%s", why);
+	/* A full pipe or a gone master: it times the generation out. */
+	(void)!write(worker_readyfd, &wr, sizeof(wr));
+	close(worker_readyfd);
+	worker_readyfd = -1;
+}
+
+/* Start-up failed: log it, tell the master why, and exit 2. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+start_failed(const char *fmt, ...)
+{
+	char	 why[sizeof(((struct worker_report *)0)->wr_why)];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_sys(LOG_LVL_ERROR, "worker.start_failed", "%s", why);
+	log_flush();
+	report(0, why);
+	_exit(2);
+}
+
 /* Drop root for good before touching the network (DESIGN.md). */
 static int
 drop_privileges(const struct config *cf)
@@ -89,27 +124,18 @@ drop_privileges(const struct config *cf)
 
 	if (geteuid() != 0)
 		return (0);
-	if ((pw = getpwnam(cf->server.user)) == NULL) {
-		log_sys(LOG_LVL_ERROR, "worker.start_failed",
-		    "unknown user %s", cf->server.user);
-		return (-1);
-	}
+	if ((pw = getpwnam(cf->server.user)) == NULL)
+		start_failed("unknown user %s", cf->server.user);
 	gid = pw->pw_gid;
 	if (cf->server.group != NULL && *cf->server.group != '\0') {
-		if ((gr = getgrnam(cf->server.group)) == NULL) {
-			log_sys(LOG_LVL_ERROR, "worker.start_failed",
-			    "unknown group %s", cf->server.group);
-			return (-1);
-		}
+		if ((gr = getgrnam(cf->server.group)) == NULL)
+			start_failed("unknown group %s", cf->server.group);
 		gid = gr->gr_gid;
 	}
 	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
-		log_sys(LOG_LVL_ERROR, "worker.start_failed",
-		    "cannot drop privileges to %s: %s", cf->server.user,
-		    strerror(errno));
-		return (-1);
-	}
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		start_failed("cannot drop privileges to %s: %s",
+		    cf->server.user, strerror(errno));
 	/* Core dumps of a worker could hold request data. */
 	prctl(PR_SET_DUMPABLE, 0);
 	return (0);
@@ -121,17 +147,13 @@ drop_privileges(const struct config *cf)
  * server.user vanished between -t and the reload would.  Lets the
  * failed-reload path be tested without root and a deletable user.
  */
-static int
+static void
 test_start_fail(void)
 {
 	const char	*f = getenv("VW_TEST_WORKER_FAIL");
 
-	if (f == NULL || *f == '\0' || access(f, F_OK) == -1)
-		return (0);
-	log_sys(LOG_LVL_ERROR, "worker.start_failed", "test hook: %s "
-	    "exists", f);
-	log_flush();
-	return (1);
+	if (f != NULL && *f != '\0' && access(f, F_OK) == 0)
+		start_failed("test hook: %s exists", f);
 }
 
 static void
@@ -174,20 +196,6 @@ setup_blocks(const struct config *cf)
 	sz[BLK_REQ] = ((sizeof(struct req) + 63) & ~(size_t)63) + REQ_ARENA +
 	    (hb + 4096) + 32768 + 4096;
 	blk_init(sz);
-}
-
-/* Tell the master this worker can serve (worker.h "Readiness"). */
-static void
-report_ready(void)
-{
-	pid_t	 me = getpid();
-
-	if (worker_readyfd == -1)
-		return;
-	/* A full pipe or a gone master: it times the generation out. */
-	(void)!write(worker_readyfd, &me, sizeof(me));
-	close(worker_readyfd);
-	worker_readyfd = -1;
 }
 
 /* The drain deadline passed with connections open: they are cut. */
@@ -259,26 +267,17 @@ worker_main(const struct config *cf, int lfd, int slot,
 		_exit(2);
 	}
 	util_now_update();
-	if (ev_init() == -1) {
-		log_sys(LOG_LVL_ERROR, "worker.start_failed", "epoll: %s",
-		    strerror(errno));
-		log_flush();
-		_exit(2);
-	}
+	if (ev_init() == -1)
+		start_failed("epoll: %s", strerror(errno));
 	setup_queues(cf);
 	setup_blocks(cf);
 	sechdr_init(cf, 0);
 	lio.io_fd = lfd;
 	lio.io_cb = listener_cb;
-	if (ev_add_listener(&lio) == -1) {
-		log_sys(LOG_LVL_ERROR, "worker.start_failed", "listener: %s",
-		    strerror(errno));
-		log_flush();
-		_exit(2);
-	}
-	if (test_start_fail())
-		_exit(2);
-	report_ready();
+	if (ev_add_listener(&lio) == -1)
+		start_failed("listener: %s", strerror(errno));
+	test_start_fail();
+	report(1, "");
 
 	for (;;) {
 		if (ev_run_once(&waitmask, 1000) == -1) {

@@ -52,9 +52,11 @@ extern struct worker W;
 
 /*
  * Readiness.  A worker that has dropped privileges, set up its loop and
- * added the listener writes its pid (a pid_t, atomically: less than
- * PIPE_BUF) to worker_readyfd, a pipe the master reads; the master lets
- * the old generation go only once every new worker has.  A pipe, not a
+ * added the listener writes a struct worker_report with wr_ok 1 to
+ * worker_readyfd, a pipe the master reads; the master lets the old
+ * generation go only once every new worker has.  A worker whose start-up
+ * fails writes wr_ok 0 and why, which config.reload_failed quotes.  One
+ * record is one write of less than PIPE_BUF: atomic.  A pipe, not a
  * signal: a worker that dropped root may not signal its root master.
  * The master has the kernel raise WORKER_SIG_READY when the pipe turns
  * readable (F_SETSIG), to wake its sigtimedwait().  A new master started
@@ -63,6 +65,12 @@ extern struct worker W;
  */
 #define WORKER_SIG_READY	(SIGRTMIN + 1)
 extern int	 worker_readyfd;
+
+struct worker_report {
+	pid_t		 wr_pid;
+	int		 wr_ok;		/* 1 ready; 0 start-up failed */
+	char		 wr_why[120];	/* wr_ok 0: the reason */
+};
 
 /*
  * Run a worker until it is told to stop and has drained.  lfd is the

@@ -134,7 +134,7 @@ class TestReloadNeverTakesServiceDown(Base):
             load.stop()
         self.assertIsNotNone(ev, "no config.reload_failed; stdout %r"
                              % vw.stdout()[-2000:])
-        self.assertIn("before its generation was ready", ev["ai_summary"])
+        self.assertIn("could not start: test hook", ev["ai_summary"])
         self.assertIn("still serving", ev["ai_summary"])
         self.assertEqual(load.fail, [], "%d requests failed" % len(load.fail))
         self.assertGreater(load.ok, 20)
