@@ -9,13 +9,14 @@
  * byte.
  *
  * A reload must never take the service down: the new generation is
- * "pending" until every one of its workers has reported ready (its pid
- * on the readiness pipe, written once it has dropped privileges, set up
- * its loop and added the listener; worker.h).  Only then is the old generation told
+ * "pending" until every one of its workers has reported ready on the
+ * readiness pipe, once it has dropped privileges, set up its loop and
+ * added the listener (worker.h).  Only then is the old generation told
  * to drain.  A pending worker that dies, or a generation not ready within
  * GEN_READY_MS, is torn down and the old one keeps serving, with
  * config.reload_failed naming the cause.  A binary upgrade's new master
- * reports ready to this one the same way, once its first generation is.
+ * reports ready to this one (a signal: same user) once its first
+ * generation is.
  */
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -966,8 +967,8 @@ graceful(int *stopping, uint64_t *deadline)
 
 	if (*stopping)
 		return;
-	log_sys(LOG_LVL_INFO, "proxy.stopping",
-	    "graceful stop: draining for up to %llu ms", (unsigned long long)ms);
+	log_sys(LOG_LVL_INFO, "proxy.stopping", "graceful stop: draining "
+	    "for up to %llu ms", (unsigned long long)ms);
 	*stopping = 1;
 	if (cur.g_lfd != -1)
 		close(cur.g_lfd);
