@@ -8,6 +8,9 @@ GET /      an HTML page listing the request line and every header received
            absence of any X-User-* header you tried to forge)
 GET /ws    a WebSocket echo (the page has a button to try it through the
            proxy)
+POST, PUT, PATCH, DELETE /anything
+           echo the request body back (Content-Type kept), so
+           `curl -X POST -d hello http://127.0.0.1:8080/` answers "hello"
 """
 
 import base64
@@ -65,6 +68,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     do_HEAD = do_GET
+
+    def echo(self):
+        """Send the request body back.  The proxy gives a Content-Length
+        or chunked body; the demo reads either."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n",
+                                                        b""):
+                        pass
+                    break
+                body += self.rfile.read(size)
+                self.rfile.readline()
+        else:
+            body = self.rfile.read(int(self.headers.get("Content-Length")
+                                       or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", self.headers.get(
+            "Content-Type", "application/octet-stream"))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = echo
 
     def websocket(self):
         key = self.headers.get("Sec-WebSocket-Key")

@@ -60,6 +60,11 @@ struct kstate {
 	int		 ks_line, ks_col;
 };
 
+struct cfg_origin {
+	char		*o_file;
+	struct kstate	*o_ks;		/* config_nkeys + 1 */
+};
+
 struct node {
 	enum { N_NULL, N_SCALAR, N_SEQ, N_MAP } n_type;
 	int		 n_line, n_col;
@@ -1549,6 +1554,53 @@ walk_plugins(struct ctx *c, const struct node *m)
 /* -------------------------------------------------------- environment */
 
 /*
+ * A VIBEWARDEN_* variable that names no key is almost always a typo, and
+ * silently ignoring it is how an override that "does nothing" ships: warn,
+ * with the nearest key's name when one is close (the same did-you-mean as
+ * for the file's keys).  VIBEWARDEN_LISTEN_FD is the binary upgrade's.
+ */
+static void
+env_unknown(struct ctx *c)
+{
+	char		 name[CF_PATH_MAX + 12], want[CF_PATH_MAX + 12];
+	char		 hint[CF_PATH_MAX + 12], shown[CF_PATH_MAX + 20];
+	char *const	*e;
+	size_t		 i, n;
+	int		 best, known;
+
+	for (e = c->envp; *e != NULL; e++) {
+		if (strncmp(*e, "VIBEWARDEN_", 11) != 0 ||
+		    (n = strcspn(*e, "=")) >= sizeof(want) || (*e)[n] != '=')
+			continue;
+		memcpy(want, *e, n);
+		want[n] = '\0';
+		if (strcmp(want, "VIBEWARDEN_LISTEN_FD") == 0)
+			continue;
+		best = 3;
+		hint[0] = '\0';
+		for (i = 0, known = 0; i < config_nkeys && !known; i++) {
+			if (config_keys[i].k_type == KT_OBJS)
+				continue;
+			env_name(config_keys[i].k_path, name, sizeof(name));
+			if (strcmp(name, want) == 0)
+				known = 1;
+			else	/* past the prefix: lev() stops at 63 bytes */
+				consider(want + 11, name + 11, &best, hint,
+				    sizeof(hint));
+		}
+		if (known)
+			continue;
+		snprintf(shown, sizeof(shown), "env:%s", want);
+		if (hint[0] != '\0')
+			diag(c, shown, 0, 0, 0, "unknown variable %s is "
+			    "ignored; did you mean VIBEWARDEN_%s?", want, hint);
+		else
+			diag(c, shown, 0, 0, 0, "unknown variable %s is "
+			    "ignored", want);
+	}
+}
+
+/*
  * VIBEWARDEN_<PATH> for every key but object lists.  The names are made
  * from config_keys[] and looked up, never parsed back, because keys contain _
  * themselves (rate_limit.per_ip.burst).
@@ -1559,6 +1611,8 @@ apply_env(struct ctx *c)
 	char		 name[CF_PATH_MAX + 12], why[512];
 	const char	*v;
 	size_t		 i;
+
+	env_unknown(c);
 
 	for (i = 0; i < config_nkeys; i++) {
 		if (config_keys[i].k_type == KT_OBJS)
@@ -1959,6 +2013,16 @@ config_load(const char *path, char *const *envp, struct cfg_diags *diags)
 	check_misc(&c);
 	check_features(&c);
  done:
+	if (!c.oom && diags->nerrors == nerrors) {
+		/* Kept for checks made after loading (config_key_diag). */
+		if ((c.cfg->origin = calloc(1, sizeof(*c.cfg->origin))) ==
+		    NULL || (c.cfg->origin->o_file = strdup(c.file)) == NULL)
+			c.oom = 1;
+		else {
+			c.cfg->origin->o_ks = c.ks;
+			c.ks = NULL;
+		}
+	}
 	if (c.oom)
 		diag(&c, c.file, 0, 0, 1, "out of memory");
 	free(c.ks);
@@ -1968,6 +2032,32 @@ config_load(const char *path, char *const *envp, struct cfg_diags *diags)
 		return (NULL);
 	}
 	return (c.cfg);
+}
+
+void
+config_key_diag(const struct config *cf, struct cfg_diags *d,
+    const char *path, int err, const char *fmt, ...)
+{
+	struct ctx	 c;
+	char		 buf[1024];
+	size_t		 i;
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	memset(&c, 0, sizeof(c));
+	c.diags = d;
+	c.cfg = (struct config *)cf;
+	c.file = cf->origin != NULL ? cf->origin->o_file :
+	    config_default_path();
+	i = key_find(path);
+	if (cf->origin == NULL || i == config_nkeys)
+		diag_add(&c, c.file, 0, 0, err, buf);
+	else {
+		c.ks = cf->origin->o_ks;
+		key_diag(&c, i, err, "%s", buf);
+	}
 }
 
 void
@@ -1982,6 +2072,11 @@ config_free(struct config *cfg)
 			objs_free(&config_keys[i], cfg);
 		else
 			value_free(&config_keys[i], member(cfg, i));
+	}
+	if (cfg->origin != NULL) {
+		free(cfg->origin->o_file);
+		free(cfg->origin->o_ks);
+		free(cfg->origin);
 	}
 	free(cfg->path);
 	free(cfg);

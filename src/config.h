@@ -85,6 +85,7 @@ struct cf_log {
 	enum log_format	 format;		/* json */
 	int		 access_log;		/* true */
 	char		*output;		/* "stdout" */
+	char		*syslog_socket;		/* /dev/log */
 };
 
 struct cf_resilience {
@@ -310,8 +311,11 @@ struct cf_shm {
 	uint64_t	 map_size;		/* 64MB */
 };
 
+struct cfg_origin;	/* where each value came from; config.c only */
+
 struct config {
 	char		*path;			/* file loaded, or NULL */
+	struct cfg_origin *origin;		/* for config_key_diag() */
 	struct cf_server server;
 	struct cf_upstream upstream;
 	struct cf_log	 log;
@@ -361,6 +365,21 @@ struct config	*config_load(const char *path, char *const *envp,
 
 /* Print diags as "FILE:LINE:COL: error|warning: message" lines to fp. */
 void		 config_diags_print(const struct cfg_diags *, FILE *fp);
+
+/*
+ * Append a diag about key path ("server.user") of cf, placed where its
+ * value came from: FILE:LINE:COL, env:NAME, or FILE alone for a default.
+ * For checks made after loading (vibewarden -t looking at the system).
+ */
+void		 config_key_diag(const struct config *cf, struct cfg_diags *d,
+		    const char *path, int err, const char *fmt, ...)
+		    __attribute__((format(printf, 5, 6)));
+
+/*
+ * Print cf as YAML, every key with its effective value, secrets (tokens,
+ * passwords, API key hashes, OTLP headers) as "***" (vibewarden -T).
+ */
+void		 config_dump(const struct config *cf, FILE *fp);
 
 /* Release diags' storage (not the struct itself). */
 void		 config_diags_free(struct cfg_diags *);

@@ -166,6 +166,7 @@ const struct key config_keys[] = {
 	KE("log.format", log.format, "json", e_format),
 	KB("log.access_log", log.access_log, "true"),
 	KS("log.output", log.output, "stdout"),
+	KS("log.syslog_socket", log.syslog_socket, "/dev/log"),
 
 	KB("tls.enabled", tls.enabled, "true"),
 	KE("tls.provider", tls.provider, "self-signed", e_provider),

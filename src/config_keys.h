@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "vw_paths.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR	"/etc"

@@ -6,9 +6,16 @@
  * are non-blocking, a partly written line stays buffered for the next
  * flush, and whole lines that find no room are dropped and counted in a
  * later log.dropped event.
+ *
+ * log.output: syslog sends each line as one datagram to a local syslog
+ * daemon's socket (/dev/log, or log.syslog_socket), in the traditional
+ * "<PRI>TAG[PID]: MSG" form (RFC 3164 section 4.1.3) that rsyslog,
+ * syslog-ng and journald all accept; facility daemon.  It is what -d uses
+ * when the output is stdout or stderr.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +41,12 @@ static char		 log_buf[LOGBUF];
 static size_t		 log_len;
 static int		 log_sock;	/* log_fd is a socket: send() */
 static uint64_t		 log_dropped;	/* lines lost to a full buffer */
+static int		 log_syslog;	/* log_fd: datagrams to syslog */
+static char		*log_sockpath;	/* log.syslog_socket */
+static int		 log_daemonized; /* stdout/stderr mean syslog */
+static pid_t		 log_pid;
+static uid_t		 log_uid = (uid_t)-1;
+static gid_t		 log_gid = (gid_t)-1;
 
 static const char *const lvl_names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 
@@ -68,46 +81,158 @@ nonblocking(void)
 	log_ownfd = 1;
 }
 
+void
+log_daemon(void)
+{
+	log_daemonized = 1;
+}
+
+void
+log_set_owner(uid_t uid, gid_t gid)
+{
+	log_uid = uid;
+	log_gid = gid;
+}
+
+/* A datagram socket connected to the syslog daemon; -1 with errno. */
+static int
+syslog_connect(const char *path)
+{
+	struct sockaddr_un	 sun;
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/*
+ * Open the log file path for append.  Made by root, it goes to the
+ * workers' user at once: after a rotation they reopen it themselves.
+ */
+static int
+file_open(const char *path)
+{
+	int	 fd;
+
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0640)) == -1)
+		return (-1);
+	if (geteuid() == 0 && log_uid != (uid_t)-1 &&
+	    fchown(fd, log_uid, log_gid) == -1) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
 int
 log_open(const struct config *cf, int buffered)
 {
 	const char	*out = cf->log.output;
-	int		 fd;
+	char		*sp = NULL;
+	int		 fd, sys = 0;
 
 	log_level = cf->log.level;
 	log_format = cf->log.format;
 	log_buffered = buffered;
-	if (out == NULL || strcmp(out, "stdout") == 0)
+	log_pid = getpid();
+	if (out == NULL)
+		out = "stdout";
+	if (log_daemonized && (strcmp(out, "stdout") == 0 ||
+	    strcmp(out, "stderr") == 0))
+		out = "syslog";
+	if (strcmp(out, "stdout") == 0)
 		fd = STDOUT_FILENO;
 	else if (strcmp(out, "stderr") == 0)
 		fd = STDERR_FILENO;
-	else if ((fd = open(out, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640)) == -1)
+	else if (strcmp(out, "syslog") == 0) {
+		if ((sp = strdup(cf->log.syslog_socket)) == NULL ||
+		    (fd = syslog_connect(sp)) == -1) {
+			free(sp);
+			return (-1);
+		}
+		sys = 1;
+	} else if ((fd = file_open(out)) == -1)
 		return (-1);
+	log_flush();
 	if (log_ownfd)
 		close(log_fd);
 	log_fd = fd;
 	log_ownfd = fd > STDERR_FILENO;
+	log_syslog = sys;
+	free(log_sockpath);
+	log_sockpath = sp;
 	free(log_path);
-	log_path = log_ownfd ? strdup(out) : NULL;
-	nonblocking();
+	log_path = log_ownfd && !sys ? strdup(out) : NULL;
+	if (!sys)
+		nonblocking();
 	return (0);
 }
 
 int
 log_reopen(void)
 {
-	int	 fd;
+	int	 fd, err;
 
-	if (!log_ownfd || log_path == NULL)
+	if (!log_ownfd || (log_path == NULL && log_sockpath == NULL))
 		return (0);
 	log_flush();
-	if ((fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640)) == -1)
+	fd = log_syslog ? syslog_connect(log_sockpath) : file_open(log_path);
+	if (fd == -1) {
+		err = errno;
+		log_sys(LOG_LVL_ERROR, "log.reopen_failed", "pid %d: cannot "
+		    "reopen %s: %s; still writing to the previous one",
+		    (int)log_pid, log_syslog ? log_sockpath : log_path,
+		    strerror(err));
+		log_flush();
+		errno = err;
 		return (-1);
+	}
 	close(log_fd);
 	log_fd = fd;
+	if (!log_buffered)
+		log_sys(LOG_LVL_INFO, "log.reopened", "reopened %s",
+		    log_syslog ? log_sockpath : log_path);
 	return (0);
+}
+
+/* One line (with its \n) as one syslog datagram; 0 or -1. */
+static int
+syslog_send(enum log_level lvl, const char *line, size_t len)
+{
+	/* debug, info, warning, error; facility daemon (3). */
+	static const int sev[] = { 7, 6, 4, 3 };
+	char	 buf[LOGEV_PAYLOAD + 1100];
+	size_t	 off = 0;
+	int	 fd, i;
+
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	util_append(buf, sizeof(buf), &off, "<%d>vibewarden[%d]: %.*s",
+	    3 * 8 + sev[lvl], (int)log_pid, (int)len, line);
+	for (i = 0; i < 2; i++) {
+		if (send(log_fd, buf, off, MSG_DONTWAIT | MSG_NOSIGNAL) != -1)
+			return (0);
+		if (errno == EAGAIN || i > 0 ||
+		    (fd = syslog_connect(log_sockpath)) == -1)
+			break;
+		/* The daemon restarted: a new socket, same path. */
+		close(log_fd);
+		log_fd = fd;
+	}
+	return (-1);
 }
 
 void
@@ -154,10 +279,23 @@ log_enabled(enum log_level lvl)
 }
 
 static void
-log_put(const char *line, size_t len)
+log_put(enum log_level lvl, const char *line, size_t len)
 {
 	char	 note[256], ts[40];
 	size_t	 nlen = 0;
+
+	if (log_syslog) {
+		if (syslog_send(lvl, line, len) == -1)
+			log_dropped++;
+		else if (log_dropped > 0) {
+			util_append(note, sizeof(note), &nlen, "log.dropped "
+			    "%llu log lines lost: the syslog socket was full "
+			    "or gone\n", (unsigned long long)log_dropped);
+			if (syslog_send(LOG_LVL_WARN, note, nlen) == 0)
+				log_dropped = 0;
+		}
+		return;
+	}
 
 	if (log_dropped > 0) {
 		util_rfc3339(ts, sizeof(ts));
@@ -304,7 +442,7 @@ logev_emit(struct logev *le)
 	if (off >= sizeof(line) - 1)
 		off = sizeof(line) - 2;
 	line[off++] = '\n';
-	log_put(line, off);
+	log_put(le->le_level, line, off);
 }
 
 void

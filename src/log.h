@@ -7,6 +7,8 @@
 #ifndef VW_LOG_H
 #define VW_LOG_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 
 #include "config.h"
@@ -27,13 +29,33 @@ struct logev {
 };
 
 /*
- * Set level, format and destination from cf ("stdout", "stderr" or a path
- * opened for append).  Returns 0, or -1 with errno when the file cannot be
- * opened.  buffered: workers pass 1 and call log_flush().
+ * Set level, format and destination from cf ("stdout", "stderr",
+ * "syslog" (datagrams to log.syslog_socket) or a path opened for
+ * append).  Returns 0, or -1 with errno when the file cannot be opened or
+ * the syslog socket not reached.  buffered: workers pass 1 and call
+ * log_flush().
  */
 int	 log_open(const struct config *cf, int buffered);
 
-/* Reopen the log file after rotation (SIGUSR1); 0 or -1. */
+/*
+ * From now on "stdout" and "stderr" mean syslog: a daemon (-d) has no
+ * terminal, and lines sent there would be lost without a word.
+ */
+void	 log_daemon(void);
+
+/*
+ * The owner a log file gets when this process (root) creates or opens
+ * it: server.user and its group, so workers, which have dropped root,
+ * can reopen it after a rotation.  (uid_t)-1: leave it.
+ */
+void	 log_set_owner(uid_t uid, gid_t gid);
+
+/*
+ * Reopen the log file after rotation (SIGUSR1), creating it when it was
+ * moved away.  Logs log.reopen_failed (error) on failure, and
+ * log.reopened when unbuffered (the master: one event per rotation, not
+ * one per worker).  Syslog: reconnects.  0 or -1.
+ */
 int	 log_reopen(void);
 
 /* Write out buffered lines. */

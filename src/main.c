@@ -1,8 +1,10 @@
 /*
  * main.c: vibewarden's command line (SPEC.md 1).  Loads and validates the
- * configuration, then hands over to the master.  Exit status: 0 clean
- * stop, 1 configuration error, 2 start-up failure.
+ * configuration, checks it against the system (preflight.c: the same
+ * checks for -t and for a start), then hands over to the master.  Exit
+ * status: 0 clean stop, 1 configuration error, 2 start-up failure.
  */
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +15,10 @@
 #include <yaml.h>
 
 #include "vw_autoconf.h"
+#include "vw_paths.h"
 #include "config.h"
 #include "master.h"
+#include "preflight.h"
 #include "util.h"
 
 #ifndef RUNSTATEDIR
@@ -25,9 +29,10 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: vibewarden [-dtVh] [-c file] [-p pidfile]\n"
+	    "usage: vibewarden [-dtTVh] [-c file] [-p pidfile]\n"
 	    "  -c file     configuration (default %s)\n"
 	    "  -t          check the configuration and exit\n"
+	    "  -T          check, then print the effective configuration\n"
 	    "  -d          run as a daemon\n"
 	    "  -p pidfile  write the master's PID to pidfile\n"
 	    "  -V          print versions and exit\n"
@@ -63,13 +68,52 @@ dupargv(int argc, char *argv[])
 	return (v);
 }
 
+/* One shared object of this process: print it if it is a library we link. */
+static int
+linked(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	/* The C runtime and sanitizers are the toolchain's, not ours. */
+	static const char *const runtime[] = { "libc.so", "libm.so",
+	    "libpthread.so", "libdl.so", "librt.so", "libgcc_s.so",
+	    "libstdc++.so", "ld-linux", "linux-vdso", "libasan.so",
+	    "libubsan.so", "libclang_rt" };
+	const char	*name = info->dlpi_name, *base;
+	size_t		 i, n;
+
+	if (name == NULL || *name == '\0')
+		return (0);		/* the executable itself */
+	base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+	for (i = 0; i < sizeof(runtime) / sizeof(runtime[0]); i++)
+		if (strncmp(base, runtime[i], strlen(runtime[i])) == 0)
+			return (0);
+	n = strcspn(base, ".");
+	if (strncmp(base, "libcrypto", n) == 0 ||
+	    strncmp(base, "libssl", n) == 0)
+		printf("  %.*s %s\n", (int)n, base,
+		    OpenSSL_version(OPENSSL_VERSION));
+	else if (strncmp(base, "libyaml", 7) == 0)
+		printf("  libyaml %s\n", yaml_get_version_string());
+	else if (strncmp(base, "libjansson", n) == 0)
+		printf("  libjansson %s\n", jansson_version_str());
+	else
+		printf("  %.*s\n", (int)n, base);
+	return (0);
+}
+
+/*
+ * Exactly the libraries the binary links, as the dynamic linker loaded
+ * them (whether libssl is among them depends on the linker's
+ * --as-needed), each with the version it runs with.  configure also
+ * requires libmicrohttpd and LMDB for parts still to come; they are listed
+ * once they are linked.  tests/integ/test_ops.py compares this with
+ * ldd(1).
+ */
 static void
 versions(void)
 {
 	printf("vibewarden %s\n", PACKAGE_VERSION);
-	printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
-	printf("  libyaml %s\n", yaml_get_version_string());
-	printf("  jansson %s\n", jansson_version_str());
+	printf("linked with:\n");
+	dl_iterate_phdr(linked, NULL);
 }
 
 int
@@ -78,10 +122,11 @@ main(int argc, char *argv[])
 	struct master_opts	 mo = { NULL, 0, NULL, NULL };
 	struct cfg_diags	 d = { 0 };
 	struct config		*cf;
-	int			 ch, rc, test = 0;
+	const char		*cfpath;
+	int			 ch, rc, test = 0, dump = 0;
 
 	util_proctitle_init(argc, argv);
-	while ((ch = getopt(argc, argv, "c:dhp:tV")) != -1) {
+	while ((ch = getopt(argc, argv, "c:dhp:tTV")) != -1) {
 		switch (ch) {
 		case 'c':
 			mo.mo_cfpath = optarg;
@@ -94,6 +139,9 @@ main(int argc, char *argv[])
 			break;
 		case 't':
 			test = 1;
+			break;
+		case 'T':
+			test = dump = 1;
 			break;
 		case 'V':
 			versions();
@@ -110,19 +158,33 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return (1);
 	}
-	cf = config_load(mo.mo_cfpath, NULL, &d);
+	cfpath = mo.mo_cfpath ? mo.mo_cfpath : config_default_path();
+	/*
+	 * -t names the file it checked, so that file must exist: reporting
+	 * the built-in defaults as "FILE is ok" would mislead.  A start
+	 * without the default file runs on defaults and the environment.
+	 */
+	cf = config_load(test ? cfpath : mo.mo_cfpath, NULL, &d);
+	if (mo.mo_daemonize && mo.mo_pidfile == NULL)
+		mo.mo_pidfile = RUNSTATEDIR "/vibewarden.pid";
+	if (cf != NULL && preflight(cf, mo.mo_pidfile, mo.mo_daemonize,
+	    &d) > 0) {
+		config_free(cf);
+		cf = NULL;
+	}
 	config_diags_print(&d, stderr);
 	config_diags_free(&d);
 	if (cf == NULL) {
 		if (test)
 			fprintf(stderr, "vibewarden: configuration %s is "
-			    "invalid\n", mo.mo_cfpath ? mo.mo_cfpath :
-			    config_default_path());
+			    "invalid\n", cfpath);
 		return (1);
 	}
 	if (test) {
 		fprintf(stderr, "vibewarden: configuration %s is ok\n",
-		    mo.mo_cfpath ? mo.mo_cfpath : config_default_path());
+		    cfpath);
+		if (dump)
+			config_dump(cf, stdout);
 		config_free(cf);
 		return (0);
 	}
@@ -135,9 +197,6 @@ main(int argc, char *argv[])
 		return (2);
 	if (mo.mo_pidfile != NULL && (mo.mo_pidfile = strdup(mo.mo_pidfile))
 	    == NULL)
-		return (2);
-	if (mo.mo_daemonize && mo.mo_pidfile == NULL &&
-	    (mo.mo_pidfile = strdup(RUNSTATEDIR "/vibewarden.pid")) == NULL)
 		return (2);
 	rc = master_main(cf, &mo);
 	free((char *)mo.mo_cfpath);

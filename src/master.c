@@ -7,7 +7,18 @@
  * sigtimedwait(), so no handler races with the child table.  The master
  * keeps root (to bind and read keys on reload) and never reads a client
  * byte.
+ *
+ * A reload must never take the service down: the new generation is
+ * "pending" until every one of its workers has reported ready on the
+ * readiness pipe, once it has dropped privileges, set up its loop and
+ * added the listener (worker.h).  Only then is the old generation told
+ * to drain.  A pending worker that dies, or a generation not ready within
+ * GEN_READY_MS, is torn down and the old one keeps serving, with
+ * config.reload_failed naming the cause.  A binary upgrade's new master
+ * reports ready to this one (a signal: same user) once its first
+ * generation is.
  */
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -17,6 +28,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <netdb.h>
 #include <pwd.h>
@@ -31,12 +43,15 @@
 #include "counters.h"
 #include "log.h"
 #include "master.h"
+#include "preflight.h"
 #include "util.h"
 #include "worker.h"
 
 #define MAXCHILD	512
 #define QUICK_DEATH_MS	5000	/* a worker dying sooner counts as a crash */
 #define BACKOFF_MAX_MS	30000
+#define GEN_READY_MS	5000	/* a new generation must be ready by then */
+#define UPGRADE_READY_MS (GEN_READY_MS + 5000)	/* its start-up, then that */
 
 struct child {
 	pid_t		 ch_pid;	/* 0: free entry */
@@ -45,6 +60,7 @@ struct child {
 	int		 ch_slot;	/* counters slot */
 	uint64_t	 ch_started;
 	int		 ch_draining;
+	int		 ch_ready;	/* reported ready */
 };
 
 /* A worker of the current generation waiting to be started again. */
@@ -54,21 +70,42 @@ struct respawn {
 	int		 rs_fails;	/* consecutive quick deaths */
 };
 
+/*
+ * A generation: one configuration with its workers.  cur serves; pend is
+ * the reload's generation while it starts (pend.g_id == 0: none).
+ */
+struct gen {
+	uint32_t	 g_id;
+	struct config	*g_conf;
+	int		 g_lfd;		/* may be cur's */
+	struct sockaddr_storage g_up;	/* upstream address */
+	socklen_t	 g_uplen;
+	struct respawn	*g_rs;		/* one per worker index */
+	int		 g_n;		/* workers */
+	int		 g_nready;
+	uint64_t	 g_deadline;	/* pend: must be ready by then */
+	char		 g_cause[256];	/* pend: first failure */
+};
+
 static struct child	 children[MAXCHILD];
-static struct respawn	*respawns;	/* one per worker index */
-static int		 nworkers;
-static uint32_t		 generation;
-static struct config	*conf;
-static int		 lfd = -1;
+static struct gen	 cur, pend;
+static uint32_t		 gen_last;
 static char		*lhost;
 static int		 lport;
-static struct sockaddr_storage up_ss;
-static socklen_t	 up_len;
+static uid_t		 run_uid = (uid_t)-1;	/* server.user, when root */
+static gid_t		 run_gid = (gid_t)-1;
 static char		 self_exe[PATH_MAX];	/* for SIGUSR2 */
 static pid_t		 upgrade_pid;	/* new master started by SIGUSR2 */
+static int		 upgrade_ready;	/* ... and it reported ready */
+static uint64_t		 upgrade_deadline;
+static int		 quit_deferred;	/* QUIT came before upgrade_ready */
+static pid_t		 upgrade_parent; /* we are that new master: tell it */
 static const char	*pidfile_main;	/* -p, as given */
 static char		*pidfile_cur;	/* ours: -p, or -p.oldbin after
 					   an upgrade */
+static int		 pidfd = -1;	/* locked while we run */
+static int		 startfd = -1;	/* -d: the launcher waits on it */
+static int		 readyfd[2] = { -1, -1 };	/* workers -> us */
 
 int
 master_resolve(const char *host, int port, struct sockaddr_storage *ss,
@@ -214,8 +251,8 @@ upgrade(char *const argv[])
 		return;
 	}
 	if (pid == 0) {
-		snprintf(buf, sizeof(buf), "%d", lfd);
-		fcntl(lfd, F_SETFD, 0);
+		snprintf(buf, sizeof(buf), "%d", cur.g_lfd);
+		fcntl(cur.g_lfd, F_SETFD, 0);
 		setenv("VIBEWARDEN_LISTEN_FD", buf, 1);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
@@ -223,9 +260,12 @@ upgrade(char *const argv[])
 		_exit(127);
 	}
 	upgrade_pid = pid;
+	upgrade_ready = 0;
+	upgrade_deadline = util_now_update() + UPGRADE_READY_MS;
 	log_sys(LOG_LVL_INFO, "proxy.upgrade_started",
-	    "started %s as pid %d on the inherited listener; send QUIT to "
-	    "pid %d to drain this one", self_exe, (int)pid, (int)getpid());
+	    "started %s as pid %d on the inherited listener; once it is "
+	    "ready, send QUIT to pid %d to drain this one", self_exe, (int)pid,
+	    (int)getpid());
 }
 
 /*
@@ -236,9 +276,18 @@ static void
 upgrade_failed(int st)
 {
 	upgrade_pid = 0;
+	upgrade_ready = 0;
+	if (quit_deferred)
+		log_sys(LOG_LVL_WARN, "proxy.quit_ignored", "the QUIT sent "
+		    "during the upgrade is ignored: the new master failed");
+	quit_deferred = 0;
 	if (st == -1)
 		log_sys(LOG_LVL_ERROR, "proxy.upgrade_failed",
 		    "fork: %s; still serving", strerror(errno));
+	else if (st == -2)
+		log_sys(LOG_LVL_ERROR, "proxy.upgrade_failed",
+		    "new master not ready within %d ms, killed; still serving",
+		    UPGRADE_READY_MS);
 	else
 		log_sys(LOG_LVL_ERROR, "proxy.upgrade_failed",
 		    "new master %s %d; still serving", WIFSIGNALED(st) ?
@@ -262,25 +311,30 @@ slot_alloc(void)
 	return (-1);
 }
 
-static void
-spawn(int idx)
+static struct child *
+child_find(pid_t pid)
 {
-	struct child	*ch = NULL;
-	pid_t		 pid;
-	int		 i, slot;
+	int	 i;
 
 	for (i = 0; i < MAXCHILD; i++)
-		if (children[i].ch_pid == 0) {
-			ch = &children[i];
-			break;
-		}
-	if (ch == NULL || (slot = slot_alloc()) == -1) {
-		/* Draining generations hold the slots: try again soon. */
+		if (children[i].ch_pid == pid)
+			return (&children[i]);
+	return (NULL);
+}
+
+/* Start worker idx of g; 0, or -1 with the reason logged. */
+static int
+spawn(struct gen *g, int idx)
+{
+	struct child	*ch;
+	pid_t		 pid;
+	int		 slot;
+
+	if ((ch = child_find(0)) == NULL || (slot = slot_alloc()) == -1) {
+		/* Draining generations hold the slots. */
 		log_sys(LOG_LVL_ERROR, "worker.spawn_failed",
-		    "too many processes; retrying in 1 s");
-		respawns[idx].rs_active = 1;
-		respawns[idx].rs_at = util_now_update() + 1000;
-		return;
+		    "too many processes");
+		return (-1);
 	}
 	counters_base[slot].c_pid = -1;		/* reserved */
 	worker_parent = getpid();
@@ -288,56 +342,67 @@ spawn(int idx)
 		counters_base[slot].c_pid = 0;
 		log_sys(LOG_LVL_ERROR, "worker.spawn_failed", "fork: %s",
 		    strerror(errno));
-		respawns[idx].rs_active = 1;
-		respawns[idx].rs_at = util_now_update() + 1000;
-		return;
+		return (-1);
 	}
 	if (pid == 0) {
+		/* The pidfile lock is the master's alone. */
+		if (pidfd != -1)
+			close(pidfd);
+		close(readyfd[0]);
+		worker_readyfd = readyfd[1];
 		/* The signal mask stays blocked until worker_main() has its
 		   handlers: a TERM right after fork must drain, not kill. */
-		counters_claim(&counters_base[slot], getpid(), generation);
-		worker_main(conf, lfd, slot, (struct sockaddr *)&up_ss,
-		    up_len);
+		counters_claim(&counters_base[slot], getpid(), g->g_id);
+		worker_main(g->g_conf, g->g_lfd, slot,
+		    (struct sockaddr *)&g->g_up, g->g_uplen);
 		/* NOTREACHED */
 	}
 	ch->ch_pid = pid;
-	ch->ch_gen = generation;
+	ch->ch_gen = g->g_id;
 	ch->ch_idx = idx;
 	ch->ch_slot = slot;
 	ch->ch_started = util_now_update();
 	ch->ch_draining = 0;
+	ch->ch_ready = 0;
 	counters_base[slot].c_pid = pid;
-}
-
-static int
-start_generation(void)
-{
-	struct respawn	*rs;
-	int		 i, n;
-
-	n = conf->server.workers > 0 ? conf->server.workers : util_ncpu();
-	if ((rs = calloc(n, sizeof(*rs))) == NULL)
-		return (-1);
-	free(respawns);
-	respawns = rs;
-	nworkers = n;
-	generation++;
-	for (i = 0; i < n; i++)
-		spawn(i);
 	return (0);
 }
 
+/* Start g's workers as the pending generation; 0 or -1. */
+static int
+start_generation(struct gen *g)
+{
+	int	 i;
+
+	g->g_n = g->g_conf->server.workers > 0 ? g->g_conf->server.workers :
+	    util_ncpu();
+	if ((g->g_rs = calloc(g->g_n, sizeof(*g->g_rs))) == NULL)
+		return (-1);
+	g->g_id = ++gen_last;
+	g->g_nready = 0;
+	g->g_cause[0] = '\0';
+	g->g_deadline = util_now_update() + GEN_READY_MS;
+	for (i = 0; i < g->g_n; i++)
+		if (spawn(g, i) == -1) {
+			snprintf(g->g_cause, sizeof(g->g_cause), "worker %d "
+			    "could not be started", i);
+			return (-1);
+		}
+	return (0);
+}
+
+/* Signal generation id's children (0: every child); TERM drains. */
 static void
-signal_children(int sig, int old_only)
+signal_gen(int sig, uint32_t id)
 {
 	int	 i;
 
 	for (i = 0; i < MAXCHILD; i++) {
 		if (children[i].ch_pid == 0)
 			continue;
-		if (old_only && children[i].ch_gen == generation)
+		if (id != 0 && children[i].ch_gen != id)
 			continue;
-		if (sig == SIGTERM)
+		if (sig == SIGTERM || sig == SIGKILL)
 			children[i].ch_draining = 1;
 		kill(children[i].ch_pid, sig);
 	}
@@ -354,14 +419,205 @@ nchildren(void)
 	return (n);
 }
 
-/* Reap exited children; schedule replacements for unexpected deaths. */
 static void
+gen_free(struct gen *g, const struct gen *keep)
+{
+	if (g->g_lfd != -1 && g->g_lfd != keep->g_lfd)
+		close(g->g_lfd);
+	config_free(g->g_conf);
+	free(g->g_rs);
+	memset(g, 0, sizeof(*g));
+	g->g_lfd = -1;
+}
+
+/* Look up server.user and server.group for the log file's owner. */
+static void
+run_ids(const struct config *cf)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+
+	if (geteuid() != 0 || (pw = getpwnam(cf->server.user)) == NULL)
+		return;
+	run_uid = pw->pw_uid;
+	run_gid = pw->pw_gid;
+	if (cf->server.group != NULL && *cf->server.group != '\0' &&
+	    (gr = getgrnam(cf->server.group)) != NULL)
+		run_gid = gr->gr_gid;
+	log_set_owner(run_uid, run_gid);
+}
+
+/*
+ * Start-up is over: the -d launcher may exit 0 (a NUL byte ends what it
+ * copies from our stderr), and the master that started us for a binary
+ * upgrade may let its workers go.
+ */
+static void
+startup_done(void)
+{
+	int	 fd;
+
+	if (startfd != -1) {
+		/* A failed write: the launcher is gone, nobody to tell. */
+		(void)!write(startfd, "", 1);
+		if ((fd = open("/dev/null", O_WRONLY)) != -1) {
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+		startfd = -1;
+	}
+	if (upgrade_parent > 1 && getppid() == upgrade_parent)
+		kill(upgrade_parent, WORKER_SIG_READY);
+}
+
+/* Every worker of pend is ready: it serves, the old generation drains. */
+static void
+pend_commit(void)
+{
+	int	 first = cur.g_id == 0;
+
+	if (!first)
+		signal_gen(SIGTERM, cur.g_id);
+	free(lhost);
+	lhost = strdup(pend.g_conf->server.host);
+	lport = pend.g_conf->server.port;
+	gen_free(&cur, &pend);
+	cur = pend;
+	memset(&pend, 0, sizeof(pend));
+	pend.g_lfd = -1;
+	run_ids(cur.g_conf);
+	if (first) {
+		log_sys(LOG_LVL_INFO, "proxy.started", "vibewarden %s "
+		    "listening on %s:%d, upstream %s:%d, %d workers ready",
+		    PACKAGE_VERSION, cur.g_conf->server.host,
+		    cur.g_conf->server.port, cur.g_conf->upstream.host,
+		    cur.g_conf->upstream.port, cur.g_n);
+		startup_done();
+		return;
+	}
+	if (log_open(cur.g_conf, 0) == -1)
+		log_sys(LOG_LVL_ERROR, "log.reopen_failed", "log.output %s: "
+		    "%s; still logging to the previous output",
+		    cur.g_conf->log.output, strerror(errno));
+	log_sys(LOG_LVL_INFO, "config.reloaded", "configuration reloaded; "
+	    "generation %u with %d workers ready", cur.g_id, cur.g_n);
+}
+
+/*
+ * The pending generation failed (cause says why): tear it down and keep
+ * the old one.  At start-up there is no old one: 1 means "give up".
+ */
+static int
+pend_fail(const char *cause)
+{
+	int	 startup = cur.g_id == 0;
+
+	if (pend.g_cause[0] == '\0')
+		snprintf(pend.g_cause, sizeof(pend.g_cause), "%s", cause);
+	signal_gen(SIGTERM, pend.g_id);
+	if (startup) {
+		log_sys(LOG_LVL_ERROR, "proxy.start_failed", "%s",
+		    pend.g_cause);
+		fprintf(stderr, "vibewarden: start-up failed: %s\n",
+		    pend.g_cause);
+	} else
+		log_sys(LOG_LVL_ERROR, "config.reload_failed", "new "
+		    "generation %u: %s; still serving the previous "
+		    "configuration (generation %u)", pend.g_id, pend.g_cause,
+		    cur.g_id);
+	gen_free(&pend, &cur);
+	return (startup);
+}
+
+/* The upgrade's new master kill()ed us with WORKER_SIG_READY. */
+static void
+upgrade_is_ready(int *quit)
+{
+	upgrade_ready = 1;
+	log_sys(LOG_LVL_INFO, "proxy.upgrade_ready", "new master %d is "
+	    "serving; send QUIT to pid %d to drain this one",
+	    (int)upgrade_pid, (int)getpid());
+	if (quit_deferred)
+		*quit = 1;
+	quit_deferred = 0;
+}
+
+/*
+ * Read the pids of workers that are ready.  Called on every loop turn,
+ * not only on WORKER_SIG_READY: a lost signal (a full real-time queue)
+ * must not fail a generation that is ready.
+ */
+static void
+drain_ready(void)
+{
+	struct worker_report	 wr[16], *r;
+	struct child		*ch;
+	ssize_t			 n, i;
+
+	while ((n = read(readyfd[0], wr, sizeof(wr))) > 0)
+		for (i = 0; i < n / (ssize_t)sizeof(wr[0]); i++) {
+			r = &wr[i];
+			if (r->wr_pid <= 0 || (ch = child_find(r->wr_pid)) ==
+			    NULL || ch->ch_ready)
+				continue;
+			if (!r->wr_ok) {
+				/* Its exit fails the generation (reap); this
+				   says why, first cause first. */
+				r->wr_why[sizeof(r->wr_why) - 1] = '\0';
+				if (pend.g_id != 0 && ch->ch_gen == pend.g_id &&
+				    pend.g_cause[0] == '\0')
+					snprintf(pend.g_cause,
+					    sizeof(pend.g_cause), "worker %d "
+					    "(pid %d) could not start: %s",
+					    ch->ch_idx, (int)r->wr_pid,
+					    r->wr_why);
+				continue;
+			}
+			ch->ch_ready = 1;
+			if (pend.g_id != 0 && ch->ch_gen == pend.g_id &&
+			    ++pend.g_nready == pend.g_n)
+				pend_commit();
+		}
+}
+
+/* The readiness pipe: workers write, the kernel wakes us (worker.h). */
+static int
+ready_pipe(void)
+{
+	if (pipe2(readyfd, O_CLOEXEC | O_NONBLOCK) == -1 ||
+	    fcntl(readyfd[0], F_SETOWN, getpid()) == -1 ||
+	    fcntl(readyfd[0], F_SETSIG, WORKER_SIG_READY) == -1 ||
+	    fcntl(readyfd[0], F_SETFL, O_NONBLOCK | O_ASYNC) == -1) {
+		fprintf(stderr, "vibewarden: readiness pipe: %s\n",
+		    strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+describe(char *buf, size_t len, const struct child *ch, pid_t pid, int st)
+{
+	snprintf(buf, len, "worker %d (pid %d) %s %d before its generation "
+	    "was ready%s", ch->ch_idx, (int)pid, WIFSIGNALED(st) ?
+	    "was killed by signal" :
+	    "exited with status", WIFSIGNALED(st) ? WTERMSIG(st) :
+	    WEXITSTATUS(st), WIFEXITED(st) && WEXITSTATUS(st) == 2 ?
+	    " (see its worker.start_failed event)" : "");
+}
+
+/*
+ * Reap exited children; schedule replacements for unexpected deaths of
+ * the serving generation.  Returns 1 when start-up failed.
+ */
+static int
 reap(int stopping)
 {
 	struct child	*ch;
 	struct respawn	*rs;
+	char		 why[256];
 	pid_t		 pid;
-	int		 st, i;
+	int		 st;
 	uint64_t	 lived, delay;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
@@ -369,22 +625,27 @@ reap(int stopping)
 			upgrade_failed(st);
 			continue;
 		}
-		for (i = 0, ch = NULL; i < MAXCHILD; i++)
-			if (children[i].ch_pid == pid) {
-				ch = &children[i];
-				break;
-			}
-		if (ch == NULL)
+		if ((ch = child_find(pid)) == NULL)
 			continue;
 		counters_base[ch->ch_slot].c_pid = 0;
 		ch->ch_pid = 0;
-		if (stopping || ch->ch_draining || ch->ch_gen != generation)
+		if (stopping || ch->ch_draining)
+			continue;
+		if (pend.g_id != 0 && ch->ch_gen == pend.g_id) {
+			/* No back-off for a generation that never served:
+			   it fails now, the old one goes on. */
+			describe(why, sizeof(why), ch, pid, st);
+			if (pend_fail(why))
+				return (1);
+			continue;
+		}
+		if (ch->ch_gen != cur.g_id)
 			continue;
 		log_sys(LOG_LVL_ERROR, "worker.exited",
 		    "worker %d (pid %d) %s %d", ch->ch_idx, (int)pid,
 		    WIFSIGNALED(st) ? "killed by signal" : "exited with",
 		    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-		rs = &respawns[ch->ch_idx];
+		rs = &cur.g_rs[ch->ch_idx];
 		lived = util_now_update() - ch->ch_started;
 		rs->rs_fails = lived < QUICK_DEATH_MS ? rs->rs_fails + 1 : 0;
 		/*
@@ -406,6 +667,7 @@ reap(int stopping)
 		rs->rs_at = util_now_ms + delay;
 		counters_base[0].c_restarts++;
 	}
+	return (0);
 }
 
 static uint64_t
@@ -415,16 +677,20 @@ run_respawns(void)
 	int		 i;
 
 	util_now_update();
-	for (i = 0; i < nworkers; i++) {
-		if (!respawns[i].rs_active)
+	for (i = 0; i < cur.g_n; i++) {
+		if (!cur.g_rs[i].rs_active)
 			continue;
-		if (respawns[i].rs_at <= util_now_ms) {
-			respawns[i].rs_active = 0;
-			spawn(i);
-			log_sys(LOG_LVL_INFO, "worker.respawned",
-			    "worker %d started again", i);
-		} else if (respawns[i].rs_at < next)
-			next = respawns[i].rs_at;
+		if (cur.g_rs[i].rs_at <= util_now_ms) {
+			cur.g_rs[i].rs_active = 0;
+			if (spawn(&cur, i) == -1) {
+				cur.g_rs[i].rs_active = 1;
+				cur.g_rs[i].rs_at = util_now_ms + 1000;
+			} else
+				log_sys(LOG_LVL_INFO, "worker.respawned",
+				    "worker %d started again", i);
+		}
+		if (cur.g_rs[i].rs_active && cur.g_rs[i].rs_at < next)
+			next = cur.g_rs[i].rs_at;
 	}
 	return (next);
 }
@@ -434,14 +700,18 @@ reload(const char *cfpath)
 {
 	struct cfg_diags	 d = { 0 };
 	struct config		*ncf;
-	struct sockaddr_storage	 nup;
-	socklen_t		 nuplen;
 	const char		*err;
 	char			 msg[1024];
 	size_t			 off = 0, i;
-	int			 nfd = lfd;
 
-	if ((ncf = config_load(cfpath, NULL, &d)) == NULL) {
+	if (pend.g_id != 0)
+		pend_fail("superseded by a newer SIGHUP");
+	if ((ncf = config_load(cfpath, NULL, &d)) != NULL &&
+	    preflight(ncf, NULL, 0, &d) > 0) {
+		config_free(ncf);
+		ncf = NULL;
+	}
+	if (ncf == NULL) {
 		for (i = 0; i < d.n; i++)
 			if (d.v[i].d_error)
 				util_append(msg, sizeof(msg), &off,
@@ -456,65 +726,118 @@ reload(const char *cfpath)
 		return;
 	}
 	config_diags_free(&d);
-	if (master_resolve(ncf->upstream.host, ncf->upstream.port, &nup,
-	    &nuplen, &err) == -1) {
+	pend.g_conf = ncf;
+	pend.g_lfd = cur.g_lfd;
+	if (master_resolve(ncf->upstream.host, ncf->upstream.port,
+	    &pend.g_up, &pend.g_uplen, &err) == -1) {
 		log_sys(LOG_LVL_ERROR, "config.reload_failed",
 		    "upstream %s: %s; still serving the previous "
 		    "configuration", ncf->upstream.host, err);
-		config_free(ncf);
+		gen_free(&pend, &cur);
 		return;
 	}
-	if (strcmp(ncf->server.host, lhost) != 0 ||
-	    ncf->server.port != lport) {
-		if ((nfd = bind_listener(ncf, &err)) == -1) {
-			log_sys(LOG_LVL_ERROR, "config.reload_failed",
-			    "listen %s:%d: %s; still serving the previous "
-			    "configuration", ncf->server.host,
-			    ncf->server.port, err);
-			config_free(ncf);
-			return;
-		}
+	if ((strcmp(ncf->server.host, lhost) != 0 ||
+	    ncf->server.port != lport) &&
+	    (pend.g_lfd = bind_listener(ncf, &err)) == -1) {
+		log_sys(LOG_LVL_ERROR, "config.reload_failed",
+		    "listen %s:%d: %s; still serving the previous "
+		    "configuration", ncf->server.host, ncf->server.port, err);
+		gen_free(&pend, &cur);
+		return;
 	}
-	signal_children(SIGTERM, 0);	/* the whole old generation drains */
-	if (nfd != lfd) {
-		close(lfd);
-		lfd = nfd;
-		free(lhost);
-		lhost = strdup(ncf->server.host);
-		lport = ncf->server.port;
+	log_sys(LOG_LVL_INFO, "config.reload_started", "starting generation "
+	    "%u; generation %u serves until every new worker is ready",
+	    gen_last + 1, cur.g_id);
+	if (start_generation(&pend) == -1)
+		pend_fail(pend.g_cause[0] ? pend.g_cause : "out of memory");
+}
+
+/*
+ * Lock path and keep it open: a second master given the same -p must not
+ * take over (and later delete) the first one's pidfile.  0, or -1 with a
+ * message on stderr.
+ */
+static int
+pidfile_lock(const char *path)
+{
+	char	 buf[32];
+	ssize_t	 n;
+
+	if ((pidfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1) {
+		fprintf(stderr, "vibewarden: pidfile %s: %s\n", path,
+		    strerror(errno));
+		return (-1);
 	}
-	up_ss = nup;
-	up_len = nuplen;
-	config_free(conf);
-	conf = ncf;
-	log_open(conf, 0);
-	start_generation();
-	log_sys(LOG_LVL_INFO, "config.reloaded",
-	    "configuration reloaded; generation %u with %d workers",
-	    generation, nworkers);
+	if (flock(pidfd, LOCK_EX | LOCK_NB) == 0)
+		return (0);
+	n = errno == EWOULDBLOCK ? pread(pidfd, buf, sizeof(buf) - 1, 0) : -1;
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if (n >= 0)
+		fprintf(stderr, "vibewarden: pidfile %s is locked by a running "
+		    "vibewarden (pid %s); not starting a second one\n", path,
+		    *buf ? buf : "?");
+	else
+		fprintf(stderr, "vibewarden: pidfile %s: flock: %s\n", path,
+		    strerror(errno));
+	close(pidfd);
+	pidfd = -1;
+	return (-1);
 }
 
 static int
-write_pidfile(const char *path)
+pidfile_write(void)
 {
-	FILE	*fp;
+	char	 buf[32];
+	int	 len;
 
-	if ((fp = fopen(path, "w")) == NULL)
+	len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(pidfd, 0) == -1 || pwrite(pidfd, buf, len, 0) != len)
 		return (-1);
-	fprintf(fp, "%d\n", (int)getpid());
-	return (fclose(fp));
+	return (0);
+}
+
+/*
+ * The launcher (the process the operator started) copies the daemon's
+ * stderr until a NUL byte, which says "serving" (exit 0), or EOF, which
+ * says the daemon gave up (exit 2): `vibewarden -d` fails like a
+ * foreground start would, with the same messages.
+ */
+static void __attribute__((noreturn))
+launcher(int fd)
+{
+	char	 buf[512];
+	ssize_t	 n, i;
+
+	for (;;) {
+		if ((n = read(fd, buf, sizeof(buf))) == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(2);
+		for (i = 0; i < n && buf[i] != '\0'; i++)
+			;
+		(void)!write(STDERR_FILENO, buf, i);	/* nowhere to say so */
+		if (i < n)
+			_exit(0);
+	}
 }
 
 static int
 daemonize(void)
 {
 	pid_t	 pid;
-	int	 fd;
+	int	 fd, p[2];
 
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return (-1);
+	fflush(stderr);
 	if ((pid = fork()) == -1)
 		return (-1);
-	if (pid > 0)
-		_exit(0);
+	if (pid > 0) {
+		close(p[1]);
+		launcher(p[0]);
+	}
+	close(p[0]);
 	if (setsid() == -1)
 		return (-1);
 	if ((pid = fork()) == -1)
@@ -523,19 +846,16 @@ daemonize(void)
 		_exit(0);
 	if (chdir("/") == -1)
 		return (-1);
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, STDIN_FILENO);
-		if (conf->log.output == NULL ||
-		    strcmp(conf->log.output, "stdout") == 0 ||
-		    strcmp(conf->log.output, "stderr") == 0) {
-			/* A daemon has no terminal: log lines to stdout
-			   would be lost, so the operator must choose a file. */
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		if (fd > STDERR_FILENO)
-			close(fd);
-	}
+	if ((fd = open("/dev/null", O_RDWR)) == -1)
+		return (-1);
+	/* stdout is never a log in -d (syslog instead, see log_open). */
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(p[1], STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+	close(p[1]);
+	startfd = STDERR_FILENO;
 	return (0);
 }
 
@@ -552,11 +872,144 @@ wait_children(uint64_t grace_ms)
 		if (nchildren() == 0)
 			break;
 		if (!killed && util_now_update() >= deadline) {
-			signal_children(SIGKILL, 0);
+			signal_gen(SIGKILL, 0);
 			killed = 1;
 		}
 		nanosleep(&ts, NULL);
 	}
+}
+
+static int
+is_console(const char *out)
+{
+	return (out == NULL || strcmp(out, "stdout") == 0 ||
+	    strcmp(out, "stderr") == 0);
+}
+
+/* Everything before the first generation; 0, or the exit status. */
+static int
+setup(struct config *cf, const struct master_opts *mo)
+{
+	const char	*err;
+	int		 inherited;
+
+	inherited = getenv("VIBEWARDEN_LISTEN_FD") != NULL;
+	if (mo->mo_daemonize && !inherited && is_console(cf->log.output)) {
+		/* A daemon has no terminal: its lines would be lost. */
+		fprintf(stderr, "vibewarden: warning: log.output is %s; with "
+		    "-d, logging to syslog (%s) instead\n", cf->log.output ?
+		    cf->log.output : "stdout", cf->log.syslog_socket);
+		log_daemon();
+	}
+	run_ids(cf);
+	if (log_open(cf, 0) == -1) {
+		fprintf(stderr, "vibewarden: log.output %s: %s\n",
+		    cf->log.output, strerror(errno));
+		return (2);
+	}
+	if (master_resolve(cf->upstream.host, cf->upstream.port, &pend.g_up,
+	    &pend.g_uplen, &err) == -1) {
+		fprintf(stderr, "vibewarden: upstream %s: %s\n",
+		    cf->upstream.host, err);
+		return (2);
+	}
+	pidfile_main = mo->mo_pidfile;
+	if (mo->mo_pidfile != NULL && (pidfile_lock(mo->mo_pidfile) == -1 ||
+	    (pidfile_cur = strdup(mo->mo_pidfile)) == NULL))
+		return (2);
+	if (inherited)
+		upgrade_parent = getppid();
+	if (readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1) == -1)
+		self_exe[0] = '\0';
+	if ((pend.g_lfd = inherited_listener(cf)) == -1 &&
+	    (pend.g_lfd = bind_listener(cf, &err)) == -1) {
+		fprintf(stderr, "vibewarden: listen %s:%d: %s\n",
+		    cf->server.host, cf->server.port, err);
+		return (2);
+	}
+	lhost = strdup(cf->server.host);
+	lport = cf->server.port;
+	if (counters_create() == NULL) {
+		fprintf(stderr, "vibewarden: counters: %s\n", strerror(errno));
+		return (2);
+	}
+	if (ready_pipe() == -1)
+		return (2);
+	/* A binary upgrade's new master is detached already. */
+	if (mo->mo_daemonize && !inherited && daemonize() == -1) {
+		fprintf(stderr, "vibewarden: daemonize: %s\n", strerror(errno));
+		return (2);
+	}
+	/* Again in the daemon: syslog lines carry its pid. */
+	if (mo->mo_daemonize && !inherited && log_open(cf, 0) == -1) {
+		fprintf(stderr, "vibewarden: log.output %s: %s\n",
+		    cf->log.output, strerror(errno));
+		return (2);
+	}
+	if (mo->mo_daemonize && !inherited && is_console(cf->log.output))
+		log_sys(LOG_LVL_WARN, "log.to_syslog", "log.output is %s, but "
+		    "a daemon has no terminal: logging to syslog instead",
+		    cf->log.output ? cf->log.output : "stdout");
+	counters_base[0].c_pid = getpid();
+	if (pidfd != -1 && pidfile_write() == -1) {
+		fprintf(stderr, "vibewarden: pidfile %s: %s\n", mo->mo_pidfile,
+		    strerror(errno));
+		return (2);
+	}
+	return (0);
+}
+
+static void
+graceful(int *stopping, uint64_t *deadline)
+{
+	uint64_t	 ms = cur.g_conf ? cur.g_conf->server.drain_timeout_ms :
+	    0;
+
+	if (*stopping)
+		return;
+	log_sys(LOG_LVL_INFO, "proxy.stopping", "graceful stop: draining "
+	    "for up to %llu ms", (unsigned long long)ms);
+	*stopping = 1;
+	if (cur.g_lfd != -1)
+		close(cur.g_lfd);
+	signal_gen(SIGTERM, 0);
+	*deadline = util_now_update() + ms + 2000;
+}
+
+static uint64_t
+next_wakeup(int stopping, uint64_t drain_deadline)
+{
+	uint64_t	 next;
+
+	if (stopping)
+		return (drain_deadline);
+	next = run_respawns();
+	if (pend.g_id != 0 && pend.g_deadline < next)
+		next = pend.g_deadline;
+	if (upgrade_pid != 0 && !upgrade_ready && upgrade_deadline < next)
+		next = upgrade_deadline;
+	return (next);
+}
+
+/* Readiness deadlines of a pending generation and of an upgrade. */
+static int
+check_deadlines(void)
+{
+	char	 why[128];
+
+	util_now_update();
+	if (pend.g_id != 0 && util_now_ms >= pend.g_deadline) {
+		snprintf(why, sizeof(why), "not ready within %d ms (%d of %d "
+		    "workers ready)", GEN_READY_MS, pend.g_nready, pend.g_n);
+		if (pend_fail(why))
+			return (1);
+	}
+	if (upgrade_pid != 0 && !upgrade_ready &&
+	    util_now_ms >= upgrade_deadline) {
+		kill(upgrade_pid, SIGKILL);	/* its workers follow */
+		upgrade_failed(-2);
+	}
+	return (0);
 }
 
 int
@@ -565,66 +1018,13 @@ master_main(struct config *cf, const struct master_opts *mo)
 	sigset_t	 set;
 	siginfo_t	 si;
 	struct timespec	 ts;
-	struct passwd	*pw = NULL;
-	const char	*err;
 	uint64_t	 next, now, drain_deadline = 0;
-	int		 sig, stopping = 0, inherited;
+	int		 sig, rc, stopping = 0, quit = 0, failed = 0;
 
-	conf = cf;
-	if (log_open(conf, 0) == -1) {
-		fprintf(stderr, "vibewarden: log.output %s: %s\n",
-		    conf->log.output, strerror(errno));
-		return (2);
-	}
-	if (geteuid() == 0 && (pw = getpwnam(conf->server.user)) == NULL) {
-		fprintf(stderr, "vibewarden: server.user %s: no such user\n",
-		    conf->server.user);
-		return (2);
-	}
-	/* Workers reopen the log on SIGUSR1 after dropping root. */
-	if (geteuid() == 0 && conf->log.output != NULL &&
-	    strcmp(conf->log.output, "stdout") != 0 &&
-	    strcmp(conf->log.output, "stderr") != 0 &&
-	    chown(conf->log.output, pw->pw_uid, (gid_t)-1) == -1)
-		fprintf(stderr, "vibewarden: log.output %s: chown: %s\n",
-		    conf->log.output, strerror(errno));
-	if (master_resolve(conf->upstream.host, conf->upstream.port, &up_ss,
-	    &up_len, &err) == -1) {
-		fprintf(stderr, "vibewarden: upstream %s: %s\n",
-		    conf->upstream.host, err);
-		return (2);
-	}
-	inherited = getenv("VIBEWARDEN_LISTEN_FD") != NULL;
-	if (readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1) == -1)
-		self_exe[0] = '\0';
-	if ((lfd = inherited_listener(conf)) == -1 &&
-	    (lfd = bind_listener(conf, &err)) == -1) {
-		fprintf(stderr, "vibewarden: listen %s:%d: %s\n",
-		    conf->server.host, conf->server.port, err);
-		return (2);
-	}
-	lhost = strdup(conf->server.host);
-	lport = conf->server.port;
-	if (counters_create() == NULL) {
-		fprintf(stderr, "vibewarden: counters: %s\n", strerror(errno));
-		return (2);
-	}
-	counters_base[0].c_pid = getpid();
-	/* A binary upgrade's new master is detached already. */
-	if (mo->mo_daemonize && !inherited && daemonize() == -1) {
-		fprintf(stderr, "vibewarden: daemonize: %s\n", strerror(errno));
-		return (2);
-	}
-	counters_base[0].c_pid = getpid();
-	pidfile_main = mo->mo_pidfile;
-	if (mo->mo_pidfile && (pidfile_cur = strdup(mo->mo_pidfile)) == NULL)
-		return (2);
-	if (mo->mo_pidfile && write_pidfile(mo->mo_pidfile) == -1) {
-		fprintf(stderr, "vibewarden: pidfile %s: %s\n", mo->mo_pidfile,
-		    strerror(errno));
-		return (2);
-	}
-
+	cur.g_lfd = pend.g_lfd = -1;
+	pend.g_conf = cf;
+	/* Blocked before the first fork: a worker may report ready or
+	   die before we wait for it. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGHUP);
@@ -633,65 +1033,93 @@ master_main(struct config *cf, const struct master_opts *mo)
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, WORKER_SIG_READY);
+	sigaddset(&set, SIGIO);		/* the RT queue overflowed */
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if ((rc = setup(cf, mo)) != 0) {
+		gen_free(&pend, &cur);
+		/* Only a pidfile we locked is ours to remove. */
+		if (pidfd != -1) {
+			unlink(mo->mo_pidfile);
+			close(pidfd);
+		}
+		free(pidfile_cur);
+		free(lhost);
+		return (rc);
+	}
 
 	util_setproctitle("master");
-	if (start_generation() == -1)
-		return (2);
-	log_sys(LOG_LVL_INFO, "proxy.started",
-	    "vibewarden %s listening on %s:%d, upstream %s:%d, %d workers",
-	    PACKAGE_VERSION, conf->server.host, conf->server.port,
-	    conf->upstream.host, conf->upstream.port, nworkers);
+	if (start_generation(&pend) == -1 && pend_fail(pend.g_cause[0] ?
+	    pend.g_cause : "out of memory")) {
+		failed = 1;
+		wait_children(2000);
+		goto out;
+	}
 
 	for (;;) {
-		next = stopping ? drain_deadline : run_respawns();
+		next = next_wakeup(stopping, drain_deadline);
 		now = util_now_update();
 		if (next == UINT64_MAX || next > now + 1000)
 			next = now + 1000;
+		if (next < now)
+			next = now;
 		ts.tv_sec = (next - now) / 1000;
 		ts.tv_nsec = (long)((next - now) % 1000) * 1000000;
 		sig = sigtimedwait(&set, &si, &ts);
+		if (sig == WORKER_SIG_READY && si.si_code == SI_USER &&
+		    upgrade_pid != 0 && si.si_pid == upgrade_pid)
+			upgrade_is_ready(&quit);
+		/* Before reap(): a failed worker's reason precedes its exit. */
+		drain_ready();
 		switch (sig) {
 		case SIGCHLD:
-			reap(stopping);
+			failed = reap(stopping);
 			break;
 		case SIGHUP:
-			if (!stopping)
+			if (!stopping && cur.g_id != 0)
 				reload(mo->mo_cfpath);
 			break;
 		case SIGUSR2:
-			if (!stopping)
+			if (!stopping && cur.g_id != 0)
 				upgrade(mo->mo_argv);
 			break;
 		case SIGQUIT:
 			/* After an upgrade, QUIT drains the old master
-			   (SPEC.md 3); otherwise it is the fast stop. */
+			   (SPEC.md 3), but only once the new one serves;
+			   otherwise it is the fast stop. */
+			if (upgrade_pid != 0 && !upgrade_ready) {
+				quit_deferred = 1;
+				log_sys(LOG_LVL_WARN, "proxy.quit_deferred",
+				    "QUIT: waiting for the new master %d to "
+				    "be ready before draining",
+				    (int)upgrade_pid);
+				break;
+			}
 			if (upgrade_pid == 0) {
-				signal_children(SIGQUIT, 0);
+				signal_gen(SIGQUIT, 0);
 				wait_children(2000);
 				goto out;
 			}
-			/* FALLTHROUGH */
+			quit = 1;
+			break;
 		case SIGTERM:
 		case SIGINT:
-			if (!stopping) {
-				log_sys(LOG_LVL_INFO, "proxy.stopping",
-				    "graceful stop: draining for up to %llu ms",
-				    (unsigned long long)
-				    conf->server.drain_timeout_ms);
-				stopping = 1;
-				close(lfd);
-				signal_children(SIGTERM, 0);
-				drain_deadline = util_now_update() +
-				    conf->server.drain_timeout_ms + 2000;
-			}
+			quit = 1;
 			break;
 		case SIGUSR1:
 			log_reopen();
-			signal_children(SIGUSR1, 0);
+			signal_gen(SIGUSR1, 0);
 			break;
 		default:
+			break;
+		}
+		if (quit)
+			graceful(&stopping, &drain_deadline);
+		if (!failed && !stopping)
+			failed = check_deadlines();
+		if (failed) {
+			wait_children(2000);
 			break;
 		}
 		if (stopping) {
@@ -705,10 +1133,15 @@ master_main(struct config *cf, const struct master_opts *mo)
 		}
 	}
  out:
-	log_sys(LOG_LVL_INFO, "proxy.stopped", "vibewarden stopped");
+	log_sys(LOG_LVL_INFO, "proxy.stopped", "vibewarden %s", failed ?
+	    "did not start" : "stopped");
 	if (pidfile_cur != NULL)
 		unlink(pidfile_cur);
 	free(pidfile_cur);
-	config_free(conf);
-	return (0);
+	if (pidfd != -1)
+		close(pidfd);
+	gen_free(&pend, &cur);
+	gen_free(&cur, &pend);
+	free(lhost);
+	return (failed ? 2 : 0);
 }

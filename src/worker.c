@@ -11,6 +11,7 @@
 #include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 
 struct worker W;
 pid_t	 worker_parent;
+int	 worker_readyfd = -1;
 
 static struct ev_io	 lio;		/* the listener */
 static struct cidrset	 trusted;	/* server.trusted_proxies */
@@ -265,6 +267,40 @@ trim_memory(void)
 	malloc_trim(0);
 }
 
+/* Tell the master this worker can serve, or why it cannot (worker.h). */
+static void
+report(int ok, const char *why)
+{
+	struct worker_report	 wr;
+
+	if (worker_readyfd == -1)
+		return;
+	memset(&wr, 0, sizeof(wr));
+	wr.wr_pid = getpid();
+	wr.wr_ok = ok;
+	snprintf(wr.wr_why, sizeof(wr.wr_why), "%s", why);
+	/* A full pipe or a gone master: it times the generation out. */
+	(void)!write(worker_readyfd, &wr, sizeof(wr));
+	close(worker_readyfd);
+	worker_readyfd = -1;
+}
+
+/* Start-up failed: log it, tell the master why, and exit 2. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+start_failed(const char *fmt, ...)
+{
+	char	 why[sizeof(((struct worker_report *)0)->wr_why)];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_sys(LOG_LVL_ERROR, "worker.start_failed", "%s", why);
+	log_flush();
+	report(0, why);
+	_exit(2);
+}
+
 /* Drop root for good before touching the network (DESIGN.md). */
 static int
 drop_privileges(const struct config *cf)
@@ -275,30 +311,36 @@ drop_privileges(const struct config *cf)
 
 	if (geteuid() != 0)
 		return (0);
-	if ((pw = getpwnam(cf->server.user)) == NULL) {
-		log_sys(LOG_LVL_ERROR, "worker.start_failed",
-		    "unknown user %s", cf->server.user);
-		return (-1);
-	}
+	if ((pw = getpwnam(cf->server.user)) == NULL)
+		start_failed("unknown user %s", cf->server.user);
 	gid = pw->pw_gid;
 	if (cf->server.group != NULL && *cf->server.group != '\0') {
-		if ((gr = getgrnam(cf->server.group)) == NULL) {
-			log_sys(LOG_LVL_ERROR, "worker.start_failed",
-			    "unknown group %s", cf->server.group);
-			return (-1);
-		}
+		if ((gr = getgrnam(cf->server.group)) == NULL)
+			start_failed("unknown group %s", cf->server.group);
 		gid = gr->gr_gid;
 	}
 	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
-		log_sys(LOG_LVL_ERROR, "worker.start_failed",
-		    "cannot drop privileges to %s: %s", cf->server.user,
-		    strerror(errno));
-		return (-1);
-	}
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		start_failed("cannot drop privileges to %s: %s",
+		    cf->server.user, strerror(errno));
 	/* Core dumps of a worker could hold request data. */
 	prctl(PR_SET_DUMPABLE, 0);
 	return (0);
+}
+
+/*
+ * For the integration tests only: a worker started while the file named
+ * by VW_TEST_WORKER_FAIL exists fails its start-up, as one whose
+ * server.user vanished between -t and the reload would.  Lets the
+ * failed-reload path be tested without root and a deletable user.
+ */
+static void
+test_start_fail(void)
+{
+	const char	*f = getenv("VW_TEST_WORKER_FAIL");
+
+	if (f != NULL && *f != '\0' && access(f, F_OK) == 0)
+		start_failed("test hook: %s exists", f);
 }
 
 static void
@@ -345,6 +387,22 @@ setup_blocks(const struct config *cf)
 	blk_init(sz);
 }
 
+/* The drain deadline passed with connections open: they are cut. */
+static void
+drain_timed_out(void)
+{
+	const struct conn	*cn;
+	unsigned		 tunnels = 0;
+
+	for (cn = W.w_conns; cn != NULL; cn = cn->cn_next)
+		if (cn->cn_state == CS_TUNNEL)
+			tunnels++;
+	log_sys(LOG_LVL_WARN, "worker.drain_timeout", "drain timeout (%llu "
+	    "ms) reached with %u connections still open, %u of them "
+	    "WebSocket tunnels; closing them", (unsigned long long)
+	    W.w_conf->server.drain_timeout_ms, W.w_nconns, tunnels);
+}
+
 void
 worker_main(const struct config *cf, int lfd, int slot,
     const struct sockaddr *up, socklen_t uplen)
@@ -363,11 +421,6 @@ worker_main(const struct config *cf, int lfd, int slot,
 	snprintf(W.w_hostname, sizeof(W.w_hostname), "%s",
 	    cf->tls.domain && *cf->tls.domain ? cf->tls.domain :
 	    cf->server.host);
-	if (cidrset_build(&trusted, &cf->server.trusted_proxies) == -1) {
-		log_sys(LOG_LVL_ERROR, "worker.start_failed", "out of memory");
-		log_flush();
-		_exit(2);
-	}
 	W.w_trusted = &trusted;
 	memcpy(&W.w_up, up, uplen);
 	W.w_uplen = uplen;
@@ -404,27 +457,23 @@ worker_main(const struct config *cf, int lfd, int slot,
 		_exit(2);
 	}
 	util_now_update();
-	if (ev_init() == -1) {
-		log_sys(LOG_LVL_ERROR, "worker.start_failed", "epoll: %s",
-		    strerror(errno));
-		log_flush();
-		_exit(2);
-	}
+	if (ev_init() == -1)
+		start_failed("epoll: %s", strerror(errno));
 	setup_queues(cf);
 	setup_blocks(cf);
 	sechdr_init(cf, 0);
 	W.w_maxconns = max_conns(cf);
+	if (cidrset_build(&trusted, &cf->server.trusted_proxies) == -1)
+		start_failed("out of memory");
 	lio.io_fd = lfd;
 	lio.io_cb = listener_cb;
-	if (ev_add_listener(&lio) == -1) {
-		log_sys(LOG_LVL_ERROR, "worker.start_failed", "listener: %s",
-		    strerror(errno));
-		log_flush();
-		_exit(2);
-	}
+	if (ev_add_listener(&lio) == -1)
+		start_failed("listener: %s", strerror(errno));
 	listening = 1;
 	if (W.w_ctr != NULL)
 		W.w_ctr->c_accepting = 1;
+	test_start_fail();
+	report(1, "");
 
 	for (;;) {
 		if (ev_run_once(&waitmask, conn_have_ready() ? 0 : 1000) ==
@@ -456,8 +505,12 @@ worker_main(const struct config *cf, int lfd, int slot,
 			up_pool_flush();
 			deadline = util_now_ms + cf->server.drain_timeout_ms;
 		}
-		if (W.w_draining && (W.w_nconns == 0 ||
-		    util_now_ms >= deadline))
+		if (W.w_draining && W.w_nconns > 0 &&
+		    util_now_ms >= deadline) {
+			drain_timed_out();
+			break;
+		}
+		if (W.w_draining && W.w_nconns == 0)
 			break;
 		log_flush();
 	}

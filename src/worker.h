@@ -8,6 +8,8 @@
 
 #include <sys/socket.h>
 
+#include <signal.h>
+
 #include "cidr.h"
 #include "config.h"
 #include "ev.h"
@@ -63,6 +65,28 @@ struct worker {
 #define WORK_REQ	(8 * 1024)	/* the cost of one request */
 
 extern struct worker W;
+
+/*
+ * Readiness.  A worker that has dropped privileges, set up its loop and
+ * added the listener writes a struct worker_report with wr_ok 1 to
+ * worker_readyfd, a pipe the master reads; the master lets the old
+ * generation go only once every new worker has.  A worker whose start-up
+ * fails writes wr_ok 0 and why, which config.reload_failed quotes.  One
+ * record is one write of less than PIPE_BUF: atomic.  A pipe, not a
+ * signal: a worker that dropped root may not signal its root master.
+ * The master has the kernel raise WORKER_SIG_READY when the pipe turns
+ * readable (F_SETSIG), to wake its sigtimedwait().  A new master started
+ * by SIGUSR2 runs as the old one's user and kill()s it with the same
+ * signal once its own workers are ready.
+ */
+#define WORKER_SIG_READY	(SIGRTMIN + 1)
+extern int	 worker_readyfd;
+
+struct worker_report {
+	pid_t		 wr_pid;
+	int		 wr_ok;		/* 1 ready; 0 start-up failed */
+	char		 wr_why[120];	/* wr_ok 0: the reason */
+};
 
 /*
  * Run a worker until it is told to stop and has drained.  lfd is the

@@ -466,6 +466,79 @@ START_TEST(t_env)
 }
 END_TEST
 
+/* A VIBEWARDEN_* variable naming no key: a warning, with a did-you-mean. */
+START_TEST(t_env_unknown)
+{
+	char		*env[] = { "VIBEWARDEN_SERVER_PROT=9000",
+	    "VIBEWARDEN_NOTHING_LIKE_IT=1", "VIBEWARDEN_LISTEN_FD=5",
+	    "VIBEWARDEN_SERVER_PORT=9001", "OTHER_SERVER_PROT=1", NULL };
+	struct config	*c;
+
+	c = load_env(OFF, env);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->server.port, 9001);
+	HAS("env:VIBEWARDEN_SERVER_PROT: warning: unknown variable "
+	    "VIBEWARDEN_SERVER_PROT is ignored; did you mean "
+	    "VIBEWARDEN_SERVER_PORT?");
+	HAS("env:VIBEWARDEN_NOTHING_LIKE_IT: warning: unknown variable "
+	    "VIBEWARDEN_NOTHING_LIKE_IT is ignored");
+	ck_assert_uint_eq(diags.n, 2);	/* not LISTEN_FD, not OTHER_ */
+	NERR(0);
+	config_free(c);
+}
+END_TEST
+
+/* Checks made after loading are placed where each value came from. */
+START_TEST(t_key_diag)
+{
+	char		*env[] = { "VIBEWARDEN_SERVER_GROUP=staff", NULL };
+	struct config	*c;
+
+	c = load_env(OFF "server:\n  user: someone\n", env);
+	ck_assert_ptr_nonnull(c);
+	config_diags_free(&diags);
+	config_key_diag(c, &diags, "server.user", 1, "user %s", "x");
+	config_key_diag(c, &diags, "server.group", 1, "group");
+	config_key_diag(c, &diags, "server.port", 0, "port");
+	collect();
+	HAS("t.yaml:7:9: error: user x");
+	HAS("env:VIBEWARDEN_SERVER_GROUP: error: group");
+	HAS("t.yaml: warning: port");
+	NERR(2);
+	config_free(c);
+}
+END_TEST
+
+/* -T: every section, durations in whole units, secrets hidden. */
+START_TEST(t_dump)
+{
+	struct config	*c;
+	char		*buf = NULL;
+	size_t		 len = 0;
+	FILE		*fp;
+
+	c = load(OFF "admin: {token: t0psecret}\n"
+	    "rate_limit:\n  redis: {password: pw-secret}\n"
+	    "body_size:\n  overrides: [{path: /up, max: 10MB}]\n"
+	    "server: {drain_timeout: 90s}\n");
+	ck_assert_ptr_nonnull(c);
+	fp = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(fp);
+	config_dump(c, fp);
+	fclose(fp);
+	ck_assert_ptr_null(strstr(buf, "secret"));
+	ck_assert_ptr_nonnull(strstr(buf, "\nadmin:\n  enabled: false\n"
+	    "  token: \"***\"\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "    password: \"***\"\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "  drain_timeout: 90s\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "  overrides:\n    - path: \"/up\"\n"
+	    "      max: 10485760\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "\nshm:\n"));
+	free(buf);
+	config_free(c);
+}
+END_TEST
+
 START_TEST(t_expand)
 {
 	char		*env[] = { "HOST=app.internal", "EMPTY=", "TOK=abc",
@@ -796,6 +869,9 @@ config_suite(void)
 	tcase_add_test(tc, t_shape_errors);
 	tcase_add_test(tc, t_yaml_errors);
 	tcase_add_test(tc, t_env);
+	tcase_add_test(tc, t_env_unknown);
+	tcase_add_test(tc, t_key_diag);
+	tcase_add_test(tc, t_dump);
 	tcase_add_test(tc, t_expand);
 	tcase_add_test(tc, t_durations);
 	tcase_add_test(tc, t_sizes);
