@@ -237,6 +237,45 @@ put_field(char *d, size_t cap, size_t *off, const struct http_field *fl)
 	APPS(d, cap, off, "\r\n");
 }
 
+/*
+ * A trusted proxy's X-Forwarded-For elements that stage_reqid believed,
+ * left to right, each followed by ", ": empty elements and those left of
+ * the client (rq_xff_skip) are dropped.
+ */
+static void
+put_xff(const struct req *rq, char *d, size_t cap, size_t *off)
+{
+	const struct http_msg	*m = &rq->rq_msg;
+	const struct http_field	*fl;
+	const char		*p, *e, *c;
+	unsigned		 skip = rq->rq_xff_skip;
+	size_t			 i;
+
+	for (i = 0; i < m->m_nfields; i++) {
+		fl = &m->m_fields[i];
+		if (fl->f_id != H_X_FORWARDED_FOR || fl->f_value.len == 0 ||
+		    (fl->f_flags & F_HOPBYHOP))
+			continue;
+		for (p = fl->f_value.p, e = p + fl->f_value.len; p < e;
+		    p = c + 1) {
+			if ((c = memchr(p, ',', (size_t)(e - p))) == NULL)
+				c = e;
+			while (p < c && (*p == ' ' || *p == '\t'))
+				p++;
+			while (c > p && (c[-1] == ' ' || c[-1] == '\t'))
+				c--;
+			if (p < c && skip > 0)
+				skip--;
+			else if (p < c) {
+				app(d, cap, off, p, (size_t)(c - p));
+				APPS(d, cap, off, ", ");
+			}
+			if ((c = memchr(c, ',', (size_t)(e - c))) == NULL)
+				break;
+		}
+	}
+}
+
 /* Serialise the request for the upstream (SPEC.md 4 "Forwarding"). */
 static int
 build_uphead(struct req *rq)
@@ -292,15 +331,8 @@ build_uphead(struct req *rq)
 	 * application receives is one it can believe.
 	 */
 	APPS(d, cap, &off, "X-Forwarded-For: ");
-	for (i = 0; i < m->m_nfields && (rq->rq_flags & RQ_TRUSTED_PEER);
-	    i++) {
-		fl = &m->m_fields[i];
-		if (fl->f_id != H_X_FORWARDED_FOR || fl->f_value.len == 0 ||
-		    (fl->f_flags & F_HOPBYHOP))
-			continue;
-		APPV(d, cap, &off, fl->f_value);
-		APPS(d, cap, &off, ", ");
-	}
+	if (rq->rq_flags & RQ_TRUSTED_PEER)
+		put_xff(rq, d, cap, &off);
 	app(d, cap, &off, cn->cn_ip, strlen(cn->cn_ip));
 	APPS(d, cap, &off, "\r\nX-Forwarded-Proto: ");
 	app(d, cap, &off, W.w_scheme, strlen(W.w_scheme));
@@ -595,12 +627,14 @@ buffer_body(struct conn *cn)
 		rq->rq_back.fl_started = 0;
 	}
 	for (;;) {
-		if (buf_avail(b) >= BODY_BUFFER || (f->fl_mode == FL_LENGTH &&
-		    buf_avail(b) >= f->fl_remain))
-			return (1);
+		/* Everything read is checked, even past BODY_BUFFER: a
+		   framing error in it never reaches the upstream. */
 		if (f->fl_mode == FL_CHUNKED && (rc = chunks_more(rq, b)) !=
 		    CK_NEED)
 			return (rc == CK_DONE ? 1 : -2);
+		if (buf_avail(b) >= BODY_BUFFER || (f->fl_mode == FL_LENGTH &&
+		    buf_avail(b) >= f->fl_remain))
+			return (1);
 		if (!cn->cn_ep.ep_readable || W.w_budget <= 0)
 			return (0);
 		if ((n = endp_fill(&cn->cn_ep)) > 0) {

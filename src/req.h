@@ -172,6 +172,9 @@ struct req {
 						   untrusted X-Forwarded-For
 						   hop behind a trusted proxy */
 	struct ipaddr		 rq_caddr;	/* the same, binary */
+	unsigned		 rq_xff_skip;	/* X-Forwarded-For elements, from
+						   the left, not believed (and
+						   not forwarded) */
 	uint64_t		 rq_start_ms;
 	uint64_t		 rq_up_start_ms;
 	uint64_t		 rq_up_ms;	/* time to response head */

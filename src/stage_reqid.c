@@ -46,20 +46,15 @@ trim(const char *p, size_t len)
 }
 
 /*
- * SPEC.md 2 server.trusted_proxies: behind a trusted peer, the client is
- * the right-most X-Forwarded-For hop that is not itself a trusted proxy
- * (every hop to its right was added by one of ours).  Walking stops at an
- * element that is not an address: what is left of it is not believed,
- * and the last address believed is the client.  Several X-Forwarded-For
- * fields are one list in field order (RFC 9110 5.3).
+ * Call fn on each non-empty element of the X-Forwarded-For list (every
+ * field in order, RFC 9110 5.3), right to left, until it returns 0.
  */
 static void
-client_from_xff(struct req *rq, struct ipaddr *cip)
+xff_rwalk(const struct http_msg *m, int (*fn)(struct vw_str, void *),
+    void *arg)
 {
-	const struct http_msg	*m = &rq->rq_msg;
 	const struct http_field	*fl;
 	struct vw_str		 v, e;
-	struct ipaddr		 ia;
 	size_t			 i, start, end;
 
 	for (i = m->m_nfields; i-- > 0; ) {
@@ -74,17 +69,59 @@ client_from_xff(struct req *rq, struct ipaddr *cip)
 			    start--)
 				;
 			e = trim(v.p + start, end - start);
-			if (e.len > 0) {
-				if (ipaddr_parse(e.p, e.len, &ia) == -1)
-					return;
-				*cip = ia;
-				if (!cidrset_match(W.w_trusted, &ia))
-					return;
-			}
+			if (e.len > 0 && !fn(e, arg))
+				return;
 			if (start == 0)
 				break;
 		}
 	}
+}
+
+struct xffwalk {
+	struct ipaddr	*xw_client;
+	unsigned	 xw_seen;	/* elements walked */
+	unsigned	 xw_kept;	/* elements believed, from the right */
+};
+
+static int
+count_elem(struct vw_str e, void *arg)
+{
+	(*(unsigned *)arg)++;
+	return (1);
+}
+
+static int
+believe_elem(struct vw_str e, void *arg)
+{
+	struct xffwalk	*xw = arg;
+	struct ipaddr	 ia;
+
+	xw->xw_seen++;
+	if (ipaddr_parse(e.p, e.len, &ia) == -1)
+		return (0);
+	*xw->xw_client = ia;
+	xw->xw_kept = xw->xw_seen;
+	return (cidrset_match(W.w_trusted, &ia));
+}
+
+/*
+ * SPEC.md 2 server.trusted_proxies: behind a trusted peer, the client is
+ * the right-most X-Forwarded-For hop that is not itself a trusted proxy
+ * (every hop to its right was added by one of ours).  Walking stops at an
+ * element that is not an address: what is left of it is not believed,
+ * and the last address believed is the client.  What is not believed is
+ * not forwarded either (rq_xff_skip), so the application can believe
+ * every entry it gets, and its left-most one is the client we judged.
+ */
+static void
+client_from_xff(struct req *rq, struct ipaddr *cip)
+{
+	struct xffwalk	 xw = { cip, 0, 0 };
+	unsigned	 n = 0;
+
+	xff_rwalk(&rq->rq_msg, count_elem, &n);
+	xff_rwalk(&rq->rq_msg, believe_elem, &xw);
+	rq->rq_xff_skip = n - xw.xw_kept;
 }
 
 enum verdict

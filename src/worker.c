@@ -68,7 +68,7 @@ listener_cb(struct ev_io *io, uint32_t events)
  */
 static int		 listening;	/* lio is in the epoll set */
 static int		 fd_paused;
-static int		 full_logged;	/* at w_maxconns: said once */
+static uint64_t		 full_logged;	/* at w_maxconns: said then */
 static int		 peers[CTR_SLOTS];	/* counter slots of the other
 						   workers of this generation */
 static int		 npeers;
@@ -126,14 +126,17 @@ worker_may_accept(void)
 	if (W.w_draining || fd_paused)
 		return (0);
 	if (W.w_nconns >= W.w_maxconns) {
-		if (!full_logged++)
+		/* At most every 10 s: a client cycling connections against
+		   a full worker must not flood the log. */
+		if (full_logged == 0 || util_now_ms - full_logged >= 10000) {
+			full_logged = util_now_ms ? util_now_ms : 1;
 			log_sys(LOG_LVL_WARN, "worker.max_connections",
 			    "%u client connections: new ones wait in the "
 			    "listen backlog until one closes",
 			    W.w_nconns);
+		}
 		return (0);
 	}
-	full_logged = 0;
 	return (1);
 }
 

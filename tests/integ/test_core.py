@@ -267,6 +267,22 @@ class TestReadTimeout(CoreCase):
         time.sleep(0.1)
         self.assertFalse(self.fx.up.saw(b"ck-bad-later"))
 
+    def test_bad_chunk_past_16k_in_one_read_never_upstream(self):
+        """Attack finding: one read that takes the buffer past 16 KB was
+        not scanned, so valid chunks before the error reached the
+        upstream with the head."""
+        self.start()
+        with self.fx.client() as c:
+            c.send(b"POST /echo/ck-big-bad HTTP/1.1\r\nHost: a\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n")
+            time.sleep(0.3)
+            c.send(b"10\r\n" + b"a" * 16 + b"\r\nZZ\r\n" + b"c" * 20000)
+            r = c.read_response()
+        self.assertVwError(r, 400)
+        time.sleep(0.2)
+        self.assertFalse(self.fx.up.saw(b"ck-big-bad"))
+        self.assertEqual(self.fx.up.stats()["connections"], 0)
+
     def test_expect_100_with_buffered_body(self):
         self.start()
         with self.fx.client() as c:
@@ -298,21 +314,27 @@ class TestForwardedFor(CoreCase):
     def test_trusted_peer_appended_and_client_ip_from_list(self):
         self.start({"server": {"trusted_proxies": ["127.0.0.2/32",
                                                    "10.0.0.0/8"]}})
+        # sent, client judged, list forwarded (before the peer): what is
+        # left of the client is not believed, so not forwarded either
         cases = [
-            ("203.0.113.9", "203.0.113.9"),
-            ("198.51.100.1, 10.1.2.3", "198.51.100.1"),
-            ("garbage, 198.51.100.7", "198.51.100.7"),
-            ("10.9.9.9", "10.9.9.9"),     # all trusted: the left-most
-            ("2001:db8::5", "2001:db8::5"),
+            ("203.0.113.9", "203.0.113.9", "203.0.113.9"),
+            ("198.51.100.1, 10.1.2.3", "198.51.100.1",
+             "198.51.100.1, 10.1.2.3"),
+            ("6.6.6.6, 198.51.100.9", "198.51.100.9", "198.51.100.9"),
+            ("garbage, 198.51.100.7", "198.51.100.7", "198.51.100.7"),
+            ("10.9.9.9", "10.9.9.9", "10.9.9.9"),  # all trusted: left-most
+            ("2001:db8::5", "2001:db8::5", "2001:db8::5"),
+            ("1.1.1.1,   ", "1.1.1.1", "1.1.1.1"),
+            (" , 5.5.5.5 ,, 10.0.0.7", "5.5.5.5", "5.5.5.5, 10.0.0.7"),
         ]
-        for i, (xff, client) in enumerate(cases):
+        for i, (xff, client, fwd) in enumerate(cases):
             rid = "xff-t%d" % i
             with T.Client(self.fx.port, src="127.0.0.2") as c:
                 r = c.request("GET", "/echo/" + rid,
                               [("X-Forwarded-For", xff),
                                ("X-Request-Id", rid)])
             self.assertEqual(up_get(r.json(), "X-Forwarded-For"),
-                             [xff + ", 127.0.0.2"])
+                             [fwd + ", 127.0.0.2"], xff)
             ev = self.fx.vw.wait_event("request.proxied",
                                        lambda e: e["request_id"] == rid)
             self.assertIsNotNone(ev)
@@ -325,8 +347,9 @@ class TestForwardedFor(CoreCase):
                           [("X-Forwarded-For", "192.0.2.1"),
                            ("X-Forwarded-For", "192.0.2.2"),
                            ("X-Request-Id", "xff-2f")])
+        # 192.0.2.2 is the client; 192.0.2.1, left of it, is its claim
         self.assertEqual(up_get(r.json(), "X-Forwarded-For"),
-                         ["192.0.2.1, 192.0.2.2, 127.0.0.2"])
+                         ["192.0.2.2, 127.0.0.2"])
         ev = self.fx.vw.wait_event("request.proxied",
                                    lambda e: e["request_id"] == "xff-2f")
         self.assertEqual(ev["payload"]["client_ip"], "192.0.2.2")
@@ -537,6 +560,16 @@ class TestTruthfulLogs(CoreCase):
             r = extra.read_response()
             self.assertEqual(r.status, 200, r)
             extra.close()
+            # a client cycling connections against the full worker (4 held
+            # + 1) does not flood the log (attack finding): one line per
+            # 10 s, not one per cycle
+            for i in range(30):
+                with self.fx.client(5) as c:
+                    self.assertEqual(c.request("GET", "/echo/cyc%d" % i)
+                                     .status, 200)
+            time.sleep(0.2)
+            self.assertEqual(len(self.fx.vw.events(
+                "worker.max_connections")), 1)
         finally:
             for c in held:
                 c.close()

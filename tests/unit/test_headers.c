@@ -180,6 +180,20 @@ START_TEST(t_forward_xff_trusted)
 	ck_assert_ptr_nonnull(strstr(h,
 	    "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 192.0.2.7\r\n"));
 	ck_assert_str_eq(rq->rq_cip, "10.0.0.1");
+	/* What is left of the client is not believed, nor forwarded. */
+	memset(rq, 0, sizeof(*rq));
+	rq->rq_conn = &tcn;
+	rq->rq_conf = cf;
+	arena_init(&rq->rq_arena, blk + 8192, 32768);
+	rq->rq_uphead = blk + 65536;
+	rq->rq_uphead_cap = 65536;
+	h = uphead("GET / HTTP/1.1\r\nHost: h\r\n"
+	    "X-Forwarded-For: 6.6.6.6, ,10.0.0.1 \r\n"
+	    "X-Forwarded-For: 10.0.0.2,\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(h,
+	    "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 192.0.2.7\r\n"));
+	ck_assert_ptr_null(strstr(h, "6.6.6.6"));
+	ck_assert_str_eq(rq->rq_cip, "10.0.0.1");
 	W.w_trusted = NULL;
 	cidrset_free(&set);
 }
