@@ -367,7 +367,26 @@ class TestForwardedFor(CoreCase):
 
 
 # ====================================================================== 4
-class TestResponseRules(CoreCase):
+class SharedFixtureCase(CoreCase):
+    """One fixture for the whole class: its tests change no state."""
+    EXTRA = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fx = Fixture(cls.EXTRA)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fx.close()
+
+    def setUp(self):
+        pass
+
+    def tearDown(self):
+        pass
+
+
+class TestResponseRules(SharedFixtureCase):
     """Table-driven cases over scripted upstream responses."""
 
     CASES = [
@@ -405,19 +424,7 @@ class TestResponseRules(CoreCase):
                        t.assertEqual(r.header("Content-Length"), "7"))),
     ]
 
-    @classmethod
-    def setUpClass(cls):
-        cls.fx = Fixture({"server": {"workers": 1}})
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fx.close()
-
-    def setUp(self):
-        pass
-
-    def tearDown(self):
-        pass
+    EXTRA = {"server": {"workers": 1}}
 
     def test_table(self):
         for name, raw, method, check in self.CASES:
@@ -444,7 +451,7 @@ class TestResponseRules(CoreCase):
 
 
 # ====================================================================== 5, 7
-class TestFraming(CoreCase):
+class TestFraming(SharedFixtureCase):
 
     PROBES = [
         ("bare_lf_chunk", b"POST /MARK HTTP/1.1\r\nHost: a\r\nTransfer-"
@@ -464,19 +471,6 @@ class TestFraming(CoreCase):
         ("pct_00", b"GET /MARK%00.html HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     ]
 
-    @classmethod
-    def setUpClass(cls):
-        cls.fx = Fixture()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fx.close()
-
-    def setUp(self):
-        pass
-
-    def tearDown(self):
-        pass
 
     def test_probes(self):
         for name, raw, status in self.PROBES:

@@ -45,6 +45,22 @@ load_config(void)
 	config_diags_free(&d);
 }
 
+/* A fresh request on tcn, laid out in blk as req_new() would. */
+static void
+new_req(void)
+{
+	rq = (struct req *)blk;
+	memset(rq, 0, sizeof(*rq));
+	rq->rq_conn = &tcn;
+	rq->rq_conf = cf;
+	arena_init(&rq->rq_arena, blk + 8192, 32768);
+	rq->rq_uphead = blk + 65536;
+	rq->rq_uphead_cap = 65536;
+	rq->rq_clhead = blk + 131072;
+	rq->rq_clhead_cap = 65536;
+	tcn.cn_req = rq;
+}
+
 static void
 setup(void)
 {
@@ -58,16 +74,7 @@ setup(void)
 	strcpy(tcn.cn_ip, "192.0.2.7");
 	ck_assert_int_eq(ipaddr_parse(tcn.cn_ip, strlen(tcn.cn_ip),
 	    &tcn.cn_addr), 0);
-	rq = (struct req *)blk;
-	memset(rq, 0, sizeof(*rq));
-	rq->rq_conn = &tcn;
-	rq->rq_conf = cf;
-	arena_init(&rq->rq_arena, blk + 8192, 32768);
-	rq->rq_uphead = blk + 65536;
-	rq->rq_uphead_cap = 65536;
-	rq->rq_clhead = blk + 131072;
-	rq->rq_clhead_cap = 65536;
-	tcn.cn_req = rq;
+	new_req();
 }
 
 static void
@@ -181,12 +188,7 @@ START_TEST(t_forward_xff_trusted)
 	    "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 192.0.2.7\r\n"));
 	ck_assert_str_eq(rq->rq_cip, "10.0.0.1");
 	/* What is left of the client is not believed, nor forwarded. */
-	memset(rq, 0, sizeof(*rq));
-	rq->rq_conn = &tcn;
-	rq->rq_conf = cf;
-	arena_init(&rq->rq_arena, blk + 8192, 32768);
-	rq->rq_uphead = blk + 65536;
-	rq->rq_uphead_cap = 65536;
+	new_req();
 	h = uphead("GET / HTTP/1.1\r\nHost: h\r\n"
 	    "X-Forwarded-For: 6.6.6.6, ,10.0.0.1 \r\n"
 	    "X-Forwarded-For: 10.0.0.2,\r\n\r\n");
