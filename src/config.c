@@ -1754,6 +1754,11 @@ check_rate(struct ctx *c)
 		    "redis needs rate_limit.redis.url or .address");
 	if (!r->enabled)
 		return;
+	/* Not built yet: never fall back silently to the local store. */
+	if (r->store == RL_STORE_REDIS)
+		key_diag(c, key_find("rate_limit.store"), 1, "rate_limit.store: "
+		    "redis is not implemented in this build; use memory (the "
+		    "host-local LMDB store)");
 	if (r->per_user.requests_per_second < r->per_ip.requests_per_second)
 		key_diag(c, key_find("rate_limit.per_user.requests_per_second"),
 		    0, "rate_limit.per_user.requests_per_second (%g) is below "

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "pipe.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -200,7 +201,7 @@ static void	 emit_log(struct conn *, struct req *);
 
 static const char *const ev_names[EV__COUNT] = {
 	"request.proxied", "request.blocked", "request.internal",
-	"upstream.timeout", "upstream.error"
+	"upstream.timeout", "upstream.error", "rate_limit.blocked"
 };
 
 /* SPEC.md 11: one event per request, then the counters. */
@@ -226,14 +227,16 @@ emit_log(struct conn *cn, struct req *rq)
 	struct logev	 le;
 	uint64_t	 dur = util_now_ms - rq->rq_start_ms;
 	int		 st = rq->rq_status;
-	const char	*sev = st >= 500 ? "medium" : "info";
+	const char	*sev = st >= 500 || rq->rq_event == EV_RATE_LIMITED ?
+	    "medium" : "info";
 
 	counters_request(W.w_ctr, st, rq->rq_back.fl_bytes, dur);
 	if (!W.w_conf->log.access_log && rq->rq_event == EV_PROXIED &&
 	    st < 500)
 		return;
 	logev_init(&le, st >= 500 ? LOG_LVL_WARN : LOG_LVL_INFO, sev,
-	    rq->rq_event == EV_PROXIED ? "network" : "policy",
+	    rq->rq_event == EV_PROXIED ? "network" :
+	    rq->rq_event == EV_RATE_LIMITED ? "resilience" : "policy",
 	    ev_names[rq->rq_event]);
 	if (!log_enabled(le.le_level))
 		return;
@@ -254,9 +257,12 @@ emit_log(struct conn *cn, struct req *rq)
 		logev_int(&le, "upstream_ms", (long long)rq->rq_up_ms);
 	if (rq->rq_errmsg)
 		logev_cstr(&le, "reason", rq->rq_errmsg);
+	if (rq->rq_rlkind)
+		logev_cstr(&le, "limit_type", rq->rq_rlkind);
 	le.le_request_id = rq->rq_id[0] ? rq->rq_id : NULL;
 	le.le_actor_ip = rq->rq_cip;
 	le.le_outcome = rq->rq_event == EV_BLOCKED ? "blocked" :
+	    rq->rq_event == EV_RATE_LIMITED ? "rate_limited" :
 	    st >= 500 ? "failed" : "allowed";
 	logev_emit(&le);
 }
@@ -346,6 +352,7 @@ conn_close(struct conn *cn, const char *reason)
 	}
 	timer_del(&cn->cn_timer);
 	release_inbuf(cn);
+	rl_conn_close(cn);
 	close(cn->cn_ep.ep_io.io_fd);
 	cn->cn_state = CS_DEAD;
 	if (cn->cn_prev)
@@ -412,6 +419,14 @@ conn_accept(int lfd)
 		W.w_nconns++;
 		counters_conn(W.w_ctr, 1);
 		timer_set(&cn->cn_timer, &W.w_q[TQ_HEADER], conn_timeout);
+		/* Over per_ip.max_connections: 429 if a head is here, and
+		   closed either way (stage_connlimit). */
+		if (rl_conn_open(cn) == -1) {
+			conn_run(cn);
+			if (cn->cn_state == CS_HEAD)
+				conn_close(cn, "connection limit");
+			continue;
+		}
 		conn_run(cn);
 	}
 }

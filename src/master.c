@@ -31,6 +31,7 @@
 #include "counters.h"
 #include "log.h"
 #include "master.h"
+#include "shmkeep.h"
 #include "util.h"
 #include "worker.h"
 
@@ -378,6 +379,7 @@ reap(int stopping)
 			continue;
 		counters_base[ch->ch_slot].c_pid = 0;
 		ch->ch_pid = 0;
+		shmkeep_reaped(pid);
 		if (stopping || ch->ch_draining || ch->ch_gen != generation)
 			continue;
 		log_sys(LOG_LVL_ERROR, "worker.exited",
@@ -474,6 +476,14 @@ reload(const char *cfpath)
 			config_free(ncf);
 			return;
 		}
+	}
+	if (shmkeep_open(ncf, &err) == -1) {
+		log_sys(LOG_LVL_ERROR, "config.reload_failed", "%s; still "
+		    "serving the previous configuration", err);
+		if (nfd != lfd)
+			close(nfd);
+		config_free(ncf);
+		return;
 	}
 	signal_children(SIGTERM, 0);	/* the whole old generation drains */
 	if (nfd != lfd) {
@@ -610,6 +620,10 @@ master_main(struct config *cf, const struct master_opts *mo)
 		return (2);
 	}
 	counters_base[0].c_pid = getpid();
+	if (shmkeep_open(conf, &err) == -1) {
+		fprintf(stderr, "vibewarden: %s\n", err);
+		return (2);
+	}
 	/* A binary upgrade's new master is detached already. */
 	if (mo->mo_daemonize && !inherited && daemonize() == -1) {
 		fprintf(stderr, "vibewarden: daemonize: %s\n", strerror(errno));
@@ -652,6 +666,7 @@ master_main(struct config *cf, const struct master_opts *mo)
 		ts.tv_sec = (next - now) / 1000;
 		ts.tv_nsec = (long)((next - now) % 1000) * 1000000;
 		sig = sigtimedwait(&set, &si, &ts);
+		shmkeep_tick();
 		switch (sig) {
 		case SIGCHLD:
 			reap(stopping);
@@ -709,6 +724,7 @@ master_main(struct config *cf, const struct master_opts *mo)
 	if (pidfile_cur != NULL)
 		unlink(pidfile_cur);
 	free(pidfile_cur);
+	shmkeep_close();
 	config_free(conf);
 	return (0);
 }

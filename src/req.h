@@ -34,6 +34,7 @@ enum rq_event {
 	EV_INTERNAL,		/* request.internal: /_vibewarden/... */
 	EV_UPSTREAM_TIMEOUT,	/* upstream.timeout */
 	EV_UPSTREAM_ERROR,	/* upstream.error (502) */
+	EV_RATE_LIMITED,	/* rate_limit.blocked (429) */
 	EV__COUNT
 };
 
@@ -90,6 +91,8 @@ struct conn {
 	uint32_t	 cn_nreq;
 	uint64_t	 cn_linger_until;	/* CS_LINGER deadline */
 	unsigned	 cn_close:1;	/* close after the current response */
+	unsigned	 cn_rlheld:1;	/* holds a max_connections slot */
+	unsigned	 cn_rlover:1;	/* over max_connections: 429 + close */
 	struct conn	*cn_prev, *cn_next;	/* worker's list */
 	struct sockaddr_storage cn_peer;
 	char		 cn_ip[46];	/* peer address as text */
@@ -158,6 +161,17 @@ struct req {
 						   the peer, or the right-most
 						   untrusted X-Forwarded-For
 						   hop behind a trusted proxy */
+	/*
+	 * The authenticated user id (arena or config storage), set by the
+	 * auth stage; empty for anonymous requests.  The per-user rate
+	 * limit (stage_ratelimit_user) keys on it.
+	 */
+	struct vw_str		 rq_uid;
+	/* A 429 of a rate limit: which one, and its answer headers. */
+	const char		*rq_rlkind;	/* "ip", "user", "connections" */
+	uint32_t		 rq_rlretry;	/* Retry-After, s */
+	uint32_t		 rq_rlquota;	/* burst */
+	uint32_t		 rq_rlwindow;	/* s to refill the burst */
 	uint64_t		 rq_start_ms;
 	uint64_t		 rq_up_start_ms;
 	uint64_t		 rq_up_ms;	/* time to response head */

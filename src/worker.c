@@ -18,6 +18,7 @@
 #include "counters.h"
 #include "log.h"
 #include "pipe.h"
+#include "ratelimit.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -217,6 +218,7 @@ worker_main(const struct config *cf, int lfd, int slot,
 	}
 	setup_queues(cf);
 	setup_blocks(cf);
+	rl_worker_init(cf);
 	sechdr_init(cf, 0);
 	lio.io_fd = lfd;
 	lio.io_cb = listener_cb;
@@ -258,6 +260,7 @@ worker_main(const struct config *cf, int lfd, int slot,
 		if (W.w_draining && (W.w_nconns == 0 ||
 		    util_now_ms >= deadline))
 			break;
+		rl_report();
 		log_flush();
 	}
 	log_flush();

@@ -10,5 +10,8 @@ srcdir=${top_srcdir:-$(dirname "$0")/../..}
 VW_BIN=${VW_BIN:-./vibewarden}
 PYTHONDONTWRITEBYTECODE=1
 export VW_BIN PYTHONDONTWRITEBYTECODE
-python3 "$srcdir/tests/integ/test_proxy.py"
-exit $?
+rc=0
+for t in test_proxy.py test_ratelimit.py; do
+	python3 "$srcdir/tests/integ/$t" || rc=1
+done
+exit $rc

@@ -1,7 +1,8 @@
 /*
  * test_ratelimit.c: GCRA arithmetic (burst, refill, Retry-After rounding,
  * a clock going backwards), the shm LMDB store (one bucket under
- * concurrent processes, connection slots, purge, sweep, a full map).
+ * concurrent processes, connection slots, purge, sweep, a full map), and
+ * the worker's keys and exempt-path globs.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "gcra.h"
+#include "ratelimit.h"
 #include "shm.h"
 #include "store.h"
 
@@ -398,6 +400,69 @@ START_TEST(t_shm_full)
 }
 END_TEST
 
+/* ------------------------------------------------------------ keys */
+
+START_TEST(t_keys)
+{
+	unsigned char	 a[RL_KEY_MAX], b[RL_KEY_MAX];
+	size_t		 la, lb;
+
+	/* IPv6 in one /64 share a key; the next /64 does not. */
+	la = rl_ip_key('i', "2001:db8:1:2::1", 64, a);
+	lb = rl_ip_key('i', "2001:db8:1:2:ffff:1:2:3", 64, b);
+	ck_assert_uint_eq(la, lb);
+	ck_assert_mem_eq(a, b, la);
+	lb = rl_ip_key('i', "2001:db8:1:3::1", 64, b);
+	ck_assert(la != lb || memcmp(a, b, la) != 0);
+	/* /128 keeps every address apart; /48 groups wider. */
+	la = rl_ip_key('i', "2001:db8:1:2::1", 128, a);
+	lb = rl_ip_key('i', "2001:db8:1:2::2", 128, b);
+	ck_assert(memcmp(a, b, la) != 0);
+	la = rl_ip_key('i', "2001:db8:1:2::1", 48, a);
+	lb = rl_ip_key('i', "2001:db8:1:ffff::1", 48, b);
+	ck_assert_mem_eq(a, b, la);
+	/* A prefix that ends inside a byte. */
+	la = rl_ip_key('i', "2001:db8:1:2::", 60, a);
+	lb = rl_ip_key('i', "2001:db8:1:f::", 60, b);
+	ck_assert_mem_eq(a, b, la);
+	lb = rl_ip_key('i', "2001:db8:1:12::", 60, b);
+	ck_assert(memcmp(a, b, la) != 0);
+	/* IPv4 and its IPv4-mapped form are one client. */
+	la = rl_ip_key('i', "192.0.2.7", 64, a);
+	lb = rl_ip_key('i', "::ffff:192.0.2.7", 64, b);
+	ck_assert_uint_eq(la, lb);
+	ck_assert_mem_eq(a, b, la);
+	lb = rl_ip_key('i', "192.0.2.8", 64, b);
+	ck_assert(memcmp(a, b, la) != 0);
+	/* Scopes never collide: a user named like an address. */
+	la = rl_ip_key('i', "192.0.2.7", 64, a);
+	lb = rl_user_key(VW_STR("192.0.2.7"), b);
+	ck_assert(la != lb || memcmp(a, b, la) != 0);
+}
+END_TEST
+
+START_TEST(t_glob)
+{
+	ck_assert_int_eq(rl_glob("/health", VW_STR("/health")), 1);
+	ck_assert_int_eq(rl_glob("/health", VW_STR("/healthz")), 0);
+	ck_assert_int_eq(rl_glob("/static/*", VW_STR("/static/app.css")), 1);
+	ck_assert_int_eq(rl_glob("/static/*", VW_STR("/static/css/a.css")),
+	    1);
+	ck_assert_int_eq(rl_glob("/static/**", VW_STR("/static/css/a.css")),
+	    1);
+	ck_assert_int_eq(rl_glob("/static/*", VW_STR("/static")), 0);
+	ck_assert_int_eq(rl_glob("/static/*", VW_STR("/staticx/a")), 0);
+	ck_assert_int_eq(rl_glob("/api/*/status", VW_STR("/api/v1/status")),
+	    1);
+	ck_assert_int_eq(rl_glob("/api/*/status",
+	    VW_STR("/api/v1/x/status")), 0);
+	ck_assert_int_eq(rl_glob("/v?/ping", VW_STR("/v2/ping")), 1);
+	ck_assert_int_eq(rl_glob("/v?/ping", VW_STR("/v//ping")), 0);
+	ck_assert_int_eq(rl_glob("*.ico", VW_STR("favicon.ico")), 1);
+	ck_assert_int_eq(rl_glob("/*.ico", VW_STR("/a/favicon.ico")), 0);
+}
+END_TEST
+
 static Suite *
 ratelimit_suite(void)
 {
@@ -409,6 +474,8 @@ ratelimit_suite(void)
 	tcase_add_test(tc, t_gcra_fractional_rate);
 	tcase_add_test(tc, t_retry_after_rounding);
 	tcase_add_test(tc, t_clock_backwards);
+	tcase_add_test(tc, t_keys);
+	tcase_add_test(tc, t_glob);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(ts, setup, teardown);
 	tcase_set_timeout(ts, 60);
