@@ -11,7 +11,8 @@
 
 static int
 lmdb_take(struct store *st, const void *key, size_t klen,
-    const struct gcra *g, uint64_t now, struct gcra_res *out)
+    const struct gcra *g, uint64_t now, struct gcra_res *out,
+    store_done_fn *done, void *arg)
 {
 	return (shm_rl_take(st->st_ctx, key, klen, g, now, out));
 }
@@ -23,7 +24,7 @@ lmdb_free(struct store *st)
 }
 
 static const struct store_ops lmdb_ops = {
-	"memory", lmdb_take, lmdb_free
+	"memory", lmdb_take, NULL, lmdb_free
 };
 
 struct store *

@@ -18,6 +18,7 @@
 #include "vwstr.h"
 
 struct conn;
+struct req;
 
 enum rl_kind { RL_IP, RL_USER };
 
@@ -30,6 +31,8 @@ struct rl_answer {
 	uint32_t	 ra_retry;	/* refused: Retry-After, whole s */
 	uint32_t	 ra_remaining;	/* tokens left */
 	uint32_t	 ra_reset;	/* s until the bucket is full */
+	int		 ra_closed;	/* refused because the store is down
+					   (redis.fallback: false) */
 };
 
 /* 1 when cf needs the shm environment (rate limiting on). */
@@ -64,15 +67,21 @@ size_t	 rl_ip_key(char scope, const char *ip, int v6prefix,
 	    unsigned char *out);
 size_t	 rl_user_key(struct vw_str uid, unsigned char *out);
 
-/* One request of kind against key: fills *a (fail open on a store error). */
-void	 rl_take(enum rl_kind kind, const unsigned char *key, size_t klen,
-	    struct rl_answer *a);
+/*
+ * One request rq of kind against key.  Returns 0 with *a filled (a local
+ * store error fails open), or 1 when the answer comes from Redis later:
+ * rq->rq_rlstate is RLS_WAIT, and the reply sets RLS_DONE with rq_rlok,
+ * rq_rlclosed, rq_rlretry and runs the connection again (conn_run).
+ */
+int	 rl_take(struct req *rq, enum rl_kind kind, const unsigned char *key,
+	    size_t klen, struct rl_answer *a);
 
 /*
  * Connection hooks (conn.c).  rl_conn_open(): count cn against
  * rate_limit.per_ip.max_connections; 0 admitted (or no limit), -1 over
  * the limit (cn_rlover set, rate_limit.conn_blocked logged).
- * rl_conn_close(): give back the slot cn holds, if any.
+ * rl_conn_close(): give back the slot cn holds, if any, and forget a
+ * Redis decision it waits for.
  */
 int	 rl_conn_open(struct conn *cn);
 void	 rl_conn_close(struct conn *cn);

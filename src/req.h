@@ -93,6 +93,7 @@ struct conn {
 	unsigned	 cn_close:1;	/* close after the current response */
 	unsigned	 cn_rlheld:1;	/* holds a max_connections slot */
 	unsigned	 cn_rlover:1;	/* over max_connections: 429 + close */
+	void		*cn_rlwait;	/* a Redis decision in flight */
 	struct conn	*cn_prev, *cn_next;	/* worker's list */
 	struct sockaddr_storage cn_peer;
 	char		 cn_ip[46];	/* peer address as text */
@@ -114,6 +115,11 @@ struct upconn {
  * to 8 KB), log copies, then the response's fields.
  */
 #define REQ_ARENA	32768
+
+/* struct req.rq_rlstate */
+#define RLS_NONE	0
+#define RLS_WAIT	1	/* Redis decision in flight */
+#define RLS_DONE	2	/* answer in rq_rlok/rq_rlretry */
 
 /* struct req.rq_flags */
 #define RQ_WS		0x01	/* WebSocket upgrade requested */
@@ -167,6 +173,10 @@ struct req {
 	 * limit (stage_ratelimit_user) keys on it.
 	 */
 	struct vw_str		 rq_uid;
+	/* A decision from Redis (stage_ratelimit waits with V_AGAIN). */
+	int			 rq_rlstate;	/* RLS_* */
+	int			 rq_rlok;	/* RLS_DONE: allowed */
+	int			 rq_rlclosed;	/* RLS_DONE: store down, refused */
 	/* A 429 of a rate limit: which one, and its answer headers. */
 	const char		*rq_rlkind;	/* "ip", "user", "connections" */
 	uint32_t		 rq_rlretry;	/* Retry-After, s */

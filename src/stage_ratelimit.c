@@ -9,15 +9,16 @@
  *     when the auth stage has set rq_uid.
  * /_vibewarden/... and rate_limit.exempt_paths cost nothing.  A WebSocket
  * upgrade is one request, so one token; frames never reach a stage.
- * Worker only; a decision is one LMDB transaction on the shared map, never
- * socket I/O.
+ * Worker only.  A decision is one LMDB transaction on the shared map, not
+ * socket I/O; with the Redis store the stage returns V_AGAIN and
+ * ratelimit.c runs the connection again when the reply is in.
  */
 #include "pipe.h"
 #include "ratelimit.h"
 
 static enum verdict
 refuse(struct req *rq, const char *kind, uint32_t retry,
-    const struct cf_rate *r)
+    const struct cf_rate *r, const char *msg)
 {
 	double	 w;
 
@@ -32,18 +33,22 @@ refuse(struct req *rq, const char *kind, uint32_t retry,
 		    (uint32_t)w + (w > (uint32_t)w) : 1;
 	}
 	return (req_fail(rq, 429, EV_RATE_LIMITED, "rate_limit_exceeded",
-	    r == NULL ? "too many connections from this client" :
-	    "too many requests"));
+	    msg));
 }
 
 enum verdict
 stage_connlimit(struct req *rq)
 {
 	if (rq->rq_conn->cn_rlover)
-		return (refuse(rq, "connections", 1, NULL));
+		return (refuse(rq, "connections", 1, NULL,
+		    "too many connections from this client"));
 	return (V_NEXT);
 }
 
+/*
+ * One token of kind.  With the Redis store the answer comes later: wait
+ * (V_AGAIN) until the reply has run the connection again.
+ */
 static enum verdict
 take(struct req *rq, enum rl_kind kind, const unsigned char *key,
     size_t klen)
@@ -51,11 +56,25 @@ take(struct req *rq, enum rl_kind kind, const unsigned char *key,
 	const struct cf_rate_limit *r = &rq->rq_conf->rate_limit;
 	struct rl_answer a;
 
-	rl_take(kind, key, klen, &a);
+	switch (rq->rq_rlstate) {
+	case RLS_WAIT:
+		return (V_AGAIN);
+	case RLS_DONE:
+		rq->rq_rlstate = RLS_NONE;
+		a.ra_allowed = rq->rq_rlok;
+		a.ra_closed = rq->rq_rlclosed;
+		a.ra_retry = rq->rq_rlretry;
+		break;
+	default:
+		if (rl_take(rq, kind, key, klen, &a) == 1)
+			return (V_AGAIN);
+		break;
+	}
 	if (a.ra_allowed)
 		return (V_NEXT);
 	return (refuse(rq, kind == RL_IP ? "ip" : "user", a.ra_retry,
-	    kind == RL_IP ? &r->per_ip : &r->per_user));
+	    kind == RL_IP ? &r->per_ip : &r->per_user, a.ra_closed ?
+	    "rate limit store unavailable" : "too many requests"));
 }
 
 enum verdict

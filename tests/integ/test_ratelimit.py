@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -423,18 +424,210 @@ class TestMaxConnections(Base):
                 c.close()
 
 
+# ====================================================================== redis
+REDIS = os.environ.get("REDIS_SERVER", "/usr/bin/redis-server")
+
+
+class Redis:
+    """A redis-server of our own on a free loopback port, in a temp dir."""
+
+    def __init__(self, tmp, port=None):
+        self.port = port or T.free_port()
+        self.dir = os.path.join(tmp, "redis-%d" % self.port)
+        os.makedirs(self.dir, exist_ok=True)
+        self.proc = None
+
+    def start(self):
+        self.log = open(os.path.join(self.dir, "log"), "ab")
+        self.proc = subprocess.Popen(
+            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
+        if not T.wait_port(self.port, 10, self.proc):
+            raise RuntimeError("redis-server did not start")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        if self.proc:
+            self.log.close()
+        self.proc = None
+
+    def cmd(self, *args):
+        """One command over RESP; the decoded reply."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        try:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = a.encode() if isinstance(a, str) else a
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            f = s.makefile("rb")
+            return self._read(f)
+        finally:
+            s.close()
+
+    def _read(self, f):
+        ln = f.readline().rstrip(b"\r\n")
+        t, rest = ln[:1], ln[1:]
+        if t in (b"+", b"-"):
+            return rest.decode()
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            d = f.read(n + 2)[:-2]
+            return d.decode()
+        if t == b"*":
+            return [self._read(f) for _ in range(int(rest))]
+        raise ValueError(ln)
+
+
+@unittest.skipUnless(os.access(REDIS, os.X_OK), "no redis-server")
+class TestRedis(Base):
+    def setUp(self):
+        self.tmp = T.new_tmpdir()
+        self.redis = Redis(self.tmp).start()
+        self.up = T.Upstream(self.tmp).start()
+        self.vws = []
+
+    def tearDown(self):
+        for vw in self.vws:
+            vw.stop()
+        self.up.stop()
+        self.redis.stop()
+        if not os.environ.get("VW_KEEP_TMP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start_vw(self, name, rps=10, burst=20, fallback=True):
+        port = T.free_port()
+        cfg = T.base_config(port, self.up.port)
+        cfg["rate_limit"] = {
+            "enabled": True, "store": "redis",
+            "redis": {"url": "redis://127.0.0.1:%d/0" % self.redis.port,
+                      "key_prefix": "vwtest", "fallback": fallback,
+                      "health_check_interval": "1s"},
+            "per_ip": {"requests_per_second": rps, "burst": burst}}
+        cfg["shm"] = {"path": os.path.join(self.tmp, name + "-shm"),
+                      "map_size": "8MB"}
+        vw = T.Vibewarden(self.tmp, cfg, name=name).start()
+        self.vws.append(vw)
+        return vw
+
+    def get(self, vw, src="127.0.0.2", target="/echo"):
+        with SrcClient(vw.port, src) as c:
+            return c.request("GET", target)
+
+    def test_two_instances_one_limit(self):
+        a = self.start_vw("a")
+        b = self.start_vw("b")
+        codes = []
+        start = time.monotonic()
+        for i in range(100):
+            d = start + i * 0.01 - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+            r = self.get(a if i % 2 else b)
+            codes.append(r.status)
+            if r.status == 429:
+                self.assert429(r)
+        elapsed = time.monotonic() - start
+        ok = codes.count(200)
+        self.assertGreaterEqual(ok, 20, codes)
+        self.assertLessEqual(ok, min(30, 20 + int(elapsed * 10) + 1),
+                             (codes, elapsed))
+        # Both instances refused some: the bucket is theirs together.
+        self.assertTrue(a.events("rate_limit.blocked"))
+        self.assertTrue(b.events("rate_limit.blocked"))
+        # The original's key layout, with a TTL on every key.
+        keys = self.redis.cmd("KEYS", "vwtest:*")
+        self.assertEqual(keys, ["vwtest:ratelimit:1:127.0.0.2"])
+        ttl = self.redis.cmd("PTTL", keys[0])
+        self.assertGreater(ttl, 0)
+        self.assertLessEqual(ttl, 4000)
+        # Another address is its own bucket.
+        self.assertEqual(self.get(a, "127.0.0.3").status, 200)
+
+    def test_redis_down_falls_back_then_recovers(self):
+        vw = self.start_vw("a", rps=0.01, burst=5)
+        codes = [self.get(vw).status for _ in range(7)]
+        self.assertEqual(codes, [200] * 5 + [429] * 2)
+        self.redis.stop()
+        # Down: the local store decides, with the same limits (and a
+        # bucket of its own, as the original's in-memory fallback).
+        codes = []
+        for _ in range(12):
+            try:
+                codes.append(self.get(vw, "127.0.0.4").status)
+            except (OSError, T.ProtocolError):
+                codes.append(None)
+        self.assertEqual(codes.count(200), 5, codes)
+        self.assertEqual(codes.count(429), 7, codes)
+        ev = vw.wait_event("rate_limit.store_fallback")
+        self.assertIsNotNone(ev)
+        self.assertIn("local store", ev["ai_summary"])
+        # Back: within health_check_interval (1s) decisions are Redis's
+        # again (a fresh server: the key appears there).
+        self.redis.start()
+        self.assertIsNotNone(vw.wait_event("rate_limit.store_recovered",
+                                           timeout=6))
+        time.sleep(0.3)
+        self.assertEqual(self.get(vw, "127.0.0.5").status, 200)
+        self.assertEqual(self.redis.cmd("EXISTS",
+                                        "vwtest:ratelimit:1:127.0.0.5"), 1)
+
+    def test_redis_down_no_fallback_fails_closed(self):
+        vw = self.start_vw("a", fallback=False)
+        self.assertEqual(self.get(vw).status, 200)
+        self.redis.stop()
+        rs = []
+        for _ in range(5):
+            try:
+                rs.append(self.get(vw, "127.0.0.3"))
+            except (OSError, T.ProtocolError):
+                pass
+        self.assertEqual(len(rs), 5)
+        for r in rs:
+            self.assertEqual(self.assert429(r), 1)
+            self.assertEqual(r.json()["message"],
+                             "rate limit store unavailable")
+        self.assertIsNotNone(vw.wait_event("rate_limit.store_fallback"))
+        self.redis.start()
+        self.assertIsNotNone(vw.wait_event("rate_limit.store_recovered",
+                                           timeout=6))
+        time.sleep(0.3)
+        self.assertEqual(self.get(vw, "127.0.0.3").status, 200)
+
+    def test_client_gone_while_waiting(self):
+        # A client that sends a request and leaves while its decision is
+        # on the way: the reply finds no connection, the worker lives.
+        vw = self.start_vw("a", rps=1000, burst=1000)
+        for _ in range(50):
+            c = SrcClient(vw.port, "127.0.0.2")
+            c.send(T.build_request("GET", "/echo"))
+            c.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                           b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            c.close()
+        self.assertEqual(self.get(vw).status, 200)
+        self.assertEqual(vw.events("worker.exited"), [])
+
+
 # ====================================================================== config
 class TestConfig(unittest.TestCase):
-    def test_redis_store_refused_in_this_build(self):
+    def test_rediss_refused_in_this_build(self):
         tmp = T.new_tmpdir()
         try:
             cfg = T.base_config(T.free_port(), T.free_port())
             cfg["rate_limit"] = {"enabled": True, "store": "redis",
-                                 "redis": {"address": "127.0.0.1:1"}}
+                                 "redis": {"url": "rediss://127.0.0.1:1"}}
             vw = T.Vibewarden(tmp, cfg)
             rc, out, err = T.run_check(vw.conf)
             self.assertEqual(rc, 1, err)
-            self.assertIn("rate_limit.store: redis is not implemented", err)
+            self.assertIn("rediss:// (TLS) is not implemented", err)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

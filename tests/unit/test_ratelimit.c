@@ -2,19 +2,24 @@
  * test_ratelimit.c: GCRA arithmetic (burst, refill, Retry-After rounding,
  * a clock going backwards), the shm LMDB store (one bucket under
  * concurrent processes, connection slots, purge, sweep, a full map), and
- * the worker's keys and exempt-path globs.
+ * the worker's keys and exempt-path globs, and the per-user stage's hook.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
+/* libcheck has a CK_ERROR of its own; keep enum chunk_rc's. */
+#define CK_ERROR	CHECK_CK_ERROR
 #include <check.h>
+#undef CK_ERROR
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "gcra.h"
+#include "pipe.h"
 #include "ratelimit.h"
 #include "shm.h"
 #include "store.h"
@@ -167,6 +172,8 @@ teardown(void)
 {
 	char	 f[256];
 
+	snprintf(f, sizeof(f), "%s/vw.yaml", dir);
+	unlink(f);
 	shm_file(dir, 0, f, sizeof(f));
 	unlink(f);
 	shm_file(dir, 1, f, sizeof(f));
@@ -197,7 +204,8 @@ START_TEST(t_shm_take)
 
 	gcra_init(&g, 10, 5);
 	for (i = 0; i < 10; i++) {
-		ck_assert_int_eq(st->st_ops->so_take(st, "k1", 2, &g, T0, &r),
+		ck_assert_int_eq(st->st_ops->so_take(st, "k1", 2, &g, T0, &r,
+		    NULL, NULL),
 		    SHM_OK);
 		ok += r.gr_allowed;
 	}
@@ -463,6 +471,77 @@ START_TEST(t_glob)
 }
 END_TEST
 
+/* ------------------------------------------------------------ stages */
+
+/* A config with per_user 1/s burst 3 and shm in the test directory. */
+static struct config *
+stage_config(void)
+{
+	struct cfg_diags d = { 0 };
+	struct config	*cf;
+	char		 path[256];
+	char		*const env[] = { NULL };
+	FILE		*fp;
+
+	snprintf(path, sizeof(path), "%s/vw.yaml", dir);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	fprintf(fp, "tls: {enabled: false}\nrate_limit:\n  per_ip:\n"
+	    "    requests_per_second: 1\n    burst: 2\n  per_user:\n"
+	    "    requests_per_second: 1\n    burst: 3\n"
+	    "  exempt_paths: [\"/free/*\"]\n"
+	    "shm: {path: \"%s\", map_size: 1MB}\n", dir);
+	fclose(fp);
+	cf = config_load(path, env, &d);
+	config_diags_free(&d);
+	unlink(path);
+	ck_assert_ptr_nonnull(cf);
+	return (cf);
+}
+
+START_TEST(t_stage_per_user)
+{
+	struct shm	*h = open_shm(1 << 20, SHM_CREATE);
+	struct config	*cf = stage_config();
+	struct conn	 cn;
+	struct req	 rq;
+	int		 i;
+
+	ck_assert_int_eq(rl_worker_init(cf), 0);
+	memset(&cn, 0, sizeof(cn));
+	memset(&rq, 0, sizeof(rq));
+	rq.rq_conn = &cn;
+	rq.rq_conf = cf;
+	rq.rq_msg.m_path = VW_STR("/api");
+	/* Anonymous: the per-user stage does nothing. */
+	for (i = 0; i < 10; i++)
+		ck_assert_int_eq(stage_ratelimit_user(&rq), V_NEXT);
+	/* The auth stage's hook: a user id makes it count, per user. */
+	rq.rq_uid = VW_STR("user-42");
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(stage_ratelimit_user(&rq), V_NEXT);
+	ck_assert_int_eq(stage_ratelimit_user(&rq), V_DONE);
+	ck_assert_int_eq(rq.rq_status, 429);
+	ck_assert_str_eq(rq.rq_rlkind, "user");
+	ck_assert_uint_eq(rq.rq_rlretry, 1);
+	ck_assert_uint_eq(rq.rq_rlquota, 3);
+	ck_assert_uint_eq(rq.rq_rlwindow, 3);
+	rq.rq_status = 0;
+	rq.rq_msg.m_path = VW_STR("/free/x");
+	ck_assert_int_eq(stage_ratelimit_user(&rq), V_NEXT);
+	rq.rq_msg.m_path = VW_STR("/api");
+	rq.rq_uid = VW_STR("user-43");
+	ck_assert_int_eq(stage_ratelimit_user(&rq), V_NEXT);
+	/* The per-IP bucket is another one. */
+	memcpy(rq.rq_cip, "192.0.2.1", 10);
+	ck_assert_int_eq(stage_ratelimit_ip(&rq), V_NEXT);
+	ck_assert_int_eq(stage_ratelimit_ip(&rq), V_NEXT);
+	ck_assert_int_eq(stage_ratelimit_ip(&rq), V_DONE);
+	ck_assert_str_eq(rq.rq_rlkind, "ip");
+	config_free(cf);
+	shm_close(h);
+}
+END_TEST
+
 static Suite *
 ratelimit_suite(void)
 {
@@ -485,6 +564,7 @@ ratelimit_suite(void)
 	tcase_add_test(ts, t_shm_purge_dead);
 	tcase_add_test(ts, t_shm_sweep);
 	tcase_add_test(ts, t_shm_full);
+	tcase_add_test(ts, t_stage_per_user);
 	suite_add_tcase(s, ts);
 	return (s);
 }
