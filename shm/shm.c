@@ -167,6 +167,21 @@ shm_rl_take(struct shm *h, const void *key, size_t klen,
 		mdb_txn_abort(txn);
 		return (SHM_OK);
 	}
+	if (rc == 0 && v.mv_size == sizeof(tat)) {
+		/*
+		 * Fast path for a known key: overwrite the 8 bytes in place
+		 * (MDB_WRITEMAP) under the write lock, and abort instead of
+		 * committing, so no page is copied.  Writers are serialised
+		 * by that lock and the page is the live one, so a later
+		 * copy-on-write carries the value along; only a read-only
+		 * snapshot may see the previous value, which a cache allows.
+		 * One 8-byte store cannot be torn by a kill, and a wild value
+		 * is clamped by gcra_take().
+		 */
+		memcpy(v.mv_data, &out->gr_tat, sizeof(out->gr_tat));
+		mdb_txn_abort(txn);
+		return (SHM_OK);
+	}
 	v.mv_data = &out->gr_tat;
 	v.mv_size = sizeof(out->gr_tat);
 	if ((rc = mdb_put(txn, h->sh_dbi[DB_RATELIMIT], &k, &v, 0)) != 0)

@@ -280,6 +280,56 @@ START_TEST(t_shm_concurrent)
 }
 END_TEST
 
+/*
+ * A known key is updated in place; page copies made later by inserts and
+ * deletes (copy-on-write) must carry the in-place value along.
+ */
+START_TEST(t_shm_inplace_survives_cow)
+{
+	struct shm	*h = open_shm(8 << 20, SHM_CREATE);
+	struct gcra	 g;
+	struct gcra_res	 r;
+	char		 k[32];
+	uint64_t	 tat;
+	size_t		 del;
+	int		 i, wrapped;
+
+	gcra_init(&g, 10, 100);
+	for (i = 0; i < 50; i++)
+		ck_assert_int_eq(shm_rl_take(h, "hot", 3, &g, T0, &r), SHM_OK);
+	ck_assert_int_eq(shm_rl_get(h, "hot", 3, &tat), SHM_OK);
+	ck_assert_uint_eq(tat, T0 + 50 * (NS / 10));
+	/* Thousands of inserts split and copy the page "hot" lives on. */
+	for (i = 0; i < 5000; i++) {
+		snprintf(k, sizeof(k), "h%05d", i);
+		ck_assert_int_eq(shm_rl_take(h, k, strlen(k), &g, T0, &r),
+		    SHM_OK);
+		if (i % 1000 == 0)
+			ck_assert_int_eq(shm_rl_take(h, "hot", 3, &g, T0, &r),
+			    SHM_OK);
+	}
+	ck_assert_int_eq(shm_rl_get(h, "hot", 3, &tat), SHM_OK);
+	ck_assert_uint_eq(tat, T0 + 55 * (NS / 10));
+	/* A sweep deletes the others (their TAT has passed), not "hot". */
+	do
+		ck_assert_int_eq(shm_sweep(h, T0 + NS, 512, &del, &wrapped),
+		    SHM_OK);
+	while (!wrapped);
+	ck_assert_int_eq(shm_rl_get(h, "hot", 3, &tat), SHM_OK);
+	ck_assert_uint_eq(tat, T0 + 55 * (NS / 10));
+	ck_assert_int_eq(shm_rl_get(h, "h00001", 6, &tat), SHM_OK);
+	ck_assert_uint_eq(tat, 0);
+	/* 45 tokens left exactly. */
+	for (i = 0; i < 45; i++) {
+		ck_assert_int_eq(shm_rl_take(h, "hot", 3, &g, T0, &r), SHM_OK);
+		ck_assert_int_eq(r.gr_allowed, 1);
+	}
+	ck_assert_int_eq(shm_rl_take(h, "hot", 3, &g, T0, &r), SHM_OK);
+	ck_assert_int_eq(r.gr_allowed, 0);
+	shm_close(h);
+}
+END_TEST
+
 START_TEST(t_shm_conns)
 {
 	struct shm	*h = open_shm(1 << 20, SHM_CREATE);
@@ -560,6 +610,7 @@ ratelimit_suite(void)
 	tcase_set_timeout(ts, 60);
 	tcase_add_test(ts, t_shm_take);
 	tcase_add_test(ts, t_shm_concurrent);
+	tcase_add_test(ts, t_shm_inplace_survives_cow);
 	tcase_add_test(ts, t_shm_conns);
 	tcase_add_test(ts, t_shm_purge_dead);
 	tcase_add_test(ts, t_shm_sweep);
