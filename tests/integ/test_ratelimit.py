@@ -247,6 +247,26 @@ class TestWorkerKill(Base):
             fx.close()
 
 
+class TestReload(Base):
+    def test_reload_keeps_buckets(self):
+        # A new worker generation opens the same map: no fresh burst.
+        fx = Fixture(rl_cfg(0.01, 5))
+        try:
+            codes = [fx.get("127.0.0.2").status for _ in range(5)]
+            self.assertEqual(codes, [200] * 5)
+            old = set(fx.vw.workers())
+            fx.vw.send_signal(signal.SIGHUP)
+            self.assertIsNotNone(fx.vw.wait_event("config.reloaded"))
+            end = time.monotonic() + 10
+            while time.monotonic() < end and set(fx.vw.workers()) & old:
+                time.sleep(0.1)
+            self.assertFalse(set(fx.vw.workers()) & old)
+            self.assert429(fx.get("127.0.0.2"))
+            self.assertEqual(fx.get("127.0.0.3").status, 200)
+        finally:
+            fx.close()
+
+
 class TestFullMap(Base):
     def test_full_map_logs_and_fails_open(self):
         # Burst 1: a second request from one address is refused while
@@ -419,6 +439,11 @@ class TestMaxConnections(Base):
                 self.assertEqual(r.status, 200, r)
                 cs.append(c)
             self.assertTrue(self.refused("127.0.0.4"))
+            # The master freed the dead worker's slots when it reaped it.
+            ev = self.fx.vw.wait_event("shm.reaped")
+            self.assertIsNotNone(ev)
+            self.assertIn("%d connection slots freed" % dead,
+                          ev["ai_summary"])
         finally:
             for c in cs:
                 c.close()
