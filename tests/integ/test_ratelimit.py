@@ -643,6 +643,21 @@ class TestRedis(Base):
 
 # ====================================================================== config
 class TestConfig(unittest.TestCase):
+    def test_unusable_shm_path_exit_2(self):
+        tmp = T.new_tmpdir()
+        try:
+            cfg = T.base_config(T.free_port(), T.free_port())
+            cfg["rate_limit"] = {"enabled": True}
+            cfg["shm"] = {"path": "/dev/null/shm"}
+            vw = T.Vibewarden(tmp, cfg)
+            p = subprocess.run([T.VW_BIN, "-c", vw.conf],
+                               capture_output=True, timeout=10,
+                               stdin=subprocess.DEVNULL)
+            self.assertEqual(p.returncode, 2, p)
+            self.assertIn(b"shm.path /dev/null/shm", p.stderr)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def test_rediss_refused_in_this_build(self):
         tmp = T.new_tmpdir()
         try:
