@@ -23,7 +23,7 @@ struct gcra_res {
 	int		 gr_allowed;	/* 1: take the token, 0: refused */
 	uint64_t	 gr_tat;	/* TAT to store (unchanged if refused,
 					   but clamped after a clock step) */
-	uint64_t	 gr_wait;	/* refused: ns until one token is there */
+	uint64_t	 gr_wait;	/* refused: ns until a token is back */
 	uint64_t	 gr_reset;	/* ns until the bucket is full again */
 	uint32_t	 gr_remaining;	/* tokens left after this request */
 };

@@ -176,9 +176,11 @@ struct req {
 	/* A decision from Redis (stage_ratelimit waits with V_AGAIN). */
 	int			 rq_rlstate;	/* RLS_* */
 	int			 rq_rlok;	/* RLS_DONE: allowed */
-	int			 rq_rlclosed;	/* RLS_DONE: store down, refused */
+	int			 rq_rlclosed;	/* RLS_DONE: refused, store
+						   down */
 	/* A 429 of a rate limit: which one, and its answer headers. */
-	const char		*rq_rlkind;	/* "ip", "user", "connections" */
+	const char		*rq_rlkind;	/* "ip", "user",
+						   "connections" */
 	uint32_t		 rq_rlretry;	/* Retry-After, s */
 	uint32_t		 rq_rlquota;	/* burst */
 	uint32_t		 rq_rlwindow;	/* s to refill the burst */
