@@ -130,7 +130,23 @@ class TestPerIP(Base):
         fx = self.fx
         codes, retry = [], []
         other = []
+        done = threading.Event()
+
+        def others():
+            # Meanwhile: 127.0.0.3 has its own bucket, and exempt paths
+            # are never limited, even for 127.0.0.2.
+            while not done.is_set():
+                other.append(fx.get("127.0.0.3", "/echo/o").status)
+                other.append(fx.get("127.0.0.2", "/static/a/b.css")
+                             .status)
+                other.append(fx.get("127.0.0.2", "/open").status)
+                other.append(fx.get("127.0.0.2",
+                                    "/_vibewarden/health").status)
+                time.sleep(0.1)
+
+        th = threading.Thread(target=others)
         start = time.monotonic()
+        th.start()
         # 100 requests in one second from 127.0.0.2.
         for i in range(100):
             due = start + i * 0.01
@@ -144,22 +160,20 @@ class TestPerIP(Base):
                 if len(retry) == 1:
                     self.assertEqual(r.header("RateLimit-Policy"),
                                      '"ip";q=20;w=2', r)
-            if i % 10 == 5:
-                # 127.0.0.3 meanwhile: its own bucket, never refused
-                other.append(fx.get("127.0.0.3", "/echo/o%d" % i).status)
-                # exempt paths are never limited, even for 127.0.0.2
-                other.append(fx.get("127.0.0.2", "/static/a/b.css")
-                             .status)
-                other.append(fx.get("127.0.0.2", "/open").status)
-                other.append(fx.get("127.0.0.2",
-                                    "/_vibewarden/health").status)
         elapsed = time.monotonic() - start
+        done.set()
+        th.join(30)
         ok = codes.count(200)
         self.assertEqual(ok + codes.count(429), 100, codes)
+        # The burst, plus what 10/s refilled while they were sent: 20-30
+        # when the client kept to one second (a loaded box may not).
         self.assertGreaterEqual(ok, 20, codes)
-        self.assertLessEqual(ok, 20 + int(elapsed * 10) + 1, codes)
-        self.assertLessEqual(ok, 30, (codes, elapsed))
+        self.assertLessEqual(ok, 20 + int(elapsed * 10) + 1,
+                             (codes, elapsed))
+        if elapsed <= 1.05:
+            self.assertLessEqual(ok, 30, (codes, elapsed))
         self.assertTrue(all(x == 1 for x in retry), retry)
+        self.assertGreater(len(other), 8)
         self.assertEqual(other, [200] * len(other), other)
         ev = fx.vw.wait_event("rate_limit.blocked",
                               lambda e: e["payload"].get("client_ip") ==
@@ -173,7 +187,7 @@ class TestPerIP(Base):
         # The upstream saw only what passed (and the exempt requests).
         seen = [q for q in fx.up.requests()
                 if q.get("target", "").startswith("/echo/")
-                and not q["target"].startswith("/echo/o")]
+                and q["target"] != "/echo/o"]
         self.assertEqual(len(seen), ok)
 
 
@@ -563,8 +577,10 @@ class TestRedis(Base):
         elapsed = time.monotonic() - start
         ok = codes.count(200)
         self.assertGreaterEqual(ok, 20, codes)
-        self.assertLessEqual(ok, min(30, 20 + int(elapsed * 10) + 1),
+        self.assertLessEqual(ok, 20 + int(elapsed * 10) + 1,
                              (codes, elapsed))
+        if elapsed <= 1.05:
+            self.assertLessEqual(ok, 30, (codes, elapsed))
         # Both instances refused some: the bucket is theirs together.
         self.assertTrue(a.events("rate_limit.blocked"))
         self.assertTrue(b.events("rate_limit.blocked"))
