@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 
 #include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,14 +405,23 @@ degraded(int rc)
 	}
 }
 
+/* Whole seconds for a header, bounded (rate 0 waits "forever"). */
+static uint32_t
+secs(uint64_t ns)
+{
+	uint64_t	 s = gcra_ceil_sec(ns);
+
+	return (s > INT32_MAX ? INT32_MAX : (uint32_t)s);
+}
+
 static void
 answer(struct rl_answer *a, const struct gcra_res *res)
 {
 	memset(a, 0, sizeof(*a));
 	a->ra_allowed = res->gr_allowed;
-	a->ra_retry = (uint32_t)gcra_ceil_sec(res->gr_wait);
+	a->ra_retry = secs(res->gr_wait);
 	a->ra_remaining = res->gr_remaining;
-	a->ra_reset = (uint32_t)gcra_ceil_sec(res->gr_reset);
+	a->ra_reset = secs(res->gr_reset);
 }
 
 /* The local (LMDB) store; fails open. */

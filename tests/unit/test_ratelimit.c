@@ -12,6 +12,7 @@
 #define CK_ERROR	CHECK_CK_ERROR
 #include <check.h>
 #undef CK_ERROR
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -525,7 +526,7 @@ END_TEST
 
 /* A config with per_user 1/s burst 3 and shm in the test directory. */
 static struct config *
-stage_config(void)
+stage_config_rate(const char *ip_rate)
 {
 	struct cfg_diags d = { 0 };
 	struct config	*cf;
@@ -536,16 +537,22 @@ stage_config(void)
 	snprintf(path, sizeof(path), "%s/vw.yaml", dir);
 	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
 	fprintf(fp, "tls: {enabled: false}\nrate_limit:\n  per_ip:\n"
-	    "    requests_per_second: 1\n    burst: 2\n  per_user:\n"
+	    "    requests_per_second: %s\n    burst: 2\n  per_user:\n"
 	    "    requests_per_second: 1\n    burst: 3\n"
 	    "  exempt_paths: [\"/free/*\"]\n"
-	    "shm: {path: \"%s\", map_size: 1MB}\n", dir);
+	    "shm: {path: \"%s\", map_size: 1MB}\n", ip_rate, dir);
 	fclose(fp);
 	cf = config_load(path, env, &d);
 	config_diags_free(&d);
 	unlink(path);
 	ck_assert_ptr_nonnull(cf);
 	return (cf);
+}
+
+static struct config *
+stage_config(void)
+{
+	return (stage_config_rate("1"));
 }
 
 START_TEST(t_stage_per_user)
@@ -593,6 +600,30 @@ START_TEST(t_stage_per_user)
 }
 END_TEST
 
+/* Rate 0: the burst, then a Retry-After that is bounded, not wrapped. */
+START_TEST(t_stage_rate_zero)
+{
+	struct config	*cf = stage_config_rate("0");
+	struct conn	 cn;
+	struct req	 rq;
+
+	shm_close(open_shm(1 << 20, SHM_CREATE));
+	ck_assert_int_eq(rl_worker_init(cf), 0);
+	memset(&cn, 0, sizeof(cn));
+	memset(&rq, 0, sizeof(rq));
+	rq.rq_conn = &cn;
+	rq.rq_conf = cf;
+	rq.rq_msg.m_path = VW_STR("/api");
+	memcpy(rq.rq_cip, "192.0.2.9", 10);
+	ck_assert_int_eq(stage_ratelimit_ip(&rq), V_NEXT);
+	ck_assert_int_eq(stage_ratelimit_ip(&rq), V_NEXT);
+	ck_assert_int_eq(stage_ratelimit_ip(&rq), V_DONE);
+	ck_assert_uint_ge(rq.rq_rlretry, 86400U * 365 * 60);
+	ck_assert_uint_le(rq.rq_rlretry, INT32_MAX);
+	config_free(cf);
+}
+END_TEST
+
 static Suite *
 ratelimit_suite(void)
 {
@@ -617,6 +648,7 @@ ratelimit_suite(void)
 	tcase_add_test(ts, t_shm_sweep);
 	tcase_add_test(ts, t_shm_full);
 	tcase_add_test(ts, t_stage_per_user);
+	tcase_add_test(ts, t_stage_rate_zero);
 	suite_add_tcase(s, ts);
 	return (s);
 }
