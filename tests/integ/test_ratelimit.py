@@ -643,6 +643,27 @@ class TestRedis(Base):
         time.sleep(0.3)
         self.assertEqual(self.get(vw, "127.0.0.3").status, 200)
 
+    def test_waiting_request_resumes_pipelined_and_websocket(self):
+        # The stage waits for Redis (V_AGAIN) and the reply resumes it:
+        # pipelined requests come back in order, an upgrade still tunnels.
+        vw = self.start_vw("a", rps=1000, burst=1000)
+        with SrcClient(vw.port, "127.0.0.2") as c:
+            c.send(b"".join(T.build_request("GET", "/echo/p%d" % i)
+                            for i in range(5)))
+            for i in range(5):
+                r = c.read_response()
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.json()["target"], "/echo/p%d" % i)
+        w = T.WSClient(vw.port)
+        try:
+            self.assertTrue(w.accept_ok(), w.resp)
+            w.send_frame(1, b"through redis")
+            self.assertEqual(w.recv_frame()[2], b"through redis")
+        finally:
+            w.close()
+        self.assertEqual(self.redis.cmd("EXISTS",
+                                        "vwtest:ratelimit:1:127.0.0.2"), 1)
+
     def test_client_gone_while_waiting(self):
         # A client that sends a request and leaves while its decision is
         # on the way: the reply finds no connection, the worker lives.
