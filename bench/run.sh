@@ -10,6 +10,7 @@
 # after these defaults, so options given again win, e.g.
 #   bench/run.sh build/vibewarden --repeat 1 --duration 5 --tests ka
 #   bench/run.sh build/vibewarden --out vw-$(date +%F).tsv
+#   VW_BENCH_ENV=VIBEWARDEN_RATE_LIMIT_ENABLED=false bench/run.sh ...
 # The harness needs nginx, haproxy, wrk, h2load... (run it once with
 # --install as root) and runs the candidate as user nobody when started as
 # root, so the binary and bench.yaml must be readable by nobody.
@@ -57,7 +58,10 @@ fi
 printf -v qbin '%q' "$bin"
 printf -v qconf '%q' "$conf"
 cmd="env VIBEWARDEN_SERVER_PORT=@PORT@ VIBEWARDEN_UPSTREAM_PORT=@UPSTREAM_PORT@"
-cmd+=" VIBEWARDEN_SERVER_WORKERS=@WORKERS@ $qbin -c $qconf"
+cmd+=" VIBEWARDEN_SERVER_WORKERS=@WORKERS@ VIBEWARDEN_SHM_PATH=@TMP@/vw-shm"
+# VW_BENCH_ENV: more NAME=value overrides for a variant, e.g.
+# VW_BENCH_ENV=VIBEWARDEN_RATE_LIMIT_ENABLED=false to compare without.
+cmd+=" ${VW_BENCH_ENV:-} $qbin -c $qconf"
 
 exec "$harness" --plain --repeat 3 --tests "ka newconn idle" \
     --peers "nginx haproxy" --proxy-name vibewarden --proxy-port 8446 \

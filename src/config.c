@@ -1802,12 +1802,23 @@ check_rate(struct ctx *c)
 {
 	struct cf_rate_limit	*r = &c->cfg->rate_limit;
 
-	if (r->store == RL_STORE_REDIS && r->redis.url == NULL &&
-	    r->redis.address == NULL)
+	if (r->store == RL_STORE_REDIS &&
+	    (r->redis.url == NULL || *r->redis.url == '\0') &&
+	    (r->redis.address == NULL || *r->redis.address == '\0'))
 		key_diag(c, key_find("rate_limit.store"), 1, "rate_limit.store "
 		    "redis needs rate_limit.redis.url or .address");
 	if (!r->enabled)
 		return;
+	/* No TLS client for Redis yet: never talk to it in clear instead. */
+	if (r->store == RL_STORE_REDIS && r->redis.url != NULL &&
+	    strncmp(r->redis.url, "rediss://", 9) == 0)
+		key_diag(c, key_find("rate_limit.redis.url"), 1,
+		    "rate_limit.redis.url: rediss:// (TLS) is not implemented "
+		    "in this build");
+	if (r->store == RL_STORE_REDIS && r->redis.pool_size > 1)
+		key_diag(c, key_find("rate_limit.redis.pool_size"), 0,
+		    "rate_limit.redis.pool_size is ignored: each worker keeps "
+		    "one pipelined connection");
 	if (r->per_user.requests_per_second < r->per_ip.requests_per_second)
 		key_diag(c, key_find("rate_limit.per_user.requests_per_second"),
 		    0, "rate_limit.per_user.requests_per_second (%g) is below "

@@ -177,6 +177,7 @@ struct cf_auth {
 struct cf_rate {				/* one rate_limit.per_* block */
 	double		 requests_per_second;
 	int		 burst;
+	int		 max_connections;	/* per_ip only; 0 = off */
 };
 
 struct cf_rate_limit {

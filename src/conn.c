@@ -23,6 +23,7 @@
 #include "log.h"
 #include "pipe.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -209,7 +210,8 @@ static void	 emit_log(struct conn *, struct req *);
 
 static const char *const ev_names[EV__COUNT] = {
 	"request.proxied", "request.blocked", "request.internal",
-	"upstream.timeout", "upstream.error", "worker.fd_exhausted"
+	"upstream.timeout", "upstream.error", "worker.fd_exhausted",
+	"rate_limit.blocked"
 };
 
 /* SPEC.md 11: one event per request, then the counters. */
@@ -238,14 +240,16 @@ emit_log(struct conn *cn, struct req *rq)
 	int		 bad = st >= 500 || rq->rq_event == EV_UPSTREAM_ERROR ||
 			    rq->rq_event == EV_UPSTREAM_TIMEOUT ||
 			    rq->rq_event == EV_FD_EXHAUSTED;
-	const char	*sev = bad ? "medium" : "info";
+	const char	*sev = bad || rq->rq_event == EV_RATE_LIMITED ?
+	    "medium" : "info";
 
 	counters_request(W.w_ctr, st, rq->rq_back.fl_bytes, dur);
 	if (!W.w_conf->log.access_log && rq->rq_event == EV_PROXIED &&
 	    st < 500)
 		return;
 	logev_init(&le, bad ? LOG_LVL_WARN : LOG_LVL_INFO, sev,
-	    rq->rq_event == EV_PROXIED ? "network" : "policy",
+	    rq->rq_event == EV_PROXIED ? "network" :
+	    rq->rq_event == EV_RATE_LIMITED ? "resilience" : "policy",
 	    ev_names[rq->rq_event]);
 	if (!log_enabled(le.le_level))
 		return;
@@ -266,9 +270,12 @@ emit_log(struct conn *cn, struct req *rq)
 		logev_int(&le, "upstream_ms", (long long)rq->rq_up_ms);
 	if (rq->rq_errmsg)
 		logev_cstr(&le, "reason", rq->rq_errmsg);
+	if (rq->rq_rlkind)
+		logev_cstr(&le, "limit_type", rq->rq_rlkind);
 	le.le_request_id = rq->rq_id[0] ? rq->rq_id : NULL;
 	le.le_actor_ip = rq->rq_cip;
 	le.le_outcome = rq->rq_event == EV_BLOCKED ? "blocked" :
+	    rq->rq_event == EV_RATE_LIMITED ? "rate_limited" :
 	    bad ? "failed" : "allowed";
 	logev_emit(&le);
 }
@@ -448,6 +455,7 @@ conn_close(struct conn *cn, const char *reason)
 	timer_del(&cn->cn_rtimer);
 	ready_del(cn);
 	release_inbuf(cn);
+	rl_conn_close(cn);
 	close(cn->cn_ep.ep_io.io_fd);
 	cn->cn_state = CS_DEAD;
 	if (cn->cn_prev)
@@ -510,6 +518,14 @@ conn_accept(int lfd)
 		W.w_nconns++;
 		counters_conn(W.w_ctr, 1);
 		timer_set(&cn->cn_timer, &W.w_q[TQ_HEADER], conn_timeout);
+		/* Over per_ip.max_connections: 429 if a head is here, and
+		   closed either way (stage_connlimit). */
+		if (rl_conn_open(cn) == -1) {
+			conn_run(cn);
+			if (cn->cn_state == CS_HEAD)
+				conn_close(cn, "connection limit");
+			continue;
+		}
 		conn_run(cn);
 	}
 	worker_accept_update(drained);

@@ -52,6 +52,22 @@ errresp_code(int status)
 	}
 }
 
+/*
+ * A rate limit's 429 (SPEC.md 8): Retry-After, and the IETF draft's
+ * RateLimit-Policy / RateLimit fields (draft-ietf-httpapi-ratelimit-
+ * headers: quota q per window w seconds; r remaining, t seconds to wait).
+ */
+static void
+limit_headers(const struct req *rq, char *d, size_t cap, size_t *off)
+{
+	util_append(d, cap, off, "Retry-After: %u\r\n", rq->rq_rlretry);
+	if (rq->rq_rlquota > 0)
+		util_append(d, cap, off, "RateLimit-Policy: \"%s\";q=%u;w=%u"
+		    "\r\n", rq->rq_rlkind, rq->rq_rlquota, rq->rq_rlwindow);
+	util_append(d, cap, off, "RateLimit: \"%s\";r=0;t=%u\r\n",
+	    rq->rq_rlkind, rq->rq_rlretry);
+}
+
 void
 errresp_render(struct req *rq, int close)
 {
@@ -68,7 +84,11 @@ errresp_render(struct req *rq, int close)
 			util_json_esc(body, sizeof(body) - 64, &blen,
 			    rq->rq_errmsg, strlen(rq->rq_errmsg));
 		util_append(body, sizeof(body), &blen,
-		    "\",\"request_id\":\"%s\"}\n", rq->rq_id);
+		    "\",\"request_id\":\"%s\"", rq->rq_id);
+		if (rq->rq_rlkind != NULL)
+			util_append(body, sizeof(body), &blen,
+			    ",\"retry_after_seconds\":%u", rq->rq_rlretry);
+		util_append(body, sizeof(body), &blen, "}\n");
 		b = body;
 		ctype = "application/json";
 	} else {
@@ -83,6 +103,8 @@ errresp_render(struct req *rq, int close)
 	util_append(d, cap, &off, "Content-Length: %zu\r\n"
 	    "Cache-Control: no-store\r\n", blen);
 	sechdr_append(d, cap, &off, 0);
+	if (rq->rq_rlkind != NULL)
+		limit_headers(rq, d, cap, &off);
 	util_append(d, cap, &off, "X-Request-Id: %s\r\n%s\r\n", rq->rq_id,
 	    close ? "Connection: close\r\n" : "");
 	if (off + blen >= cap) {

@@ -50,6 +50,17 @@ ev_add_listener(struct ev_io *io)
 	return (epoll_ctl(ev_fd, EPOLL_CTL_ADD, io->io_fd, &e));
 }
 
+int
+ev_watch(struct ev_io *io, uint32_t events, int registered)
+{
+	struct epoll_event	 e;
+
+	e.events = events;
+	e.data.ptr = io;
+	return (epoll_ctl(ev_fd, registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+	    io->io_fd, &e));
+}
+
 void
 ev_del(struct ev_io *io)
 {

@@ -48,6 +48,14 @@ int	 ev_add(struct ev_io *io);
 /* Register a level-triggered listening socket with EPOLLEXCLUSIVE. */
 int	 ev_add_listener(struct ev_io *io);
 
+/*
+ * Watch io level-triggered for events (a mask of EPOLLIN/EPOLLOUT; 0 keeps
+ * only error and hang-up reports): the first call registers it, later ones
+ * change the mask.  For library sockets that ask to be told while they
+ * want to read or write (the hiredis adapter).  0 or -1.
+ */
+int	 ev_watch(struct ev_io *io, uint32_t events, int registered);
+
 /* Remove io from the set (closing the fd also does). */
 void	 ev_del(struct ev_io *io);
 

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
 #include <jansson.h>
+#include <lmdb.h>
 #include <openssl/crypto.h>
 #include <yaml.h>
 
@@ -95,6 +97,11 @@ linked(struct dl_phdr_info *info, size_t size, void *arg)
 		printf("  libyaml %s\n", yaml_get_version_string());
 	else if (strncmp(base, "libjansson", n) == 0)
 		printf("  libjansson %s\n", jansson_version_str());
+	else if (strncmp(base, "liblmdb", n) == 0)
+		printf("  liblmdb %s\n", mdb_version(NULL, NULL, NULL));
+	else if (strncmp(base, "libhiredis", n) == 0)
+		printf("  libhiredis %d.%d.%d\n", HIREDIS_MAJOR, HIREDIS_MINOR,
+		    HIREDIS_PATCH);
 	else
 		printf("  %.*s\n", (int)n, base);
 	return (0);
@@ -103,9 +110,9 @@ linked(struct dl_phdr_info *info, size_t size, void *arg)
 /*
  * Exactly the libraries the binary links, as the dynamic linker loaded
  * them (whether libssl is among them depends on the linker's
- * --as-needed), each with the version it runs with.  configure also
- * requires libmicrohttpd and LMDB for parts still to come; they are listed
- * once they are linked.  tests/integ/test_ops.py compares this with
+ * --as-needed), each with the version it runs with (hiredis: the one
+ * built against; it has no run-time query).  configure also requires
+ * libmicrohttpd for a part still to come; it is listed once linked.  tests/integ/test_ops.py compares this with
  * ldd(1).
  */
 static void

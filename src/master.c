@@ -44,6 +44,7 @@
 #include "log.h"
 #include "master.h"
 #include "preflight.h"
+#include "shmkeep.h"
 #include "util.h"
 #include "worker.h"
 
@@ -629,6 +630,7 @@ reap(int stopping)
 			continue;
 		counters_base[ch->ch_slot].c_pid = 0;
 		ch->ch_pid = 0;
+		shmkeep_reaped(pid);
 		if (stopping || ch->ch_draining)
 			continue;
 		if (pend.g_id != 0 && ch->ch_gen == pend.g_id) {
@@ -742,6 +744,12 @@ reload(const char *cfpath)
 		log_sys(LOG_LVL_ERROR, "config.reload_failed",
 		    "listen %s:%d: %s; still serving the previous "
 		    "configuration", ncf->server.host, ncf->server.port, err);
+		gen_free(&pend, &cur);
+		return;
+	}
+	if (shmkeep_open(ncf, &err) == -1) {
+		log_sys(LOG_LVL_ERROR, "config.reload_failed", "%s; still "
+		    "serving the previous configuration", err);
 		gen_free(&pend, &cur);
 		return;
 	}
@@ -933,6 +941,10 @@ setup(struct config *cf, const struct master_opts *mo)
 		fprintf(stderr, "vibewarden: counters: %s\n", strerror(errno));
 		return (2);
 	}
+	if (shmkeep_open(cf, &err) == -1) {
+		fprintf(stderr, "vibewarden: %s\n", err);
+		return (2);
+	}
 	if (ready_pipe() == -1)
 		return (2);
 	/* A binary upgrade's new master is detached already. */
@@ -1067,6 +1079,7 @@ master_main(struct config *cf, const struct master_opts *mo)
 		ts.tv_sec = (next - now) / 1000;
 		ts.tv_nsec = (long)((next - now) % 1000) * 1000000;
 		sig = sigtimedwait(&set, &si, &ts);
+		shmkeep_tick();
 		if (sig == WORKER_SIG_READY && si.si_code == SI_USER &&
 		    upgrade_pid != 0 && si.si_pid == upgrade_pid)
 			upgrade_is_ready(&quit);
@@ -1143,5 +1156,6 @@ master_main(struct config *cf, const struct master_opts *mo)
 	gen_free(&pend, &cur);
 	gen_free(&cur, &pend);
 	free(lhost);
+	shmkeep_close();
 	return (failed ? 2 : 0);
 }

@@ -10,9 +10,13 @@
 
 static stage_fn *const stages[] = {
 	stage_reqid,		/* 2 request id + client IP */
+	stage_connlimit,	/* over per_ip.max_connections: 429 */
 	stage_strip,		/* 3 strip client identity headers */
 	stage_internal,		/* 4 internal routes */
 	stage_upgrade,		/* WebSocket handshake checks (SPEC.md 9) */
+	stage_ratelimit_ip,	/* 8 per-IP rate limit */
+	stage_ratelimit_user,	/* 12 per-user rate limit (once auth, 11,
+				   sets rq_uid) */
 	NULL			/* 13 proxy: the driver takes over */
 };
 

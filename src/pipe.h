@@ -22,6 +22,9 @@ enum verdict	 stage_reqid(struct req *);	/* request id, client IP */
 enum verdict	 stage_strip(struct req *);	/* client identity headers */
 enum verdict	 stage_internal(struct req *);	/* /_vibewarden/... */
 enum verdict	 stage_upgrade(struct req *);	/* WebSocket handshake */
+enum verdict	 stage_connlimit(struct req *);	/* max_connections 429 */
+enum verdict	 stage_ratelimit_ip(struct req *);	/* per-IP limit */
+enum verdict	 stage_ratelimit_user(struct req *);	/* per-user limit */
 
 /*
  * Response phase: append the configured security headers to a response

@@ -37,6 +37,7 @@ enum rq_event {
 	EV_UPSTREAM_ERROR,	/* upstream.error (502, or a cut answer) */
 	EV_FD_EXHAUSTED,	/* worker.fd_exhausted: no descriptor left for
 				   the upstream connection (502) */
+	EV_RATE_LIMITED,	/* rate_limit.blocked (429) */
 	EV__COUNT
 };
 
@@ -96,6 +97,9 @@ struct conn {
 	uint32_t	 cn_nreq;
 	uint64_t	 cn_linger_until;	/* CS_LINGER deadline */
 	unsigned	 cn_close:1;	/* close after the current response */
+	unsigned	 cn_rlheld:1;	/* holds a max_connections slot */
+	unsigned	 cn_rlover:1;	/* over max_connections: 429 + close */
+	void		*cn_rlwait;	/* a Redis decision in flight */
 	struct conn	*cn_prev, *cn_next;	/* worker's list */
 	struct conn	*cn_rprev, *cn_rnext;	/* ready list (yielded) */
 	unsigned	 cn_ready:1;		/* on the ready list */
@@ -120,6 +124,11 @@ struct upconn {
  * to 8 KB), log copies, then the response's fields.
  */
 #define REQ_ARENA	32768
+
+/* struct req.rq_rlstate */
+#define RLS_NONE	0
+#define RLS_WAIT	1	/* Redis decision in flight */
+#define RLS_DONE	2	/* answer in rq_rlok/rq_rlretry */
 
 /* struct req.rq_flags */
 #define RQ_WS		0x01	/* WebSocket upgrade requested */
@@ -175,6 +184,23 @@ struct req {
 	unsigned		 rq_xff_skip;	/* X-Forwarded-For elements, from
 						   the left, not believed (and
 						   not forwarded) */
+	/*
+	 * The authenticated user id (arena or config storage), set by the
+	 * auth stage; empty for anonymous requests.  The per-user rate
+	 * limit (stage_ratelimit_user) keys on it.
+	 */
+	struct vw_str		 rq_uid;
+	/* A decision from Redis (stage_ratelimit waits with V_AGAIN). */
+	int			 rq_rlstate;	/* RLS_* */
+	int			 rq_rlok;	/* RLS_DONE: allowed */
+	int			 rq_rlclosed;	/* RLS_DONE: refused, store
+						   down */
+	/* A 429 of a rate limit: which one, and its answer headers. */
+	const char		*rq_rlkind;	/* "ip", "user",
+						   "connections" */
+	uint32_t		 rq_rlretry;	/* Retry-After, s */
+	uint32_t		 rq_rlquota;	/* burst */
+	uint32_t		 rq_rlwindow;	/* s to refill the burst */
 	uint64_t		 rq_start_ms;
 	uint64_t		 rq_up_start_ms;
 	uint64_t		 rq_up_ms;	/* time to response head */

@@ -20,6 +20,7 @@
 #include "counters.h"
 #include "log.h"
 #include "pipe.h"
+#include "ratelimit.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -464,6 +465,7 @@ worker_main(const struct config *cf, int lfd, int slot,
 		start_failed("epoll: %s", strerror(errno));
 	setup_queues(cf);
 	setup_blocks(cf);
+	rl_worker_init(cf);
 	sechdr_init(cf, 0);
 	W.w_maxconns = max_conns(cf);
 	if (cidrset_build(&trusted, &cf->server.trusted_proxies) == -1)
@@ -515,6 +517,7 @@ worker_main(const struct config *cf, int lfd, int slot,
 		}
 		if (W.w_draining && W.w_nconns == 0)
 			break;
+		rl_report();
 		log_flush();
 	}
 	log_flush();

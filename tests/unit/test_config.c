@@ -22,7 +22,7 @@ static char	 strip[1200];	/* directory cut from file names in lines */
 static struct cfg_diags diags;
 
 static const char *const no_features[] = {
-	"tls", "auth", "rate_limit", "ip_filter", "cors", "waf", "csrf",
+	"tls", "auth", "ip_filter", "cors", "waf", "csrf",
 	"body_size", "admin", "telemetry", "upstream_tls", "health",
 	"circuit_breaker", "retry", "otlp", NULL
 };
@@ -166,10 +166,7 @@ START_TEST(t_defaults)
 	NERR(0);
 	HAS("t.yaml: warning: TLS is on by default but not implemented in "
 	    "this build; traffic is not encrypted (set tls.enabled: false)");
-	HAS("t.yaml: warning: rate limiting is on by default but not "
-	    "implemented in this build; traffic is not rate limited (set "
-	    "rate_limit.enabled: false)");
-	ck_assert_int_eq(diags.n, 5);
+	ck_assert_int_eq(diags.n, 4);
 	ck_assert_str_eq(c->server.host, "127.0.0.1");
 	ck_assert_int_eq(c->server.port, 8443);
 	ck_assert_int_eq(c->server.workers, 0);
@@ -229,12 +226,9 @@ START_TEST(t_seed000_this_build)
 {
 	ck_assert_ptr_null(load_data("tests/unit/data/config/"
 	    "seed000_flat.yaml"));
-	NERR(5);
+	NERR(4);
 	HAS("seed000_flat.yaml:10:12: error: tls.enabled: TLS is not "
 	    "implemented in this build; set tls.enabled: false");
-	HAS("seed000_flat.yaml:39:12: error: rate_limit.enabled: rate "
-	    "limiting is not implemented in this build; set "
-	    "rate_limit.enabled: false");
 	HAS("seed000_flat.yaml:33:8: error: body_size.max: request body size "
 	    "limiting is not implemented in this build; set body_size.max: 0");
 	HAS("seed000_flat.yaml:53:12: error: admin.enabled: the admin API is "
@@ -293,10 +287,7 @@ START_TEST(t_seed001)
 
 	ck_assert_ptr_null(load_data("tests/unit/data/config/"
 	    "seed001_plugins.yaml"));
-	NERR(2);
-	HAS("seed001_plugins.yaml:6:14: error: plugins.rate-limiting.enabled: "
-	    "rate limiting is not implemented in this build; set "
-	    "rate_limit.enabled: false");
+	NERR(1);
 	HAS("seed001_plugins.yaml:8:14: error: plugins.user-management."
 	    "enabled: the admin API is not implemented in this build; set "
 	    "admin.enabled: false");
