@@ -169,7 +169,6 @@ worker_main(const struct config *cf, int lfd, int slot,
 	memset(&W, 0, sizeof(W));
 	W.w_conf = cf;
 	W.w_slot = slot;
-	W.w_scheme = "http";
 	W.w_ctr = counters_base ? &counters_base[slot] : NULL;
 	snprintf(W.w_hostname, sizeof(W.w_hostname), "%s",
 	    cf->tls.domain && *cf->tls.domain ? cf->tls.domain :
@@ -217,6 +216,9 @@ worker_main(const struct config *cf, int lfd, int slot,
 	}
 	setup_queues(cf);
 	setup_blocks(cf);
+	W.w_client_ops = &endp_plain_ops;
+	W.w_upstream_ops = &endp_plain_ops;
+	W.w_scheme = "http";
 	sechdr_init(cf, 0);
 	lio.io_fd = lfd;
 	lio.io_cb = listener_cb;

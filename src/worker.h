@@ -39,6 +39,8 @@ struct worker {
 	struct upconn		*w_pool;	/* idle upstream connections */
 	unsigned		 w_npool;
 	const char		*w_scheme;	/* X-Forwarded-Proto */
+	const struct endp_ops	*w_client_ops;	/* plain or TLS (tls.c) */
+	const struct endp_ops	*w_upstream_ops;
 	char			 w_hostname[300]; /* Host for HTTP/1.0 requests
 						   without one */
 	struct vw_counters	*w_ctr;		/* this worker's slot */
