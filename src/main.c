@@ -15,6 +15,7 @@
 #include "vw_autoconf.h"
 #include "config.h"
 #include "master.h"
+#include "tls.h"
 #include "util.h"
 
 #ifndef RUNSTATEDIR
@@ -78,6 +79,7 @@ main(int argc, char *argv[])
 	struct master_opts	 mo = { NULL, 0, NULL, NULL };
 	struct cfg_diags	 d = { 0 };
 	struct config		*cf;
+	char			 err[512];
 	int			 ch, rc, test = 0;
 
 	util_proctitle_init(argc, argv);
@@ -118,6 +120,13 @@ main(int argc, char *argv[])
 			fprintf(stderr, "vibewarden: configuration %s is "
 			    "invalid\n", mo.mo_cfpath ? mo.mo_cfpath :
 			    config_default_path());
+		return (1);
+	}
+	if (test && tls_check(cf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "vibewarden: %s\n", err);
+		fprintf(stderr, "vibewarden: configuration %s is invalid\n",
+		    mo.mo_cfpath ? mo.mo_cfpath : config_default_path());
+		config_free(cf);
 		return (1);
 	}
 	if (test) {

@@ -31,6 +31,7 @@
 #include "counters.h"
 #include "log.h"
 #include "master.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
@@ -429,9 +430,35 @@ run_respawns(void)
 	return (next);
 }
 
+/*
+ * The certificate of cf, loaded (or made) now, as root, before any
+ * worker of its generation forks.  NULL (with a tls.* event) on error.
+ */
+static struct tls_cert *
+load_cert(const struct config *cf, int *failed)
+{
+	struct tls_cert	*c;
+	char		 err[512];
+
+	*failed = 0;
+	if (cf->upstream.tls && cf->upstream.tls_insecure)
+		log_sys(LOG_LVL_WARN, "tls.upstream_verify_disabled",
+		    "upstream.tls.insecure_skip_verify is on: the upstream's "
+		    "certificate is not checked");
+	if (!cf->tls.enabled)
+		return (NULL);
+	if ((c = tls_cert_load(cf, 1, err, sizeof(err))) == NULL) {
+		log_sys(LOG_LVL_ERROR, "tls.certificate_failed", "%s", err);
+		*failed = 1;
+	}
+	return (c);
+}
+
 static void
 reload(const char *cfpath)
 {
+	struct tls_cert		*ncert;
+	int			 cfail;
 	struct cfg_diags	 d = { 0 };
 	struct config		*ncf;
 	struct sockaddr_storage	 nup;
@@ -456,11 +483,21 @@ reload(const char *cfpath)
 		return;
 	}
 	config_diags_free(&d);
+	/* New certificate files are read here: SPEC.md 3, issue 8 (7). */
+	ncert = load_cert(ncf, &cfail);
+	if (cfail) {
+		log_sys(LOG_LVL_ERROR, "config.reload_failed",
+		    "TLS certificate unusable; still serving the previous "
+		    "configuration");
+		config_free(ncf);
+		return;
+	}
 	if (master_resolve(ncf->upstream.host, ncf->upstream.port, &nup,
 	    &nuplen, &err) == -1) {
 		log_sys(LOG_LVL_ERROR, "config.reload_failed",
 		    "upstream %s: %s; still serving the previous "
 		    "configuration", ncf->upstream.host, err);
+		tls_cert_free(ncert);
 		config_free(ncf);
 		return;
 	}
@@ -471,6 +508,7 @@ reload(const char *cfpath)
 			    "listen %s:%d: %s; still serving the previous "
 			    "configuration", ncf->server.host,
 			    ncf->server.port, err);
+			tls_cert_free(ncert);
 			config_free(ncf);
 			return;
 		}
@@ -485,6 +523,7 @@ reload(const char *cfpath)
 	}
 	up_ss = nup;
 	up_len = nuplen;
+	tls_cert_install(ncert);	/* old workers keep their copy */
 	config_free(conf);
 	conf = ncf;
 	log_open(conf, 0);
@@ -568,7 +607,8 @@ master_main(struct config *cf, const struct master_opts *mo)
 	struct passwd	*pw = NULL;
 	const char	*err;
 	uint64_t	 next, now, drain_deadline = 0;
-	int		 sig, stopping = 0, inherited;
+	int		 sig, stopping = 0, inherited, cfail;
+	struct tls_cert	*cert;
 
 	conf = cf;
 	if (log_open(conf, 0) == -1) {
@@ -592,6 +632,18 @@ master_main(struct config *cf, const struct master_opts *mo)
 	    &up_len, &err) == -1) {
 		fprintf(stderr, "vibewarden: upstream %s: %s\n",
 		    conf->upstream.host, err);
+		return (2);
+	}
+	cert = load_cert(conf, &cfail);
+	if (cfail) {
+		fprintf(stderr, "vibewarden: TLS certificate unusable (see "
+		    "the tls.certificate_failed event)\n");
+		return (2);
+	}
+	tls_cert_install(cert);
+	if (tls_tickets_init() == -1) {
+		fprintf(stderr, "vibewarden: session-ticket keys: %s\n",
+		    strerror(errno));
 		return (2);
 	}
 	inherited = getenv("VIBEWARDEN_LISTEN_FD") != NULL;
@@ -647,6 +699,7 @@ master_main(struct config *cf, const struct master_opts *mo)
 	for (;;) {
 		next = stopping ? drain_deadline : run_respawns();
 		now = util_now_update();
+		tls_tickets_tick(now, conf->tls.ticket_key_rotation_ms);
 		if (next == UINT64_MAX || next > now + 1000)
 			next = now + 1000;
 		ts.tv_sec = (next - now) / 1000;
@@ -709,6 +762,7 @@ master_main(struct config *cf, const struct master_opts *mo)
 	if (pidfile_cur != NULL)
 		unlink(pidfile_cur);
 	free(pidfile_cur);
+	tls_cert_install(NULL);
 	config_free(conf);
 	return (0);
 }

@@ -18,6 +18,7 @@
 #include "counters.h"
 #include "log.h"
 #include "pipe.h"
+#include "tls.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -216,10 +217,16 @@ worker_main(const struct config *cf, int lfd, int slot,
 	}
 	setup_queues(cf);
 	setup_blocks(cf);
-	W.w_client_ops = &endp_plain_ops;
-	W.w_upstream_ops = &endp_plain_ops;
-	W.w_scheme = "http";
-	sechdr_init(cf, 0);
+	/* Our own SSL_CTX, from the material the master loaded (STYLE). */
+	if (tls_worker_init(cf) == -1) {
+		log_flush();
+		_exit(2);
+	}
+	W.w_client_ops = cf->tls.enabled ? &tls_server_ops : &endp_plain_ops;
+	W.w_upstream_ops = cf->upstream.tls ? &tls_client_ops :
+	    &endp_plain_ops;
+	W.w_scheme = cf->tls.enabled ? "https" : "http";
+	sechdr_init(cf, cf->tls.enabled);
 	lio.io_fd = lfd;
 	lio.io_cb = listener_cb;
 	if (ev_add_listener(&lio) == -1) {

@@ -10,5 +10,7 @@ srcdir=${top_srcdir:-$(dirname "$0")/../..}
 VW_BIN=${VW_BIN:-./vibewarden}
 PYTHONDONTWRITEBYTECODE=1
 export VW_BIN PYTHONDONTWRITEBYTECODE
-python3 "$srcdir/tests/integ/test_proxy.py"
-exit $?
+rc=0
+python3 "$srcdir/tests/integ/test_proxy.py" || rc=1
+python3 "$srcdir/tests/integ/test_tls.py" || rc=1
+exit $rc

@@ -1,0 +1,698 @@
+#!/usr/bin/env python3
+"""vibewarden TLS integration tests (issue 8): the real binary, real
+handshakes with Python's ssl module and `openssl s_client`.
+
+    VW_BIN=./vibewarden python3 tests/integ/test_tls.py [-v] [Class.test]
+
+The TestOverTLS* classes re-run test_proxy.py's suites with every client
+connection wrapped in TLS.  Loopback only; every process is stopped by
+the PID we started.  Python 3 standard library plus the openssl CLI.
+"""
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import vwtest as T  # noqa: E402
+import test_proxy as P  # noqa: E402
+
+OPENSSL = shutil.which("openssl")
+MOD_TMP = T.new_tmpdir()
+
+
+def make_cert(name, cn="localhost", san="DNS:localhost,IP:127.0.0.1",
+              days=30, curve="P-256"):
+    """A self-signed ECDSA certificate + key in MOD_TMP: (cert, key)."""
+    cert = os.path.join(MOD_TMP, name + ".crt")
+    key = os.path.join(MOD_TMP, name + ".key")
+    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:" + curve, "-nodes", "-keyout", key,
+                    "-out", cert, "-days", str(days), "-subj", "/CN=" + cn,
+                    "-addext", "subjectAltName=" + san],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
+CERT, KEY = make_cert("main")
+
+
+def cert_fp(der):
+    return hashlib.sha256(der).hexdigest()
+
+
+def file_fp(path):
+    with open(path) as f:
+        return cert_fp(ssl.PEM_cert_to_DER_cert(f.read()))
+
+
+def client_ctx(cafile=None, minv=None, maxv=None, alpn=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cafile or CERT)
+    if minv:
+        ctx.minimum_version = minv
+    if maxv:
+        ctx.maximum_version = maxv
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+_DEFAULT_CTX = []
+
+
+def default_ctx():
+    """One context for all default clients: a saved session can only
+    resume through the context it came from."""
+    if not _DEFAULT_CTX:
+        _DEFAULT_CTX.append(client_ctx())
+    return _DEFAULT_CTX[0]
+
+
+class TLSClient(T.Client):
+    """vwtest.Client over TLS (verifying the test certificate)."""
+
+    def __init__(self, port, timeout=10.0, host="127.0.0.1", ctx=None,
+                 session=None, sni="localhost"):
+        raw = socket.create_connection((host, port), timeout=timeout)
+        try:
+            self.s = (ctx or default_ctx()).wrap_socket(
+                raw, server_hostname=sni, session=session)
+        except Exception:
+            raw.close()
+            raise
+        self.s.settimeout(timeout)
+        self.buf = b""
+        self.eof = False
+
+    def _fill(self):
+        try:
+            d = self.s.recv(262144)
+        except (ConnectionResetError, ssl.SSLError, BrokenPipeError):
+            d = b""
+        if not d:
+            self.eof = True
+            return False
+        self.buf += d
+        return True
+
+
+def tls_cfg(extra=None):
+    cfg = {"tls": {"enabled": True, "provider": "external",
+                   "cert_path": CERT, "key_path": KEY}}
+    if extra:
+        T.deep_update(cfg, extra)
+    return cfg
+
+
+def s_client(port, *args, stdin=b"", timeout=15):
+    """openssl s_client output (stdout + stderr) and its exit status."""
+    p = subprocess.run([OPENSSL, "s_client", "-connect",
+                        "127.0.0.1:%d" % port, "-servername", "localhost"] +
+                       list(args), input=stdin, capture_output=True,
+                       timeout=timeout)
+    return p.stdout.decode("latin-1") + p.stderr.decode("latin-1"), \
+        p.returncode
+
+
+class TLSCase(unittest.TestCase):
+    EXTRA = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fx = P.Fixture(tls_cfg(cls.EXTRA))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fx.close()
+
+    def tget(self, target="/echo", ctx=None, **kw):
+        with TLSClient(self.fx.port, ctx=ctx) as c:
+            return c.request("GET", target, **kw), c
+
+
+# ====================================================================== 1, 3
+class TestProtocol(TLSCase):
+
+    def test_tls13_handshake_and_request(self):
+        ctx = client_ctx(minv=ssl.TLSVersion.TLSv1_3,
+                         alpn=["h2", "http/1.1"])
+        with TLSClient(self.fx.port, ctx=ctx) as c:
+            self.assertEqual(c.s.version(), "TLSv1.3")
+            self.assertEqual(c.s.selected_alpn_protocol(), "http/1.1")
+            self.assertIsNone(c.s.compression())
+            r = c.request("GET", "/echo/t13")
+        self.assertEqual(r.status, 200, r)
+        rec = r.json()
+        self.assertEqual(P.up_get(rec, "X-Forwarded-Proto"), ["https"])
+        self.assertIn("max-age=", r.header("Strict-Transport-Security", ""))
+
+    def test_tls12_handshake_ecdhe_aead(self):
+        ctx = client_ctx(maxv=ssl.TLSVersion.TLSv1_2)
+        with TLSClient(self.fx.port, ctx=ctx) as c:
+            self.assertEqual(c.s.version(), "TLSv1.2")
+            name = c.s.cipher()[0]
+            self.assertTrue(name.startswith("ECDHE-"), name)
+            self.assertTrue("GCM" in name or "CHACHA20" in name, name)
+            r = c.request("GET", "/echo/t12")
+        self.assertEqual(r.status, 200, r)
+
+    def test_tls11_refused(self):
+        out, rc = s_client(self.fx.port, "-tls1_1", "-cipher",
+                           "DEFAULT@SECLEVEL=0")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("Cipher is (NONE)", out)
+        self.assertRegex(out, "protocol version|no protocols available|"
+                         "unsupported protocol")
+
+    def test_cbc_rsa_kx_suites_refused(self):
+        for suite in ("AES128-SHA", "AES256-SHA256", "ECDHE-ECDSA-AES128-SHA",
+                      "ECDHE-ECDSA-AES256-SHA384"):
+            out, rc = s_client(self.fx.port, "-tls1_2", "-cipher", suite)
+            self.assertNotEqual(rc, 0, (suite, out))
+            self.assertIn("Cipher is (NONE)", out, suite)
+
+    def test_renegotiation_refused(self):
+        # "R" asks s_client to renegotiate; the server must refuse.
+        p = subprocess.Popen([OPENSSL, "s_client", "-connect",
+                              "127.0.0.1:%d" % self.fx.port, "-tls1_2"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        try:
+            time.sleep(0.5)
+            p.stdin.write(b"R\n")
+            p.stdin.flush()
+            time.sleep(1.0)
+            p.stdin.close()
+            out = p.stdout.read().decode("latin-1")
+            p.wait(10)
+        finally:
+            p.stdout.close()
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertIn("RENEGOTIATING", out)
+        self.assertIn("no renegotiation", out)
+
+    def test_alpn_without_http11_refused(self):
+        ctx = client_ctx(alpn=["h2"])
+        with self.assertRaises(ssl.SSLError) as cm:
+            TLSClient(self.fx.port, ctx=ctx).close()
+        self.assertIn("NO APPLICATION PROTOCOL",
+                      str(cm.exception).upper().replace("_", " "))
+
+    def test_group_x25519_and_p256(self):
+        for g in ("X25519", "P-256", "P-384"):
+            out, rc = s_client(self.fx.port, "-groups", g, stdin=b"Q\n")
+            self.assertIn("TLSv1.3", out, g)
+            self.assertNotIn("Cipher is (NONE)", out, g)
+        out, rc = s_client(self.fx.port, "-groups", "P-521", stdin=b"Q\n")
+        self.assertIn("Cipher is (NONE)", out)
+
+    def test_handshake_timeout(self):
+        # header_timeout is 2s (base_config): a client that never finishes
+        # its handshake is dropped then.
+        s = socket.create_connection(("127.0.0.1", self.fx.port), 10)
+        try:
+            s.sendall(b"\x16\x03\x01\x00\xff\x01")   # half a ClientHello
+            t0 = time.monotonic()
+            s.settimeout(8)
+            try:
+                d = s.recv(100)
+            except ConnectionResetError:
+                d = b""
+            took = time.monotonic() - t0
+        finally:
+            s.close()
+        self.assertEqual(d, b"")
+        self.assertGreater(took, 1.5)
+        self.assertLess(took, 5.0)
+
+    def test_plain_http_on_tls_port_dropped(self):
+        s = socket.create_connection(("127.0.0.1", self.fx.port), 5)
+        try:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            s.settimeout(5)
+            try:
+                d = s.recv(1000)
+            except ConnectionResetError:
+                d = b""
+        finally:
+            s.close()
+        self.assertFalse(d.startswith(b"HTTP/"), d)
+        # ... and the workers are fine.
+        r, _ = self.tget("/echo/after-plain")
+        self.assertEqual(r.status, 200)
+
+
+class TestModernProfile(TLSCase):
+    EXTRA = {"tls": {"profile": "modern"}}
+
+    def test_tls13_only(self):
+        r, c = self.tget("/echo/modern")
+        self.assertEqual(r.status, 200)
+        with self.assertRaises(ssl.SSLError):
+            TLSClient(self.fx.port, ctx=client_ctx(
+                maxv=ssl.TLSVersion.TLSv1_2)).close()
+
+
+# ====================================================================== split
+class TestRecordSplitting(TLSCase):
+    """TLS records cut at odd boundaries: the TLS byte stream is written
+    to the socket 1, 2, 3, 5 or 7 bytes at a time (ssl.MemoryBIO)."""
+
+    SIZES = (1, 2, 3, 5, 7, 1, 1, 4)
+
+    def _io(self, obj, inc, out, sock, fn):
+        k = 0
+        while True:
+            try:
+                res = fn()
+            except ssl.SSLWantReadError:
+                res = None
+            data = out.read()
+            i = 0
+            while i < len(data):
+                n = self.SIZES[k % len(self.SIZES)]
+                k += 1
+                sock.sendall(data[i:i + n])
+                i += n
+                if k % 64 == 0:
+                    time.sleep(0.001)
+            if res is not None:
+                return res
+            d = sock.recv(65536)
+            if not d:
+                inc.write_eof()
+            else:
+                inc.write(d)
+
+    def test_handshake_and_requests_split(self):
+        sock = socket.create_connection(("127.0.0.1", self.fx.port), 10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = client_ctx().wrap_bio(inc, out, server_hostname="localhost")
+        try:
+            self._io(obj, inc, out, sock, lambda: obj.do_handshake() or 1)
+            body = T.det_bytes(20000)
+            req = T.build_request("POST", "/echo/split", None, body) + \
+                T.build_request("GET", "/echo/split2", None, None)
+            self._io(obj, inc, out, sock, lambda: obj.write(req))
+            buf = b""
+            while buf.count(b"HTTP/1.1 200") < 2 or not \
+                    buf.rstrip().endswith(b"}"):
+                buf += self._io(obj, inc, out, sock,
+                                lambda: obj.read(65536))
+        finally:
+            sock.close()
+        self.assertEqual(buf.count(b"HTTP/1.1 200 OK"), 2, buf[:300])
+        self.assertIn(hashlib.sha256(body).hexdigest().encode(), buf)
+        self.assertIn(b"/echo/split2", buf)
+
+
+# ====================================================================== 4
+def resume_run(port, n):
+    """n reconnects with the first saved session: how many resumed."""
+    with TLSClient(port) as c:
+        r = c.request("GET", "/echo/first")
+        assert r.status == 200
+        sess = c.s.session
+        assert not c.s.session_reused
+    reused = 0
+    for i in range(n):
+        with TLSClient(port, session=sess) as c:
+            r = c.request("GET", "/echo/again%d" % i)
+            assert r.status == 200
+            reused += bool(c.s.session_reused)
+    return reused, sess
+
+
+class TestResumption(TLSCase):
+    EXTRA = {"server": {"workers": 2}}
+
+    def test_20_reconnects_resume_across_workers(self):
+        self.assertEqual(len(self.fx.vw.workers()), 2)
+        for ver in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx = client_ctx(minv=ver, maxv=ver)
+            with TLSClient(self.fx.port, ctx=ctx) as c:
+                self.assertEqual(c.request().status, 200)
+                sess = c.s.session
+            reused = 0
+            for i in range(20):
+                with TLSClient(self.fx.port, ctx=ctx, session=sess) as c:
+                    self.assertEqual(c.request().status, 200)
+                    reused += bool(c.s.session_reused)
+            self.assertGreaterEqual(reused, 19, ver)
+
+
+class TestTicketRotation(TLSCase):
+    EXTRA = {"server": {"workers": 2}, "tls": {"ticket_key_rotation": "3s"}}
+
+    def test_resume_right_after_rotation(self):
+        vw = self.fx.vw
+        n0 = len(vw.events("tls.ticket_keys_rotated"))
+        reused, sess = resume_run(self.fx.port, 3)
+        self.assertEqual(reused, 3)
+        # Wait for the next rotation, then resume with the old ticket.
+        end = time.monotonic() + 8
+        while time.monotonic() < end and \
+                len(vw.events("tls.ticket_keys_rotated")) <= n0:
+            time.sleep(0.05)
+        n1 = len(vw.events("tls.ticket_keys_rotated"))
+        self.assertGreater(n1, n0, "no rotation logged")
+        for i in range(10):
+            with TLSClient(self.fx.port, session=sess) as c:
+                self.assertEqual(c.request().status, 200)
+                self.assertTrue(c.s.session_reused, i)
+        # Two rotations later the first key is gone: a full handshake.
+        end = time.monotonic() + 10
+        while time.monotonic() < end and \
+                len(vw.events("tls.ticket_keys_rotated")) <= n1:
+            time.sleep(0.05)
+        self.assertGreater(len(vw.events("tls.ticket_keys_rotated")), n1)
+        with TLSClient(self.fx.port, session=sess) as c:
+            self.assertEqual(c.request().status, 200)
+            self.assertFalse(c.s.session_reused)
+
+
+# ====================================================================== 2
+class TestExternalCert(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = T.new_tmpdir()
+        self.fx = None
+
+    def tearDown(self):
+        if self.fx:
+            self.fx.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def check(self, tls):
+        cfg = T.base_config(T.free_port(), T.free_port())
+        cfg["tls"] = tls
+        path = os.path.join(self.tmp, "t.yaml")
+        with open(path, "w") as f:
+            f.write(T.to_yaml(cfg) + "\n")
+        return T.run_check(path)
+
+    def test_mismatched_key_rejected_by_t(self):
+        other_cert, other_key = make_cert("other")
+        rc, out, err = self.check({"enabled": True, "provider": "external",
+                                   "cert_path": CERT,
+                                   "key_path": other_key})
+        self.assertEqual(rc, 1, err)
+        self.assertIn("tls.key_path %s: the private key does not match "
+                      "the certificate in %s" % (other_key, CERT), err)
+        rc, out, err = self.check({"enabled": True, "provider": "external",
+                                   "cert_path": CERT, "key_path": KEY})
+        self.assertEqual(rc, 0, err)
+
+    def test_unreadable_files_named_by_t(self):
+        rc, out, err = self.check({"enabled": True, "provider": "external",
+                                   "cert_path": CERT,
+                                   "key_path": "/nonexistent/k.pem"})
+        self.assertEqual(rc, 1)
+        self.assertIn("tls.key_path /nonexistent/k.pem: No such file", err)
+        rc, out, err = self.check({"enabled": True, "provider": "external",
+                                   "cert_path": KEY, "key_path": KEY})
+        self.assertEqual(rc, 1)
+        self.assertIn("tls.cert_path %s: no PEM certificate" % KEY, err)
+
+    def test_start_with_mismatched_key_fails_cleanly(self):
+        _, other_key = make_cert("other2")
+        port = T.free_port()
+        cfg = T.base_config(port, T.free_port())
+        cfg["tls"] = {"enabled": True, "provider": "external",
+                      "cert_path": CERT, "key_path": other_key}
+        vw = T.Vibewarden(self.tmp, cfg)
+        with self.assertRaises(RuntimeError):
+            vw.start(timeout=3)
+        self.assertEqual(vw.proc.wait(5), 2)
+        ev = vw.events("tls.certificate_failed")
+        self.assertTrue(ev and "does not match" in ev[0]["ai_summary"], ev)
+
+    def test_cert_swapped_on_sighup(self):
+        c1, k1 = make_cert("swap1")
+        c2, k2 = make_cert("swap2")
+        cp = os.path.join(self.tmp, "live.crt")
+        kp = os.path.join(self.tmp, "live.key")
+        shutil.copy(c1, cp)
+        shutil.copy(k1, kp)
+        self.fx = P.Fixture(tls_cfg({"tls": {"cert_path": cp,
+                                             "key_path": kp}}),
+                            tmp=T.new_tmpdir())
+        old = TLSClient(self.fx.port, ctx=client_ctx(c1))
+        try:
+            self.assertEqual(old.request().status, 200)
+            self.assertEqual(cert_fp(old.s.getpeercert(True)), file_fp(c1))
+            shutil.copy(c2, cp)
+            shutil.copy(k2, kp)
+            self.fx.vw.send_signal(signal.SIGHUP)
+            self.assertIsNotNone(self.fx.vw.wait_event("config.reloaded"))
+            time.sleep(0.3)
+            with TLSClient(self.fx.port, ctx=client_ctx(c2)) as c:
+                self.assertEqual(c.request().status, 200)
+                self.assertEqual(cert_fp(c.s.getpeercert(True)),
+                                 file_fp(c2))
+            # The open connection keeps its certificate and still works.
+            r = old.request("GET", "/echo/old")
+            self.assertEqual(r.status, 200)
+            self.assertEqual(cert_fp(old.s.getpeercert(True)), file_fp(c1))
+        finally:
+            old.close()
+        # A broken key on reload: the old configuration keeps serving.
+        _, k3 = make_cert("swap3")
+        shutil.copy(k3, kp)
+        self.fx.vw.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.fx.vw.wait_event("config.reload_failed"))
+        self.assertTrue(self.fx.vw.events("tls.certificate_failed"))
+        with TLSClient(self.fx.port, ctx=client_ctx(c2)) as c:
+            self.assertEqual(c.request().status, 200)
+
+
+# ====================================================================== 2
+class TestSelfSigned(unittest.TestCase):
+
+    def test_default_is_self_signed_tls_and_reused(self):
+        tmp = T.new_tmpdir()
+        store = os.path.join(tmp, "state", "tls")
+        try:
+            port = T.free_port()
+            up = T.Upstream(tmp).start()
+            cfg = T.base_config(port, up.port)
+            # No tls.enabled / provider: SPEC 10 defaults (on, self-signed).
+            cfg["tls"] = {"storage_path": store, "domain": "app.example"}
+            vw = T.Vibewarden(tmp, cfg).start()
+            try:
+                crt = os.path.join(store, "selfsigned.crt")
+                key = os.path.join(store, "selfsigned.key")
+                self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
+                txt = subprocess.run([OPENSSL, "x509", "-noout", "-text",
+                                      "-in", crt], capture_output=True,
+                                     check=True).stdout.decode()
+                self.assertIn("prime256v1", txt)
+                self.assertIn("DNS:app.example", txt)
+                self.assertIn("DNS:localhost", txt)
+                self.assertIn("IP Address:127.0.0.1", txt)
+                for sni in ("localhost", "app.example"):
+                    with TLSClient(port, ctx=client_ctx(crt), sni=sni) as c:
+                        self.assertEqual(c.request().status, 200)
+                fp = file_fp(crt)
+                self.assertTrue(vw.events("tls.certificate_issued"))
+            finally:
+                vw.stop()
+            vw2 = T.Vibewarden(tmp, cfg, name="vw2").start()
+            try:
+                self.assertEqual(file_fp(crt), fp)
+                self.assertFalse(vw2.events("tls.certificate_issued"))
+                with TLSClient(port, ctx=client_ctx(crt)) as c:
+                    self.assertEqual(cert_fp(c.s.getpeercert(True)), fp)
+            finally:
+                vw2.stop()
+            up.stop()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_acme_refused_as_not_implemented(self):
+        tmp = T.new_tmpdir()
+        try:
+            cfg = T.base_config(T.free_port(), T.free_port())
+            cfg["tls"] = {"enabled": True, "provider": "letsencrypt",
+                          "domain": "a.example"}
+            path = os.path.join(tmp, "t.yaml")
+            with open(path, "w") as f:
+                f.write(T.to_yaml(cfg) + "\n")
+            rc, out, err = T.run_check(path)
+            self.assertEqual(rc, 1)
+            self.assertIn("ACME certificates (tls.provider letsencrypt) is "
+                          "not implemented", err)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ====================================================================== 6
+class TestUpstreamTLS(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = T.new_tmpdir()
+        cls.ucert, cls.ukey = make_cert("upstream")
+        cls.up = T.Upstream(cls.tmp, tls=(cls.ucert, cls.ukey)).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.up.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def fixture(self, host, tls):
+        fx = P.Fixture({"upstream": {
+            "url": "https://%s:%d" % (host, self.up.port), "tls": tls,
+            "host": host, "port": self.up.port}}, upstream=False)
+        return fx
+
+    def setUp(self):
+        self.fx = None
+
+    def tearDown(self):
+        if self.fx:
+            self.fx.close()
+
+    def test_good_certificate_passes_and_pools(self):
+        for host in ("127.0.0.1", "localhost"):
+            self.fx = self.fixture(host, {"ca_file": self.ucert})
+            n0 = self.up.stats()["connections"]
+            with self.fx.client() as c:
+                for i in range(3):
+                    r = c.request("POST", "/echo/up%d" % i,
+                                  body=T.det_bytes(50000))
+                    self.assertEqual(r.status, 200, r)
+                    self.assertEqual(r.json()["body_len"], 50000)
+            self.assertEqual(self.up.stats()["connections"] - n0, 1, host)
+            self.fx.close()
+            self.fx = None
+
+    def test_bad_certificate_502_and_logged(self):
+        other, _ = make_cert("not-the-upstream")
+        self.fx = self.fixture("127.0.0.1", {"ca_file": other})
+        r = self.fx.get("/echo/bad")
+        self.assertEqual(r.status, 502, r)
+        ev = self.fx.vw.wait_event("tls.upstream_verify_failed")
+        self.assertIsNotNone(ev)
+        self.assertIn("certificate", ev["ai_summary"])
+
+    def test_wrong_name_502(self):
+        # Trusted, but issued for another name than the one we dial.
+        crt, key = make_cert("elsewhere", cn="other.example",
+                             san="DNS:other.example")
+        up = T.Upstream(self.tmp, tls=(crt, key)).start()
+        try:
+            self.fx = P.Fixture({"upstream": {
+                "url": "https://localhost:%d" % up.port,
+                "host": "localhost", "port": up.port,
+                "tls": {"ca_file": crt}}}, upstream=False)
+            r = self.fx.get("/echo/badname")
+            self.assertEqual(r.status, 502, r)
+            ev = self.fx.vw.wait_event("tls.upstream_verify_failed")
+            self.assertIsNotNone(ev)
+            self.assertIn("hostname mismatch", ev["ai_summary"])
+            recs = up.requests()
+            self.assertEqual([x for x in recs if "tls_error" not in x], [])
+            self.assertIn("BAD_CERTIFICATE", recs[0]["tls_error"])
+        finally:
+            up.stop()
+
+    def test_insecure_skip_verify_warns(self):
+        other, _ = make_cert("not-the-upstream2")
+        self.fx = self.fixture("127.0.0.1", {"ca_file": other,
+                                             "insecure_skip_verify": True})
+        self.assertEqual(self.fx.get("/echo/insecure").status, 200)
+        self.assertTrue(self.fx.vw.events("tls.upstream_verify_disabled"))
+
+
+# ====================================================================== suites
+# test_proxy.py's suites with every client connection over TLS: T.Client
+# (and so T.exchange and T.WSClient) become TLSClient while they run.
+
+_plain_base_config = T.base_config
+
+
+def _tls_base_config(port, up_port, admin_port=None):
+    cfg = _plain_base_config(port, up_port, admin_port)
+    cfg["tls"] = {"enabled": True, "provider": "external",
+                  "cert_path": CERT, "key_path": KEY}
+    return cfg
+
+
+class OverTLS:
+    @classmethod
+    def setUpClass(cls):
+        cls._saved = (T.Client, T.base_config)
+        T.Client = TLSClient
+        T.base_config = _tls_base_config
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            T.Client, T.base_config = cls._saved
+
+
+class TestOverTLSPassThrough(OverTLS, P.TestPassThrough):
+
+    def test_forwarded_headers(self):
+        # Over TLS the proto is https, whatever the client claims.
+        for hdrs in (None, [("X-Forwarded-Proto", "http")]):
+            j = self.fx.get("/echo/xfp", hdrs).json()
+            self.assertEqual(P.up_get(j, "X-Forwarded-Proto"), ["https"])
+            self.assertEqual(P.up_get(j, "X-Forwarded-For"), ["127.0.0.1"]
+                             if hdrs is None else ["127.0.0.1"])
+
+
+class TestOverTLSBodies(OverTLS, P.TestBodies):
+    pass
+
+
+class TestOverTLSSmuggling(OverTLS, P.TestSmuggling):
+    pass
+
+
+class TestOverTLSConnections(OverTLS, P.TestConnections):
+    pass
+
+
+class TestOverTLSWebSocket(OverTLS, P.TestWebSocket):
+    pass
+
+
+class TestOverTLSUpstreamErrors(OverTLS, P.TestUpstreamErrors):
+    pass
+
+
+def load_tests(loader, tests, pattern):
+    # Only this file's classes: the imported test_proxy ones run there.
+    suite = unittest.TestSuite()
+    mod = sys.modules[__name__]
+    for name in dir(mod):
+        obj = getattr(mod, name)
+        if isinstance(obj, type) and issubclass(obj, unittest.TestCase) \
+                and obj.__module__ == __name__:
+            suite.addTests(loader.loadTestsFromTestCase(obj))
+    return suite
+
+
+if __name__ == "__main__":
+    try:
+        unittest.main(verbosity=int(os.environ.get("VW_VERBOSE", "1")))
+    finally:
+        shutil.rmtree(MOD_TMP, ignore_errors=True)
