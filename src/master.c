@@ -61,6 +61,8 @@ static int		 nworkers;
 static uint32_t		 generation;
 static struct config	*conf;
 static int		 lfd = -1;
+static int		 rfd = -1;	/* server.http_redirect_port */
+static int		 rport;
 static char		*lhost;
 static int		 lport;
 static struct sockaddr_storage up_ss;
@@ -94,14 +96,13 @@ master_resolve(const char *host, int port, struct sockaddr_storage *ss,
 }
 
 static int
-bind_listener(const struct config *cf, const char **errstr)
+bind_listener(const char *host, int port, const char **errstr)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	int			 fd, one = 1;
 
-	if (master_resolve(cf->server.host, cf->server.port, &ss, &len,
-	    errstr) == -1)
+	if (master_resolve(host, port, &ss, &len, errstr) == -1)
 		return (-1);
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1)
@@ -150,7 +151,7 @@ same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
  * binds as usual.  Returns the fd or -1.
  */
 static int
-inherited_listener(const struct config *cf)
+inherited_listener(const char *env, const char *host, int port)
 {
 	struct sockaddr_storage	 want, have;
 	socklen_t		 wl, hl = sizeof(have), al;
@@ -159,17 +160,16 @@ inherited_listener(const struct config *cf)
 	long			 fd;
 	int			 acc = 0;
 
-	if ((s = getenv("VIBEWARDEN_LISTEN_FD")) == NULL)
+	if ((s = getenv(env)) == NULL)
 		return (-1);
 	fd = strtol(s, &end, 10);
-	unsetenv("VIBEWARDEN_LISTEN_FD");
+	unsetenv(env);
 	if (*s == '\0' || *end != '\0' || fd <= STDERR_FILENO || fd > INT_MAX)
 		return (-1);
 	al = sizeof(acc);
 	if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == -1 ||
 	    !acc ||
-	    master_resolve(cf->server.host, cf->server.port, &want, &wl,
-	    &err) == -1 ||
+	    master_resolve(host, port, &want, &wl, &err) == -1 ||
 	    getsockname((int)fd, (struct sockaddr *)&have, &hl) == -1 ||
 	    !same_addr(&have, &want)) {
 		close((int)fd);
@@ -218,6 +218,11 @@ upgrade(char *const argv[])
 		snprintf(buf, sizeof(buf), "%d", lfd);
 		fcntl(lfd, F_SETFD, 0);
 		setenv("VIBEWARDEN_LISTEN_FD", buf, 1);
+		if (rfd != -1) {
+			snprintf(buf, sizeof(buf), "%d", rfd);
+			fcntl(rfd, F_SETFD, 0);
+			setenv("VIBEWARDEN_REDIRECT_FD", buf, 1);
+		}
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		execv(self_exe, argv);
@@ -297,6 +302,7 @@ spawn(int idx)
 		/* The signal mask stays blocked until worker_main() has its
 		   handlers: a TERM right after fork must drain, not kill. */
 		counters_claim(&counters_base[slot], getpid(), generation);
+		worker_redirect_fd = rfd;
 		worker_main(conf, lfd, slot, (struct sockaddr *)&up_ss,
 		    up_len);
 		/* NOTREACHED */
@@ -466,7 +472,7 @@ reload(const char *cfpath)
 	const char		*err;
 	char			 msg[1024];
 	size_t			 off = 0, i;
-	int			 nfd = lfd;
+	int			 nfd = lfd, nrfd;
 
 	if ((ncf = config_load(cfpath, NULL, &d)) == NULL) {
 		for (i = 0; i < d.n; i++)
@@ -503,7 +509,8 @@ reload(const char *cfpath)
 	}
 	if (strcmp(ncf->server.host, lhost) != 0 ||
 	    ncf->server.port != lport) {
-		if ((nfd = bind_listener(ncf, &err)) == -1) {
+		if ((nfd = bind_listener(ncf->server.host, ncf->server.port,
+		    &err)) == -1) {
 			log_sys(LOG_LVL_ERROR, "config.reload_failed",
 			    "listen %s:%d: %s; still serving the previous "
 			    "configuration", ncf->server.host,
@@ -512,6 +519,28 @@ reload(const char *cfpath)
 			config_free(ncf);
 			return;
 		}
+	}
+	if (ncf->server.http_redirect_port != rport ||
+	    (rport != 0 && strcmp(ncf->server.host, lhost) != 0)) {
+		nrfd = -1;
+		if (ncf->server.http_redirect_port != 0 &&
+		    (nrfd = bind_listener(ncf->server.host,
+		    ncf->server.http_redirect_port, &err)) == -1) {
+			log_sys(LOG_LVL_ERROR, "config.reload_failed",
+			    "listen %s:%d (server.http_redirect_port): %s; "
+			    "still serving the previous configuration",
+			    ncf->server.host, ncf->server.http_redirect_port,
+			    err);
+			if (nfd != lfd)
+				close(nfd);
+			tls_cert_free(ncert);
+			config_free(ncf);
+			return;
+		}
+		if (rfd != -1)
+			close(rfd);
+		rfd = nrfd;
+		rport = ncf->server.http_redirect_port;
 	}
 	signal_children(SIGTERM, 0);	/* the whole old generation drains */
 	if (nfd != lfd) {
@@ -649,10 +678,21 @@ master_main(struct config *cf, const struct master_opts *mo)
 	inherited = getenv("VIBEWARDEN_LISTEN_FD") != NULL;
 	if (readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1) == -1)
 		self_exe[0] = '\0';
-	if ((lfd = inherited_listener(conf)) == -1 &&
-	    (lfd = bind_listener(conf, &err)) == -1) {
+	if ((lfd = inherited_listener("VIBEWARDEN_LISTEN_FD",
+	    conf->server.host, conf->server.port)) == -1 &&
+	    (lfd = bind_listener(conf->server.host, conf->server.port,
+	    &err)) == -1) {
 		fprintf(stderr, "vibewarden: listen %s:%d: %s\n",
 		    conf->server.host, conf->server.port, err);
+		return (2);
+	}
+	rport = conf->server.http_redirect_port;
+	if (rport != 0 && (rfd = inherited_listener("VIBEWARDEN_REDIRECT_FD",
+	    conf->server.host, rport)) == -1 &&
+	    (rfd = bind_listener(conf->server.host, rport, &err)) == -1) {
+		fprintf(stderr, "vibewarden: listen %s:%d "
+		    "(server.http_redirect_port): %s\n", conf->server.host,
+		    rport, err);
 		return (2);
 	}
 	lhost = strdup(conf->server.host);
@@ -735,6 +775,8 @@ master_main(struct config *cf, const struct master_opts *mo)
 				    conf->server.drain_timeout_ms);
 				stopping = 1;
 				close(lfd);
+				if (rfd != -1)
+					close(rfd);
 				signal_children(SIGTERM, 0);
 				drain_deadline = util_now_update() +
 				    conf->server.drain_timeout_ms + 2000;

@@ -18,6 +18,7 @@
 #include "counters.h"
 #include "log.h"
 #include "pipe.h"
+#include "redirect.h"
 #include "tls.h"
 #include "upstream.h"
 #include "util.h"
@@ -25,6 +26,7 @@
 
 struct worker W;
 pid_t	 worker_parent;
+int	 worker_redirect_fd = -1;
 
 static struct ev_io	 lio;		/* the listener */
 static struct timer	 accept_timer;
@@ -235,6 +237,13 @@ worker_main(const struct config *cf, int lfd, int slot,
 		log_flush();
 		_exit(2);
 	}
+	if (worker_redirect_fd != -1 &&
+	    redirect_listen(worker_redirect_fd) == -1) {
+		log_sys(LOG_LVL_ERROR, "worker.start_failed", "redirect "
+		    "listener: %s", strerror(errno));
+		log_flush();
+		_exit(2);
+	}
 
 	for (;;) {
 		if (ev_run_once(&waitmask, 1000) == -1) {
@@ -260,6 +269,7 @@ worker_main(const struct config *cf, int lfd, int slot,
 				ev_del(&lio);
 			timer_del(&accept_timer);
 			close(lfd);
+			redirect_stop();
 			conn_drain_idle();
 			up_pool_flush();
 			deadline = util_now_ms + cf->server.drain_timeout_ms;

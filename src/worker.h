@@ -64,6 +64,8 @@ void	 conn_accept(int lfd);
 void	 worker_pause_accept(int err);
 /* The master's PID: a worker whose parent differs has been orphaned. */
 extern pid_t	 worker_parent;
+/* server.http_redirect_port's listener, set by the master; -1: none. */
+extern int	 worker_redirect_fd;
 void	 conn_run(struct conn *cn);
 void	 conn_close(struct conn *cn, const char *reason);
 void	 conn_drain_idle(void);

@@ -106,6 +106,20 @@ class TLSClient(T.Client):
         return True
 
 
+def plain_exchange(port, data, timeout=5.0):
+    """T.exchange over plain TCP, even while T.Client is TLSClient."""
+    c = _PlainClient(port, timeout)
+    try:
+        c.send(data)
+        r = c.read_response("GET")
+        return r, c.is_closed(2.0)
+    finally:
+        c.close()
+
+
+_PlainClient = T.Client
+
+
 def tls_cfg(extra=None):
     cfg = {"tls": {"enabled": True, "provider": "external",
                    "cert_path": CERT, "key_path": KEY}}
@@ -317,6 +331,75 @@ class TestRecordSplitting(TLSCase):
         self.assertEqual(buf.count(b"HTTP/1.1 200 OK"), 2, buf[:300])
         self.assertIn(hashlib.sha256(body).hexdigest().encode(), buf)
         self.assertIn(b"/echo/split2", buf)
+
+
+# ====================================================================== 5
+class TestRedirect(TLSCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rport = T.free_port()
+        cls.EXTRA = {"server": {"http_redirect_port": cls.rport}}
+        super().setUpClass()
+
+    def test_308_to_https_same_host_and_target(self):
+        n0 = len(self.fx.up.requests())
+        for host, want in (("app.example", "app.example"),
+                           ("app.example:80", "app.example"),
+                           ("[::1]:80", "[::1]")):
+            r, closed = plain_exchange(self.rport, T.build_request(
+                "GET", "/a/b%20c?x=1&y=2", None, None, host))
+            self.assertEqual(r.status, 308, r)
+            self.assertEqual(r.header("Location"), "https://%s:%d/a/b%%20c"
+                             "?x=1&y=2" % (want, self.fx.port))
+            self.assertEqual(r.header("Content-Length"), "0")
+            self.assertTrue(closed)
+        # A body does not reach anyone either; 308 keeps the method.
+        r, _ = plain_exchange(self.rport, T.build_request(
+            "POST", "/form", None, b"a=1", "app.example"))
+        self.assertEqual(r.status, 308)
+        self.assertEqual(len(self.fx.up.requests()), n0)
+        # The TLS port is unaffected.
+        r, _ = self.tget("/echo/tls-still")
+        self.assertEqual(r.status, 200)
+
+    def test_http10_without_host_uses_server_name(self):
+        r, _ = plain_exchange(self.rport, b"GET /x HTTP/1.0\r\n\r\n")
+        self.assertEqual(r.status, 308)
+        self.assertEqual(r.header("Location"),
+                         "https://127.0.0.1:%d/x" % self.fx.port)
+
+    def test_malformed_head_400(self):
+        r, closed = plain_exchange(self.rport, b"GET /x HTTP/1.1\r\n\r\n")
+        self.assertEqual(r.status, 400)
+        self.assertTrue(closed)
+        r, closed = plain_exchange(self.rport, b"GET /x HTTP/1.1\r\n"
+                                   b"Host: a\r\nContent-Length: 1\r\n"
+                                   b"Transfer-Encoding: chunked\r\n\r\n")
+        self.assertEqual(r.status, 400)
+
+    def test_survives_reload(self):
+        n = len(self.fx.vw.events("config.reloaded"))
+        self.fx.vw.send_signal(signal.SIGHUP)
+        end = time.monotonic() + 5
+        while len(self.fx.vw.events("config.reloaded")) <= n and \
+                time.monotonic() < end:
+            time.sleep(0.05)
+        self.assertGreater(len(self.fx.vw.events("config.reloaded")), n)
+        for i in range(4):
+            r, _ = plain_exchange(self.rport, T.build_request(
+                "GET", "/r%d" % i, None, None, "app.example"))
+            self.assertEqual(r.status, 308)
+
+    def test_silent_client_closed_after_header_timeout(self):
+        s = socket.create_connection(("127.0.0.1", self.rport), 5)
+        try:
+            t0 = time.monotonic()
+            s.settimeout(8)
+            self.assertEqual(s.recv(10), b"")
+            self.assertGreater(time.monotonic() - t0, 1.5)
+        finally:
+            s.close()
 
 
 # ====================================================================== 4
