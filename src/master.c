@@ -441,7 +441,7 @@ run_respawns(void)
  * worker of its generation forks.  NULL (with a tls.* event) on error.
  */
 static struct tls_cert *
-load_cert(const struct config *cf, int *failed)
+load_cert(const struct config *cf, X509_STORE **ca, int *failed)
 {
 	struct tls_cert	*c;
 	char		 err[512];
@@ -451,10 +451,18 @@ load_cert(const struct config *cf, int *failed)
 		log_sys(LOG_LVL_WARN, "tls.upstream_verify_disabled",
 		    "upstream.tls.insecure_skip_verify is on: the upstream's "
 		    "certificate is not checked");
+	if ((*ca = tls_ca_load(cf, err, sizeof(err))) == NULL &&
+	    err[0] != '\0') {
+		log_sys(LOG_LVL_ERROR, "tls.ca_file_failed", "%s", err);
+		*failed = 1;
+		return (NULL);
+	}
 	if (!cf->tls.enabled)
 		return (NULL);
 	if ((c = tls_cert_load(cf, 1, err, sizeof(err))) == NULL) {
 		log_sys(LOG_LVL_ERROR, "tls.certificate_failed", "%s", err);
+		X509_STORE_free(*ca);
+		*ca = NULL;
 		*failed = 1;
 	}
 	return (c);
@@ -464,6 +472,7 @@ static void
 reload(const char *cfpath)
 {
 	struct tls_cert		*ncert;
+	X509_STORE		*nca;
 	int			 cfail;
 	struct cfg_diags	 d = { 0 };
 	struct config		*ncf;
@@ -490,11 +499,11 @@ reload(const char *cfpath)
 	}
 	config_diags_free(&d);
 	/* New certificate files are read here: SPEC.md 3, issue 8 (7). */
-	ncert = load_cert(ncf, &cfail);
+	ncert = load_cert(ncf, &nca, &cfail);
 	if (cfail) {
 		log_sys(LOG_LVL_ERROR, "config.reload_failed",
-		    "TLS certificate unusable; still serving the previous "
-		    "configuration");
+		    "TLS certificate or CA file unusable; still serving the "
+		    "previous configuration");
 		config_free(ncf);
 		return;
 	}
@@ -504,6 +513,7 @@ reload(const char *cfpath)
 		    "upstream %s: %s; still serving the previous "
 		    "configuration", ncf->upstream.host, err);
 		tls_cert_free(ncert);
+		X509_STORE_free(nca);
 		config_free(ncf);
 		return;
 	}
@@ -516,6 +526,7 @@ reload(const char *cfpath)
 			    "configuration", ncf->server.host,
 			    ncf->server.port, err);
 			tls_cert_free(ncert);
+			X509_STORE_free(nca);
 			config_free(ncf);
 			return;
 		}
@@ -534,6 +545,7 @@ reload(const char *cfpath)
 			if (nfd != lfd)
 				close(nfd);
 			tls_cert_free(ncert);
+			X509_STORE_free(nca);
 			config_free(ncf);
 			return;
 		}
@@ -553,6 +565,7 @@ reload(const char *cfpath)
 	up_ss = nup;
 	up_len = nuplen;
 	tls_cert_install(ncert);	/* old workers keep their copy */
+	tls_ca_install(nca);
 	config_free(conf);
 	conf = ncf;
 	log_open(conf, 0);
@@ -638,6 +651,7 @@ master_main(struct config *cf, const struct master_opts *mo)
 	uint64_t	 next, now, drain_deadline = 0;
 	int		 sig, stopping = 0, inherited, cfail;
 	struct tls_cert	*cert;
+	X509_STORE	*ca;
 
 	conf = cf;
 	if (log_open(conf, 0) == -1) {
@@ -663,13 +677,14 @@ master_main(struct config *cf, const struct master_opts *mo)
 		    conf->upstream.host, err);
 		return (2);
 	}
-	cert = load_cert(conf, &cfail);
+	cert = load_cert(conf, &ca, &cfail);
 	if (cfail) {
-		fprintf(stderr, "vibewarden: TLS certificate unusable (see "
-		    "the tls.certificate_failed event)\n");
+		fprintf(stderr, "vibewarden: TLS certificate or CA file "
+		    "unusable (see the tls.* event)\n");
 		return (2);
 	}
 	tls_cert_install(cert);
+	tls_ca_install(ca);
 	if (tls_tickets_init() == -1) {
 		fprintf(stderr, "vibewarden: session-ticket keys: %s\n",
 		    strerror(errno));
@@ -805,6 +820,7 @@ master_main(struct config *cf, const struct master_opts *mo)
 		unlink(pidfile_cur);
 	free(pidfile_cur);
 	tls_cert_install(NULL);
+	tls_ca_install(NULL);
 	config_free(conf);
 	return (0);
 }

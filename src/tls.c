@@ -188,9 +188,12 @@ client_ctx(const struct config *cf)
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	else {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		if (u->tls_ca_file != NULL ?
-		    SSL_CTX_load_verify_file(ctx, u->tls_ca_file) != 1 :
-		    SSL_CTX_set_default_verify_paths(ctx) != 1)
+		/* The master read ca_file before fork (tls_ca_load). */
+		if (u->tls_ca_file != NULL) {
+			if (tls_ca_current() == NULL)
+				goto fail;
+			SSL_CTX_set1_cert_store(ctx, tls_ca_current());
+		} else if (SSL_CTX_set_default_verify_paths(ctx) != 1)
 			goto fail;
 	}
 	up_name = u->host;

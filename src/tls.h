@@ -56,6 +56,17 @@ void		 tls_cert_install(struct tls_cert *c);
  */
 int		 tls_check(const struct config *cf, char *err, size_t errlen);
 
+/*
+ * The CA certificates of upstream.tls.ca_file, read by the master so a
+ * worker needs no access to the file.  NULL with err[0] == '\0' when no
+ * file is configured; NULL with err set on failure.  Caller owns it.
+ */
+X509_STORE	*tls_ca_load(const struct config *cf, char *err, size_t errlen);
+
+/* As tls_cert_install(), for the CA store (NULL: none). */
+void		 tls_ca_install(X509_STORE *st);
+X509_STORE	*tls_ca_current(void);
+
 /* Map the shared ticket-key page (before any fork); 0 or -1. */
 int		 tls_tickets_init(void);
 

@@ -35,6 +35,7 @@
 #define DAY_S		86400
 
 static struct tls_cert	*installed;
+static X509_STORE	*ca_installed;	/* upstream.tls.ca_file */
 
 static void
 seterr(char *err, size_t len, const char *fmt, ...)
@@ -407,6 +408,38 @@ tls_cert_load(const struct config *cf, int create, char *err, size_t len)
 	}
 }
 
+X509_STORE *
+tls_ca_load(const struct config *cf, char *err, size_t len)
+{
+	X509_STORE	*st;
+
+	err[0] = '\0';
+	if (!cf->upstream.tls || cf->upstream.tls_ca_file == NULL)
+		return (NULL);
+	if ((st = X509_STORE_new()) == NULL ||
+	    X509_STORE_load_file(st, cf->upstream.tls_ca_file) != 1) {
+		seterr(err, len, "upstream.tls.ca_file %s: no usable CA "
+		    "certificate", cf->upstream.tls_ca_file);
+		X509_STORE_free(st);
+		return (NULL);
+	}
+	return (st);
+}
+
+void
+tls_ca_install(X509_STORE *st)
+{
+	if (ca_installed != st)
+		X509_STORE_free(ca_installed);
+	ca_installed = st;
+}
+
+X509_STORE *
+tls_ca_current(void)
+{
+	return (ca_installed);
+}
+
 int
 tls_check(const struct config *cf, char *err, size_t len)
 {
@@ -423,16 +456,10 @@ tls_check(const struct config *cf, char *err, size_t len)
 			    cf->tls.cert_path);
 		tls_cert_free(c);
 	}
-	if (cf->upstream.tls && cf->upstream.tls_ca_file != NULL) {
-		if ((st = X509_STORE_new()) == NULL ||
-		    X509_STORE_load_file(st, cf->upstream.tls_ca_file) != 1) {
-			seterr(err, len, "upstream.tls.ca_file %s: no usable "
-			    "CA certificate", cf->upstream.tls_ca_file);
-			X509_STORE_free(st);
-			return (-1);
-		}
-		X509_STORE_free(st);
-	}
+	st = tls_ca_load(cf, err, len);
+	if (st == NULL && err[0] != '\0')
+		return (-1);
+	X509_STORE_free(st);
 	return (0);
 }
 

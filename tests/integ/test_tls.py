@@ -750,6 +750,28 @@ class TestUpstreamTLS(unittest.TestCase):
         finally:
             up.stop()
 
+    def test_unusable_ca_file_refused_and_reload_keeps_serving(self):
+        cfg = T.base_config(T.free_port(), self.up.port)
+        cfg["upstream"] = {"url": "https://127.0.0.1:%d" % self.up.port,
+                           "tls": {"ca_file": KEY}}
+        path = os.path.join(self.tmp, "ca.yaml")
+        with open(path, "w") as f:
+            f.write(T.to_yaml(cfg) + "\n")
+        rc, out, err = T.run_check(path)
+        self.assertEqual(rc, 1)
+        self.assertIn("upstream.tls.ca_file %s: no usable CA" % KEY, err)
+        # Good at start, broken on reload: the old generation serves on.
+        cafile = os.path.join(self.tmp, "live-ca.pem")
+        shutil.copy(self.ucert, cafile)
+        self.fx = self.fixture("127.0.0.1", {"ca_file": cafile})
+        self.assertEqual(self.fx.get("/echo/ca1").status, 200)
+        with open(cafile, "w") as f:
+            f.write("not a certificate\n")
+        self.fx.vw.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.fx.vw.wait_event("config.reload_failed"))
+        self.assertTrue(self.fx.vw.events("tls.ca_file_failed"))
+        self.assertEqual(self.fx.get("/echo/ca2").status, 200)
+
     def test_insecure_skip_verify_warns(self):
         other, _ = make_cert("not-the-upstream2")
         self.fx = self.fixture("127.0.0.1", {"ca_file": other,
