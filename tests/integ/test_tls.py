@@ -693,11 +693,12 @@ class TestUpstreamTLS(unittest.TestCase):
         cls.up.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    def fixture(self, host, tls):
-        fx = P.Fixture({"upstream": {
+    def fixture(self, host, tls, client_tls=False):
+        extra = {"upstream": {
             "url": "https://%s:%d" % (host, self.up.port), "tls": tls,
-            "host": host, "port": self.up.port}}, upstream=False)
-        return fx
+            "host": host, "port": self.up.port}}
+        return P.Fixture(tls_cfg(extra) if client_tls else extra,
+                         upstream=False)
 
     def setUp(self):
         self.fx = None
@@ -719,6 +720,41 @@ class TestUpstreamTLS(unittest.TestCase):
             self.assertEqual(self.up.stats()["connections"] - n0, 1, host)
             self.fx.close()
             self.fx = None
+
+    def sni_names(self):
+        try:
+            with open(os.path.join(self.up.logdir, "sni.log")) as f:
+                return f.read().split()
+        except OSError:
+            return []
+
+    def test_sni_sent_for_names_only(self):
+        for host, want in (("localhost", "localhost"), ("127.0.0.1", "-")):
+            self.fx = self.fixture(host, {"ca_file": self.ucert})
+            n = len(self.sni_names())
+            self.assertEqual(self.fx.get("/echo/sni").status, 200)
+            self.assertEqual(self.sni_names()[n:], [want], host)
+            self.fx.close()
+            self.fx = None
+
+    def test_websocket_through_tls_both_sides(self):
+        self.fx = self.fixture("localhost", {"ca_file": self.ucert},
+                               client_tls=True)
+        saved = T.Client
+        T.Client = TLSClient
+        try:
+            w = T.WSClient(self.fx.port, "/ws")
+        finally:
+            T.Client = saved
+        try:
+            self.assertTrue(w.accept_ok(), w.resp)
+            for size in (5, 300, 70000):
+                payload = T.det_bytes(size)
+                w.send_frame(0x2, payload)
+                op, fin, data = w.recv_frame()
+                self.assertEqual((op, fin, data), (0x2, True, payload))
+        finally:
+            w.close()
 
     def test_bad_certificate_502_and_logged(self):
         other, _ = make_cert("not-the-upstream")

@@ -617,6 +617,13 @@ def main():
     if len(sys.argv) == 5:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+        snilog = os.path.join(sys.argv[2], "sni.log")
+
+        def sni(sslobj, name, c):
+            # One line per handshake: the SNI name, or "-" for none.
+            with open(snilog, "a") as f:
+                f.write("%s\n" % (name or "-"))
+        ctx.sni_callback = sni
     Server(int(sys.argv[1]), sys.argv[2], ctx).serve()
     return 0
 
