@@ -10,6 +10,9 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -239,6 +242,15 @@ add_ext(X509 *x, int nid, const char *val)
 	return (ok ? 0 : -1);
 }
 
+static int
+is_ip(const char *s)
+{
+	struct in6_addr	 a;
+
+	return (inet_pton(AF_INET, s, &a) == 1 ||
+	    inet_pton(AF_INET6, s, &a) == 1);
+}
+
 /* An ECDSA P-256 certificate for domain, localhost and 127.0.0.1. */
 static struct tls_cert *
 make_selfsigned(const char *domain, char *err, size_t len)
@@ -277,9 +289,10 @@ make_selfsigned(const char *domain, char *err, size_t len)
 	    !X509_set_issuer_name(c->tc_leaf, nm) ||
 	    !X509_set_pubkey(c->tc_leaf, c->tc_key))
 		goto fail;
-	if (domain != NULL && *domain && strcmp(domain, "localhost") != 0)
-		snprintf(san, sizeof(san), "DNS:%s,DNS:localhost,IP:127.0.0.1",
-		    domain);
+	if (domain != NULL && *domain && strcmp(domain, "localhost") != 0 &&
+	    strcmp(domain, "127.0.0.1") != 0)
+		snprintf(san, sizeof(san), "%s:%s,DNS:localhost,IP:127.0.0.1",
+		    is_ip(domain) ? "IP" : "DNS", domain);
 	else
 		snprintf(san, sizeof(san), "DNS:localhost,IP:127.0.0.1");
 	if (add_ext(c->tc_leaf, NID_subject_alt_name, san) == -1 ||
@@ -328,8 +341,9 @@ reusable(const struct tls_cert *c, const char *domain)
 {
 	if (expires_in(c->tc_leaf) < DAY_S)
 		return (0);
-	if (domain != NULL && *domain &&
-	    X509_check_host(c->tc_leaf, domain, 0, 0, NULL) != 1)
+	if (domain != NULL && *domain && (is_ip(domain) ?
+	    X509_check_ip_asc(c->tc_leaf, domain, 0) :
+	    X509_check_host(c->tc_leaf, domain, 0, 0, NULL)) != 1)
 		return (0);
 	return (1);
 }

@@ -662,6 +662,28 @@ class TestSelfSigned(unittest.TestCase):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def test_ip_domain_gets_an_ip_san_and_is_reused(self):
+        tmp = T.new_tmpdir()
+        store = os.path.join(tmp, "st")
+        try:
+            cfg = T.base_config(T.free_port(), T.free_port())
+            cfg["tls"] = {"enabled": True, "storage_path": store,
+                          "domain": "127.0.0.2"}
+            vw = T.Vibewarden(tmp, cfg).start()
+            vw.stop()
+            crt = os.path.join(store, "selfsigned.crt")
+            txt = subprocess.run([OPENSSL, "x509", "-noout", "-text",
+                                  "-in", crt], capture_output=True,
+                                 check=True).stdout.decode()
+            self.assertIn("IP Address:127.0.0.2", txt)
+            fp = file_fp(crt)
+            vw = T.Vibewarden(tmp, cfg, name="vw2").start()
+            vw.stop()
+            self.assertEqual(file_fp(crt), fp)
+            self.assertFalse(vw.events("tls.selfsigned_replaced"))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def test_acme_refused_as_not_implemented(self):
         tmp = T.new_tmpdir()
         try:
