@@ -755,6 +755,7 @@ master_main(struct config *cf, const struct master_opts *mo)
 		next = stopping ? drain_deadline : run_respawns();
 		now = util_now_update();
 		tls_tickets_tick(now, conf->tls.ticket_key_rotation_ms);
+		tls_cert_monitor(conf, now);
 		if (next == UINT64_MAX || next > now + 1000)
 			next = now + 1000;
 		ts.tv_sec = (next - now) / 1000;

@@ -51,6 +51,12 @@ void		 tls_cert_free(struct tls_cert *);
 void		 tls_cert_install(struct tls_cert *c);
 
 /*
+ * Every tls.cert_monitoring.check_interval, log the installed
+ * certificate's expiry events again (SPEC.md 10).  now in ms; master.
+ */
+void		 tls_cert_monitor(const struct config *cf, uint64_t now);
+
+/*
  * Check what -t can check without creating anything: the external
  * certificate and key, upstream.tls.ca_file.  0, or -1 with err.
  */

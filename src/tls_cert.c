@@ -202,6 +202,33 @@ expiry_events(const struct config *cf, const struct tls_cert *c,
 		    left / DAY_S);
 }
 
+void
+tls_cert_monitor(const struct config *cf, uint64_t now)
+{
+	static uint64_t	 next;
+	static const struct tls_cert *seen;
+	char		 path[PATH_MAX];
+
+	if (installed == NULL || !cf->tls.cert_monitoring.enabled ||
+	    cf->tls.cert_monitoring.check_interval_ms == 0)
+		return;
+	/* A new certificate was checked when it was loaded. */
+	if (seen != installed) {
+		seen = installed;
+		next = now + cf->tls.cert_monitoring.check_interval_ms;
+		return;
+	}
+	if (now < next)
+		return;
+	next = now + cf->tls.cert_monitoring.check_interval_ms;
+	if (cf->tls.provider == TLS_PROV_EXTERNAL)
+		snprintf(path, sizeof(path), "%s", cf->tls.cert_path);
+	else
+		snprintf(path, sizeof(path), "%s/" SS_CERT,
+		    cf->tls.storage_path);
+	expiry_events(cf, installed, path);
+}
+
 /* ---------------------------------------------------------- self-signed */
 
 static int

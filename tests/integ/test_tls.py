@@ -580,6 +580,22 @@ class TestExternalCert(unittest.TestCase):
             finally:
                 fx.close()
 
+    def test_expiry_checked_again_every_check_interval(self):
+        crt, key = make_cert("exp-periodic", days=5)
+        fx = P.Fixture(tls_cfg({"tls": {
+            "cert_path": crt, "key_path": key,
+            "cert_monitoring": {"check_interval": "1s"}}}))
+        try:
+            self.assertIsNotNone(fx.vw.wait_event("tls.cert_expiry_critical"))
+            end = time.monotonic() + 6
+            while time.monotonic() < end and \
+                    len(fx.vw.events("tls.cert_expiry_critical")) < 3:
+                time.sleep(0.1)
+            self.assertGreaterEqual(
+                len(fx.vw.events("tls.cert_expiry_critical")), 3)
+        finally:
+            fx.close()
+
     def test_cert_swapped_on_sighup(self):
         c1, k1 = make_cert("swap1")
         c2, k2 = make_cert("swap2")
