@@ -89,7 +89,8 @@ uint64_t	 tls_tickets_tick(uint64_t now_ms, uint64_t rot_ms);
  * previous one (still accepted; the ticket should be renewed), 0 when no
  * key has that name.  Any process; lock-free.
  */
-int		 tls_ticket_key(const unsigned char *name, struct tls_tkey *out);
+int		 tls_ticket_key(const unsigned char *name,
+		    struct tls_tkey *out);
 
 /* The material installed by tls_cert_install(), for a worker. */
 const struct tls_cert *tls_cert_current(void);
