@@ -405,6 +405,12 @@ tls_writev(struct endp *ep, const struct iovec *iov, int cnt, int server)
 	ep->ep_wwantr = 0;
 	for (i = 0; i < cnt; i++)
 		total += iov[i].iov_len;
+	/* The bytes of an unfinished write must still be there. */
+	if (t->tc_wpend > total) {
+		t->tc_broken = 1;
+		errno = EPROTO;
+		return (-1);
+	}
 	i = 0;
 	off = 0;		/* into iov[i] */
 	while (done < total) {
