@@ -427,6 +427,74 @@ class TestRedirect(TLSCase):
             s.close()
 
 
+class TestBigChainAndTinyWrites(TLSCase):
+    """A ~40 KB certificate chain (several records of handshake flight)
+    to a client with a tiny receive window that reads late, and a client
+    that writes one byte per segment.  (On loopback the kernel queues the
+    whole flight, so this does not force OpenSSL's read to want a write;
+    that path is covered by review, not by a test.)"""
+
+    @classmethod
+    def setUpClass(cls):
+        other, _ = make_cert("filler")
+        with open(other) as f:
+            filler = f.read()
+        with open(CERT) as f:
+            leaf = f.read()
+        cls.chain = os.path.join(MOD_TMP, "bigchain.pem")
+        with open(cls.chain, "w") as f:
+            f.write(leaf + filler * 120)
+        cls.EXTRA = {"tls": {"cert_path": cls.chain}}
+        super().setUpClass()
+
+    def test_big_chain_slow_reader(self):
+        self.assertGreater(os.path.getsize(self.chain), 50000)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", self.fx.port))
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = client_ctx().wrap_bio(inc, out, server_hostname="localhost")
+        split = TestRecordSplitting("test_handshake_and_requests_split")
+        split.SIZES = (4096,)
+        try:
+            with self.assertRaises(ssl.SSLWantReadError):
+                obj.do_handshake()
+            sock.sendall(out.read())        # the ClientHello
+            time.sleep(1.0)                 # the client reads late
+            split._io(obj, inc, out, sock, lambda: obj.do_handshake() or 1)
+            split._io(obj, inc, out, sock, lambda: obj.write(
+                T.build_request("GET", "/echo/bigchain")))
+            buf = b""
+            while not buf.rstrip().endswith(b"}"):
+                buf += split._io(obj, inc, out, sock,
+                                 lambda: obj.read(65536))
+        finally:
+            sock.close()
+        self.assertTrue(buf.startswith(b"HTTP/1.1 200 OK"), buf[:100])
+        self.assertIn(b"/echo/bigchain", buf)
+
+    def test_one_byte_writes(self):
+        sock = socket.create_connection(("127.0.0.1", self.fx.port), 10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = client_ctx().wrap_bio(inc, out, server_hostname="localhost")
+        split = TestRecordSplitting("test_handshake_and_requests_split")
+        split.SIZES = (1,)
+        try:
+            split._io(obj, inc, out, sock, lambda: obj.do_handshake() or 1)
+            split._io(obj, inc, out, sock, lambda: obj.write(
+                T.build_request("POST", "/echo/onebyte", None, b"b" * 300)))
+            buf = b""
+            while not buf.rstrip().endswith(b"}"):
+                buf += split._io(obj, inc, out, sock,
+                                 lambda: obj.read(65536))
+        finally:
+            sock.close()
+        self.assertTrue(buf.startswith(b"HTTP/1.1 200 OK"), buf[:100])
+        self.assertIn(hashlib.sha256(b"b" * 300).hexdigest().encode(), buf)
+
+
 # ====================================================================== 4
 def resume_run(port, n):
     """n reconnects with the first saved session: how many resumed."""
