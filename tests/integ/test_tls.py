@@ -495,6 +495,60 @@ class TestBigChainAndTinyWrites(TLSCase):
         self.assertIn(hashlib.sha256(b"b" * 300).hexdigest().encode(), buf)
 
 
+class TestUpgradeWithTLSAndRedirect(unittest.TestCase):
+    """SIGUSR2 hands the redirect listener over too, and the new master
+    serves TLS with the same certificate."""
+
+    def test_usr2_keeps_tls_and_redirect(self):
+        tmp = T.new_tmpdir()
+        up = T.Upstream(tmp).start()
+        newpid = None
+        vw = None
+        try:
+            port, rport = T.free_port(), T.free_port()
+            cfg = T.base_config(port, up.port)
+            cfg.update(tls_cfg())
+            cfg["server"]["http_redirect_port"] = rport
+            pidf = os.path.join(tmp, "vw.pid")
+            vw = T.Vibewarden(tmp, cfg).start(args=["-p", pidf])
+            oldpid = vw.pid
+            vw.send_signal(signal.SIGUSR2)
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                try:
+                    with open(pidf) as f:
+                        newpid = int(f.read().strip())
+                    if newpid != oldpid and \
+                            len(T.children_of(newpid)) >= 2:
+                        break
+                except (OSError, ValueError):
+                    pass
+                time.sleep(0.05)
+            self.assertNotEqual(newpid, oldpid, "no new master")
+            self.assertFalse(vw.events("proxy.upgrade_failed"))
+            self.assertTrue(vw.events("proxy.upgrade_started"))
+            vw.send_signal(signal.SIGQUIT)
+            self.assertEqual(vw.proc.wait(15), 0)
+            with TLSClient(port) as c:
+                self.assertEqual(c.request("GET", "/echo/new").status, 200)
+            r, _ = plain_exchange(rport, T.build_request(
+                "GET", "/x", None, None, "app.example"))
+            self.assertEqual(r.status, 308)
+            self.assertEqual(r.header("Location"),
+                             "https://app.example:%d/x" % port)
+        finally:
+            if newpid:
+                os.kill(newpid, signal.SIGTERM)
+                end = time.monotonic() + 10
+                while time.monotonic() < end and \
+                        T.proc_state(newpid) not in (None, "Z"):
+                    time.sleep(0.05)
+            if vw:
+                vw.stop()
+            up.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 # ====================================================================== 4
 def resume_run(port, n):
     """n reconnects with the first saved session: how many resumed."""
