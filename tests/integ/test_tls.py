@@ -11,6 +11,7 @@ the PID we started.  Python 3 standard library plus the openssl CLI.
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -582,6 +583,62 @@ class TestResumption(TLSCase):
                     self.assertEqual(c.request().status, 200)
                     reused += bool(c.s.session_reused)
             self.assertGreaterEqual(reused, 19, ver)
+
+
+def serving_pid(port, c):
+    """PID of the process holding the server end of client c."""
+    lport = c.s.getsockname()[1]
+    out = subprocess.run(["ss", "-tnpH", "state", "established",
+                          "( sport = :%d and dport = :%d )" % (port, lport)],
+                         capture_output=True, text=True, timeout=10).stdout
+    m = re.search(r"pid=(\d+)", out)
+    return int(m.group(1)) if m else None
+
+
+@unittest.skipUnless(shutil.which("ss"), "needs ss(8)")
+class TestResumptionOtherProcess(TLSCase):
+    """The worker that issued a ticket is gone: the worker that takes
+    the connection is another process, with nothing in common but the
+    master's shared key page."""
+    EXTRA = {"server": {"workers": 2}}
+
+    def test_resume_after_issuing_worker_killed(self):
+        with TLSClient(self.fx.port) as c:
+            self.assertEqual(c.request().status, 200)
+            sess = c.s.session
+            issuer = serving_pid(self.fx.port, c)
+        self.assertIn(issuer, self.fx.vw.workers())
+        os.kill(issuer, signal.SIGKILL)     # a worker of ours, by PID
+        end = time.monotonic() + 5
+        while time.monotonic() < end and (issuer in self.fx.vw.workers() or
+                                          len(self.fx.vw.workers()) < 2):
+            time.sleep(0.05)
+        for i in range(6):
+            with TLSClient(self.fx.port, session=sess) as c:
+                self.assertEqual(c.request().status, 200)
+                pid = serving_pid(self.fx.port, c)
+                self.assertNotEqual(pid, issuer)
+                self.assertTrue(c.s.session_reused, i)
+
+    def test_resume_on_a_new_generation(self):
+        vw = self.fx.vw
+        with TLSClient(self.fx.port) as c:
+            self.assertEqual(c.request().status, 200)
+            sess = c.s.session
+        old = set(vw.workers())
+        n = len(vw.events("config.reloaded"))
+        vw.send_signal(signal.SIGHUP)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and (
+                len(vw.events("config.reloaded")) <= n or
+                set(vw.workers()) & old):
+            time.sleep(0.05)
+        self.assertFalse(set(vw.workers()) & old)
+        for i in range(6):
+            with TLSClient(self.fx.port, session=sess) as c:
+                self.assertEqual(c.request().status, 200)
+                self.assertNotIn(serving_pid(self.fx.port, c), old)
+                self.assertTrue(c.s.session_reused, i)
 
 
 class TestTicketRotation(TLSCase):
