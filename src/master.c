@@ -223,6 +223,11 @@ upgrade(char *const argv[])
 			fcntl(rfd, F_SETFD, 0);
 			setenv("VIBEWARDEN_REDIRECT_FD", buf, 1);
 		}
+		if (tls_tickets_fd() != -1) {
+			snprintf(buf, sizeof(buf), "%d", tls_tickets_fd());
+			fcntl(tls_tickets_fd(), F_SETFD, 0);
+			setenv("VIBEWARDEN_TICKET_FD", buf, 1);
+		}
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		execv(self_exe, argv);
@@ -754,7 +759,9 @@ master_main(struct config *cf, const struct master_opts *mo)
 	for (;;) {
 		next = stopping ? drain_deadline : run_respawns();
 		now = util_now_update();
-		tls_tickets_tick(now, conf->tls.ticket_key_rotation_ms);
+		/* One writer: during an upgrade the new master rotates. */
+		if (upgrade_pid == 0)
+			tls_tickets_tick(now, conf->tls.ticket_key_rotation_ms);
 		tls_cert_monitor(conf, now);
 		if (next == UINT64_MAX || next > now + 1000)
 			next = now + 1000;

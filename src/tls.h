@@ -73,8 +73,15 @@ X509_STORE	*tls_ca_load(const struct config *cf, char *err, size_t errlen);
 void		 tls_ca_install(X509_STORE *st);
 X509_STORE	*tls_ca_current(void);
 
-/* Map the shared ticket-key page (before any fork); 0 or -1. */
+/*
+ * Map the shared ticket-key page (before any fork): the one a replaced
+ * master passed in VIBEWARDEN_TICKET_FD, else a new one with a fresh
+ * key.  0 or -1 with errno.
+ */
 int		 tls_tickets_init(void);
+
+/* The page's descriptor, for a binary upgrade to pass on; -1: none. */
+int		 tls_tickets_fd(void);
 
 /*
  * Rotate the ticket keys when rot_ms has passed since the last rotation

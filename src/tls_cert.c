@@ -518,6 +518,7 @@ struct tkpage {
 };
 
 static struct tkpage	*tkp;
+static int		 tk_fd = -1;
 static uint64_t		 tk_last_ms;
 
 static void
@@ -538,25 +539,70 @@ tk_new(struct tls_tkey *k)
 	return (RAND_bytes((unsigned char *)k, sizeof(*k)) == 1 ? 0 : -1);
 }
 
+/* The page of a master we replace (SIGUSR2): its keys stay valid. */
+static int
+tk_inherit(void)
+{
+	struct stat	 st;
+	const char	*s;
+	char		*end;
+	long		 fd;
+	void		*p;
+
+	if ((s = getenv("VIBEWARDEN_TICKET_FD")) == NULL)
+		return (-1);
+	fd = strtol(s, &end, 10);
+	unsetenv("VIBEWARDEN_TICKET_FD");
+	if (*s == '\0' || *end != '\0' || fd <= STDERR_FILENO || fd > INT_MAX)
+		return (-1);
+	if (fstat((int)fd, &st) == -1 || st.st_size != sizeof(*tkp) ||
+	    (p = mmap(NULL, sizeof(*tkp), PROT_READ | PROT_WRITE, MAP_SHARED,
+	    (int)fd, 0)) == MAP_FAILED) {
+		close((int)fd);
+		return (-1);
+	}
+	fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+	tkp = p;
+	tk_fd = (int)fd;
+	return (0);
+}
+
 int
 tls_tickets_init(void)
 {
 	struct tls_tkey	 k;
+	void		*p;
+	int		 fd;
 
-	tkp = mmap(NULL, sizeof(*tkp), PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (tkp == MAP_FAILED) {
-		tkp = NULL;
+	tk_last_ms = 0;
+	if (tk_inherit() == 0)
+		return (0);
+	/* A memfd rather than anonymous memory: a binary upgrade can pass
+	   it on, so tickets survive the new master too. */
+	if ((fd = memfd_create("vibewarden-tickets", MFD_CLOEXEC)) == -1)
+		return (-1);
+	if (ftruncate(fd, sizeof(*tkp)) == -1 ||
+	    (p = mmap(NULL, sizeof(*tkp), PROT_READ | PROT_WRITE, MAP_SHARED,
+	    fd, 0)) == MAP_FAILED) {
+		close(fd);
 		return (-1);
 	}
+	tkp = p;
+	tk_fd = fd;
 	if (tk_new(&k) == -1)
 		return (-1);
 	tk_write_begin();
 	tkp->tp_key[0] = k;
 	tkp->tp_nkeys = 1;
 	tk_write_end();
-	tk_last_ms = 0;
+	explicit_bzero(&k, sizeof(k));
 	return (0);
+}
+
+int
+tls_tickets_fd(void)
+{
+	return (tk_fd);
 }
 
 uint64_t

@@ -497,8 +497,8 @@ class TestBigChainAndTinyWrites(TLSCase):
 
 
 class TestUpgradeWithTLSAndRedirect(unittest.TestCase):
-    """SIGUSR2 hands the redirect listener over too, and the new master
-    serves TLS with the same certificate."""
+    """SIGUSR2 hands the redirect listener and the ticket-key page over
+    too, and the new master serves TLS with the same certificate."""
 
     def test_usr2_keeps_tls_and_redirect(self):
         tmp = T.new_tmpdir()
@@ -513,6 +513,9 @@ class TestUpgradeWithTLSAndRedirect(unittest.TestCase):
             pidf = os.path.join(tmp, "vw.pid")
             vw = T.Vibewarden(tmp, cfg).start(args=["-p", pidf])
             oldpid = vw.pid
+            with TLSClient(port) as c:
+                self.assertEqual(c.request().status, 200)
+                sess = c.s.session
             vw.send_signal(signal.SIGUSR2)
             end = time.monotonic() + 10
             while time.monotonic() < end:
@@ -530,8 +533,11 @@ class TestUpgradeWithTLSAndRedirect(unittest.TestCase):
             self.assertTrue(vw.events("proxy.upgrade_started"))
             vw.send_signal(signal.SIGQUIT)
             self.assertEqual(vw.proc.wait(15), 0)
-            with TLSClient(port) as c:
+            # The ticket keys came along: the new master's workers resume
+            # a session the old master's workers issued.
+            with TLSClient(port, session=sess) as c:
                 self.assertEqual(c.request("GET", "/echo/new").status, 200)
+                self.assertTrue(c.s.session_reused)
             r, _ = plain_exchange(rport, T.build_request(
                 "GET", "/x", None, None, "app.example"))
             self.assertEqual(r.status, 308)
