@@ -4,7 +4,8 @@
 #   bench/run.sh /path/to/vibewarden [extra harness options...]
 #
 # It runs the shared side-by-side harness (../shared/bench/run.sh, or
-# $VW_BENCH_DIR/run.sh) in plain-HTTP mode with vibewarden as the candidate
+# $VW_BENCH_DIR/run.sh) in plain-HTTP mode (TLS with VW_BENCH_TLS=1),
+# with vibewarden as the candidate
 # on port 8446, next to nginx and HAProxy, 3 interleaved rounds of the
 # ka, newconn and idle tests.  Extra arguments are passed to the harness
 # after these defaults, so options given again win, e.g.
@@ -59,10 +60,18 @@ printf -v qbin '%q' "$bin"
 printf -v qconf '%q' "$conf"
 cmd="env VIBEWARDEN_SERVER_PORT=@PORT@ VIBEWARDEN_UPSTREAM_PORT=@UPSTREAM_PORT@"
 cmd+=" VIBEWARDEN_SERVER_WORKERS=@WORKERS@ VIBEWARDEN_SHM_PATH=@TMP@/vw-shm"
+# VW_BENCH_TLS=1: TLS mode, every target with the harness's certificate
+# (ECDSA P-256), vibewarden with tls.provider external.
+mode=--plain
+if [ "${VW_BENCH_TLS:-0}" = 1 ]; then
+	mode=
+	cmd+=" VIBEWARDEN_TLS_ENABLED=true VIBEWARDEN_TLS_PROVIDER=external"
+	cmd+=" VIBEWARDEN_TLS_CERT_PATH=@CERT@ VIBEWARDEN_TLS_KEY_PATH=@KEY@"
+fi
 # VW_BENCH_ENV: more NAME=value overrides for a variant, e.g.
 # VW_BENCH_ENV=VIBEWARDEN_RATE_LIMIT_ENABLED=false to compare without.
 cmd+=" ${VW_BENCH_ENV:-} $qbin -c $qconf"
 
-exec "$harness" --plain --repeat 3 --tests "ka newconn idle" \
+exec "$harness" $mode --repeat 3 --tests "ka newconn idle" \
     --peers "nginx haproxy" --proxy-name vibewarden --proxy-port 8446 \
     --proxy-cmd "$cmd" "$@"

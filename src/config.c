@@ -1869,6 +1869,10 @@ check_misc(struct ctx *c)
 	if (cfg->server.http_redirect_port == cfg->server.port)
 		key_diag(c, key_find("server.http_redirect_port"), 1,
 		    "server.http_redirect_port is the same as server.port");
+	else if (cfg->server.http_redirect_port != 0 && !cfg->tls.enabled)
+		key_diag(c, key_find("server.http_redirect_port"), 0,
+		    "server.http_redirect_port redirects to https, but "
+		    "tls.enabled is false");
 	if ((cfg->telemetry.otlp.enabled || cfg->telemetry.logs.otlp) &&
 	    cfg->telemetry.otlp.endpoint == NULL)
 		key_diag(c, key_find("telemetry.otlp.endpoint"), 1,

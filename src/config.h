@@ -69,6 +69,10 @@ struct cf_upstream {
 	char		*host;			/* 127.0.0.1 */
 	int		 port;			/* 3000 */
 	int		 tls;			/* 1 when url is https:// */
+	char		*tls_ca_file;		/* upstream.tls.ca_file; NULL:
+						   the system store */
+	int		 tls_insecure;		/* upstream.tls.
+						   insecure_skip_verify */
 	uint64_t	 connect_timeout_ms;	/* 5s */
 	struct {
 		int		 enabled;		/* false */
@@ -117,6 +121,7 @@ struct cf_tls {
 	char		*acme_directory;	/* LE production; "staging" is
 						   replaced by LE staging */
 	enum tls_profile profile;		/* intermediate */
+	uint64_t	 ticket_key_rotation_ms; /* 12h */
 	struct {
 		int		 enabled;		/* true */
 		uint64_t	 check_interval_ms;	/* 6h */
@@ -392,7 +397,7 @@ void		 config_free(struct config *);
 const char	*config_default_path(void);
 
 /*
- * Whether feature name ("tls", "auth", "rate_limit", "ip_filter", "cors",
+ * Whether feature name ("tls", "acme", "auth", "rate_limit", "ip_filter", "cors",
  * "waf", "csrf", "body_size", "admin", "telemetry", "security_headers",
  * "upstream_tls", "health", "circuit_breaker", "retry", "otlp") is
  * switched on in cfg AND implemented in this build: the question a stage

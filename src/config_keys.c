@@ -153,6 +153,9 @@ const struct key config_keys[] = {
 	KS("upstream.host", upstream.host, "127.0.0.1"),
 	KI("upstream.port", upstream.port, "3000", 1, 65535),
 	KD("upstream.connect_timeout", upstream.connect_timeout_ms, "5s"),
+	KS("upstream.tls.ca_file", upstream.tls_ca_file, NULL),
+	KB("upstream.tls.insecure_skip_verify", upstream.tls_insecure,
+	    "false"),
 	KB("upstream.health.enabled", upstream.health.enabled, "false"),
 	KS("upstream.health.path", upstream.health.path, "/health"),
 	KD("upstream.health.interval", upstream.health.interval_ms, "10s"),
@@ -177,6 +180,7 @@ const struct key config_keys[] = {
 	    LOCALSTATEDIR "/lib/vibewarden/acme"),
 	KS("tls.acme_directory", tls.acme_directory, LE_PRODUCTION),
 	KE("tls.profile", tls.profile, "intermediate", e_profile),
+	KD("tls.ticket_key_rotation", tls.ticket_key_rotation_ms, "12h"),
 	KB("tls.cert_monitoring.enabled", tls.cert_monitoring.enabled,
 	    "true"),
 	KD("tls.cert_monitoring.check_interval",
@@ -405,6 +409,12 @@ on_tls(const struct config *c)
 }
 
 static int
+on_acme(const struct config *c)
+{
+	return (c->tls.enabled && c->tls.provider == TLS_PROV_LETSENCRYPT);
+}
+
+static int
 on_uptls(const struct config *c)
 {
 	return (c->upstream.tls);
@@ -511,9 +521,13 @@ struct feature config_features[] = {
 	    "security headers", "security_headers.enabled: false",
 	    "responses carry no security headers", 1, 1, on_sechdr },
 	{ "tls", { "tls.enabled", "tls.provider" }, "TLS",
-	    "tls.enabled: false", "traffic is not encrypted", 1, 0, on_tls },
+	    "tls.enabled: false", "traffic is not encrypted", 1, 1, on_tls },
+	{ "acme", { "tls.provider", "tls.enabled" },
+	    "ACME certificates (tls.provider letsencrypt)",
+	    "tls.provider: self-signed or external",
+	    "no certificate can be obtained", 1, 0, on_acme },
 	{ "upstream_tls", { "upstream.url" }, "TLS to the upstream",
-	    "an http:// upstream.url", "", 1, 0, on_uptls },
+	    "an http:// upstream.url", "", 1, 1, on_uptls },
 	{ "auth", { "auth.mode", "auth.enabled" }, "authentication",
 	    "auth.mode: none", "requests are not authenticated", 1, 0,
 	    on_auth },

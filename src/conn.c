@@ -51,8 +51,14 @@ plain_shutdown(struct endp *ep)
 	shutdown(ep->ep_io.io_fd, SHUT_WR);
 }
 
+static void
+plain_close(struct endp *ep)
+{
+	close(ep->ep_io.io_fd);
+}
+
 const struct endp_ops endp_plain_ops = {
-	plain_recv, plain_writev, plain_shutdown
+	plain_recv, plain_writev, plain_shutdown, plain_close
 };
 
 void
@@ -63,6 +69,10 @@ endp_events(struct endp *ep, uint32_t events)
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		ep->ep_rdhup = 1;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		ep->ep_writable = 1;
+	if (ep->ep_rwantw && ep->ep_writable)
+		ep->ep_readable = 1;
+	if (ep->ep_wwantr && ep->ep_readable)
 		ep->ep_writable = 1;
 }
 
@@ -456,7 +466,7 @@ conn_close(struct conn *cn, const char *reason)
 	ready_del(cn);
 	release_inbuf(cn);
 	rl_conn_close(cn);
-	close(cn->cn_ep.ep_io.io_fd);
+	cn->cn_ep.ep_ops->eo_close(&cn->cn_ep);
 	cn->cn_state = CS_DEAD;
 	if (cn->cn_prev)
 		cn->cn_prev->cn_next = cn->cn_next;
@@ -499,7 +509,7 @@ conn_accept(int lfd)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		cn->cn_ep.ep_io.io_fd = fd;
 		cn->cn_ep.ep_io.io_cb = conn_io_cb;
-		cn->cn_ep.ep_ops = &endp_plain_ops;
+		cn->cn_ep.ep_ops = W.w_client_ops;
 		cn->cn_ep.ep_readable = 1;
 		cn->cn_ep.ep_writable = 1;
 		cn->cn_peer = ss;

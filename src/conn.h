@@ -28,11 +28,14 @@ struct endp_ops {
 	ssize_t	(*eo_writev)(struct endp *, const struct iovec *, int);
 	/* Half-close: no more bytes from us (tunnels). */
 	void	(*eo_shutdown)(struct endp *);
+	/* Release the transport and close the socket. */
+	void	(*eo_close)(struct endp *);
 };
 
 struct endp {
 	struct ev_io		 ep_io;
 	const struct endp_ops	*ep_ops;
+	void			*ep_tls;	/* transport state (tls.c) */
 	struct buf		 ep_in;
 	unsigned		 ep_readable:1;	/* may have bytes (ET) */
 	unsigned		 ep_writable:1;	/* may accept bytes (ET) */
@@ -42,6 +45,10 @@ struct endp {
 	unsigned		 ep_more:1;	/* the last read filled the
 						   buffer: more may be queued */
 	unsigned		 ep_err:1;	/* socket error */
+	unsigned		 ep_rwantw:1;	/* reading waits for the socket
+						   to be writable (TLS) */
+	unsigned		 ep_wwantr:1;	/* writing waits for the socket
+						   to be readable (TLS) */
 };
 
 extern const struct endp_ops endp_plain_ops;
@@ -53,7 +60,11 @@ extern const struct endp_ops endp_plain_ops;
  */
 ssize_t	 endp_fill(struct endp *ep);
 
-/* Set readiness flags from epoll events. */
+/*
+ * Set readiness flags from epoll events.  A transport whose read waits
+ * for writability (or the reverse) sets ep_rwantw (ep_wwantr): that
+ * edge then also wakes the other direction.
+ */
 void	 endp_events(struct endp *ep, uint32_t events);
 
 /* Buffered bytes not yet consumed. */

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "master.h"
 #include "preflight.h"
+#include "tls.h"
 #include "util.h"
 
 #ifndef RUNSTATEDIR
@@ -130,6 +131,7 @@ main(int argc, char *argv[])
 	struct cfg_diags	 d = { 0 };
 	struct config		*cf;
 	const char		*cfpath;
+	char			 err[512];
 	int			 ch, rc, test = 0, dump = 0;
 
 	util_proctitle_init(argc, argv);
@@ -185,6 +187,13 @@ main(int argc, char *argv[])
 		if (test)
 			fprintf(stderr, "vibewarden: configuration %s is "
 			    "invalid\n", cfpath);
+		return (1);
+	}
+	if (test && tls_check(cf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "vibewarden: %s\n", err);
+		fprintf(stderr, "vibewarden: configuration %s is invalid\n",
+		    cfpath);
+		config_free(cf);
 		return (1);
 	}
 	if (test) {

@@ -45,6 +45,7 @@
 #include "master.h"
 #include "preflight.h"
 #include "shmkeep.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
@@ -79,6 +80,11 @@ struct gen {
 	uint32_t	 g_id;
 	struct config	*g_conf;
 	int		 g_lfd;		/* may be cur's */
+	int		 g_rfd;		/* server.http_redirect_port; may be
+					   cur's; -1: none */
+	int		 g_rport;
+	struct tls_cert	*g_cert;	/* TLS material its workers get */
+	X509_STORE	*g_ca;		/* upstream.tls.ca_file */
 	struct sockaddr_storage g_up;	/* upstream address */
 	socklen_t	 g_uplen;
 	struct respawn	*g_rs;		/* one per worker index */
@@ -131,14 +137,13 @@ master_resolve(const char *host, int port, struct sockaddr_storage *ss,
 }
 
 static int
-bind_listener(const struct config *cf, const char **errstr)
+bind_listener(const char *host, int port, const char **errstr)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	int			 fd, one = 1;
 
-	if (master_resolve(cf->server.host, cf->server.port, &ss, &len,
-	    errstr) == -1)
+	if (master_resolve(host, port, &ss, &len, errstr) == -1)
 		return (-1);
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1)
@@ -187,7 +192,7 @@ same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
  * binds as usual.  Returns the fd or -1.
  */
 static int
-inherited_listener(const struct config *cf)
+inherited_listener(const char *env, const char *host, int port)
 {
 	struct sockaddr_storage	 want, have;
 	socklen_t		 wl, hl = sizeof(have), al;
@@ -196,17 +201,16 @@ inherited_listener(const struct config *cf)
 	long			 fd;
 	int			 acc = 0;
 
-	if ((s = getenv("VIBEWARDEN_LISTEN_FD")) == NULL)
+	if ((s = getenv(env)) == NULL)
 		return (-1);
 	fd = strtol(s, &end, 10);
-	unsetenv("VIBEWARDEN_LISTEN_FD");
+	unsetenv(env);
 	if (*s == '\0' || *end != '\0' || fd <= STDERR_FILENO || fd > INT_MAX)
 		return (-1);
 	al = sizeof(acc);
 	if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == -1 ||
 	    !acc ||
-	    master_resolve(cf->server.host, cf->server.port, &want, &wl,
-	    &err) == -1 ||
+	    master_resolve(host, port, &want, &wl, &err) == -1 ||
 	    getsockname((int)fd, (struct sockaddr *)&have, &hl) == -1 ||
 	    !same_addr(&have, &want)) {
 		close((int)fd);
@@ -255,6 +259,16 @@ upgrade(char *const argv[])
 		snprintf(buf, sizeof(buf), "%d", cur.g_lfd);
 		fcntl(cur.g_lfd, F_SETFD, 0);
 		setenv("VIBEWARDEN_LISTEN_FD", buf, 1);
+		if (cur.g_rfd != -1) {
+			snprintf(buf, sizeof(buf), "%d", cur.g_rfd);
+			fcntl(cur.g_rfd, F_SETFD, 0);
+			setenv("VIBEWARDEN_REDIRECT_FD", buf, 1);
+		}
+		if (tls_tickets_fd() != -1) {
+			snprintf(buf, sizeof(buf), "%d", tls_tickets_fd());
+			fcntl(tls_tickets_fd(), F_SETFD, 0);
+			setenv("VIBEWARDEN_TICKET_FD", buf, 1);
+		}
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		execv(self_exe, argv);
@@ -354,6 +368,10 @@ spawn(struct gen *g, int idx)
 		/* The signal mask stays blocked until worker_main() has its
 		   handlers: a TERM right after fork must drain, not kill. */
 		counters_claim(&counters_base[slot], getpid(), g->g_id);
+		/* This generation's TLS material, in the child's memory. */
+		tls_cert_set(g->g_cert);
+		tls_ca_set(g->g_ca);
+		worker_redirect_fd = g->g_rfd;
 		worker_main(g->g_conf, g->g_lfd, slot,
 		    (struct sockaddr *)&g->g_up, g->g_uplen);
 		/* NOTREACHED */
@@ -425,10 +443,64 @@ gen_free(struct gen *g, const struct gen *keep)
 {
 	if (g->g_lfd != -1 && g->g_lfd != keep->g_lfd)
 		close(g->g_lfd);
+	if (g->g_rfd != -1 && g->g_rfd != keep->g_rfd)
+		close(g->g_rfd);
+	if (g->g_cert != keep->g_cert)
+		tls_cert_free(g->g_cert);
+	if (g->g_ca != keep->g_ca)
+		X509_STORE_free(g->g_ca);
 	config_free(g->g_conf);
 	free(g->g_rs);
 	memset(g, 0, sizeof(*g));
-	g->g_lfd = -1;
+	g->g_lfd = g->g_rfd = -1;
+}
+
+/*
+ * The certificate of cf, loaded (or made) now, as root, before any
+ * worker of its generation forks, into g.  0, or -1 with a tls.* event.
+ */
+static int
+load_cert(const struct config *cf, struct gen *g)
+{
+	char	 err[512];
+
+	if (cf->upstream.tls && cf->upstream.tls_insecure)
+		log_sys(LOG_LVL_WARN, "tls.upstream_verify_disabled",
+		    "upstream.tls.insecure_skip_verify is on: the upstream's "
+		    "certificate is not checked");
+	if ((g->g_ca = tls_ca_load(cf, err, sizeof(err))) == NULL &&
+	    err[0] != '\0') {
+		log_sys(LOG_LVL_ERROR, "tls.ca_file_failed", "%s", err);
+		return (-1);
+	}
+	if (!cf->tls.enabled)
+		return (0);
+	if ((g->g_cert = tls_cert_load(cf, 1, err, sizeof(err))) == NULL) {
+		log_sys(LOG_LVL_ERROR, "tls.certificate_failed", "%s", err);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The redirect listener of cf into g: cur's when the address is the
+ * same, else a new socket (-1: none configured).  0 or -1 with *errstr.
+ */
+static int
+redirect_listener(const struct config *cf, struct gen *g,
+    const char **errstr)
+{
+	g->g_rport = cf->server.http_redirect_port;
+	g->g_rfd = -1;
+	if (g->g_rport == 0)
+		return (0);
+	if (cur.g_id != 0 && g->g_rport == cur.g_rport &&
+	    strcmp(cf->server.host, lhost) == 0) {
+		g->g_rfd = cur.g_rfd;
+		return (0);
+	}
+	g->g_rfd = bind_listener(cf->server.host, g->g_rport, errstr);
+	return (g->g_rfd == -1 ? -1 : 0);
 }
 
 /* Look up server.user and server.group for the log file's owner. */
@@ -485,7 +557,9 @@ pend_commit(void)
 	gen_free(&cur, &pend);
 	cur = pend;
 	memset(&pend, 0, sizeof(pend));
-	pend.g_lfd = -1;
+	pend.g_lfd = pend.g_rfd = -1;
+	tls_cert_set(cur.g_cert);	/* what the expiry checks watch */
+	tls_ca_set(cur.g_ca);
 	run_ids(cur.g_conf);
 	if (first) {
 		log_sys(LOG_LVL_INFO, "proxy.started", "vibewarden %s "
@@ -730,6 +804,14 @@ reload(const char *cfpath)
 	config_diags_free(&d);
 	pend.g_conf = ncf;
 	pend.g_lfd = cur.g_lfd;
+	/* New certificate files are read here (SPEC.md 3, 10). */
+	if (load_cert(ncf, &pend) == -1) {
+		log_sys(LOG_LVL_ERROR, "config.reload_failed",
+		    "TLS certificate or CA file unusable; still serving the "
+		    "previous configuration");
+		gen_free(&pend, &cur);
+		return;
+	}
 	if (master_resolve(ncf->upstream.host, ncf->upstream.port,
 	    &pend.g_up, &pend.g_uplen, &err) == -1) {
 		log_sys(LOG_LVL_ERROR, "config.reload_failed",
@@ -740,10 +822,19 @@ reload(const char *cfpath)
 	}
 	if ((strcmp(ncf->server.host, lhost) != 0 ||
 	    ncf->server.port != lport) &&
-	    (pend.g_lfd = bind_listener(ncf, &err)) == -1) {
+	    (pend.g_lfd = bind_listener(ncf->server.host, ncf->server.port,
+	    &err)) == -1) {
 		log_sys(LOG_LVL_ERROR, "config.reload_failed",
 		    "listen %s:%d: %s; still serving the previous "
 		    "configuration", ncf->server.host, ncf->server.port, err);
+		gen_free(&pend, &cur);
+		return;
+	}
+	if (redirect_listener(ncf, &pend, &err) == -1) {
+		log_sys(LOG_LVL_ERROR, "config.reload_failed",
+		    "listen %s:%d (server.http_redirect_port): %s; still "
+		    "serving the previous configuration", ncf->server.host,
+		    ncf->server.http_redirect_port, err);
 		gen_free(&pend, &cur);
 		return;
 	}
@@ -929,10 +1020,34 @@ setup(struct config *cf, const struct master_opts *mo)
 		upgrade_parent = getppid();
 	if (readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1) == -1)
 		self_exe[0] = '\0';
-	if ((pend.g_lfd = inherited_listener(cf)) == -1 &&
-	    (pend.g_lfd = bind_listener(cf, &err)) == -1) {
+	if (load_cert(cf, &pend) == -1) {
+		fprintf(stderr, "vibewarden: TLS certificate or CA file "
+		    "unusable (see the tls.* event)\n");
+		return (2);
+	}
+	tls_cert_set(pend.g_cert);
+	tls_ca_set(pend.g_ca);
+	if (tls_tickets_init() == -1) {
+		fprintf(stderr, "vibewarden: session-ticket keys: %s\n",
+		    strerror(errno));
+		return (2);
+	}
+	if ((pend.g_lfd = inherited_listener("VIBEWARDEN_LISTEN_FD",
+	    cf->server.host, cf->server.port)) == -1 &&
+	    (pend.g_lfd = bind_listener(cf->server.host, cf->server.port,
+	    &err)) == -1) {
 		fprintf(stderr, "vibewarden: listen %s:%d: %s\n",
 		    cf->server.host, cf->server.port, err);
+		return (2);
+	}
+	pend.g_rport = cf->server.http_redirect_port;
+	if (pend.g_rport != 0 && (pend.g_rfd = inherited_listener(
+	    "VIBEWARDEN_REDIRECT_FD", cf->server.host, pend.g_rport)) == -1 &&
+	    (pend.g_rfd = bind_listener(cf->server.host, pend.g_rport,
+	    &err)) == -1) {
+		fprintf(stderr, "vibewarden: listen %s:%d "
+		    "(server.http_redirect_port): %s\n", cf->server.host,
+		    pend.g_rport, err);
 		return (2);
 	}
 	lhost = strdup(cf->server.host);
@@ -982,8 +1097,16 @@ graceful(int *stopping, uint64_t *deadline)
 	log_sys(LOG_LVL_INFO, "proxy.stopping", "graceful stop: draining "
 	    "for up to %llu ms", (unsigned long long)ms);
 	*stopping = 1;
+	/* Closed once: gen_free() at the end must not close them again. */
 	if (cur.g_lfd != -1)
 		close(cur.g_lfd);
+	if (cur.g_rfd != -1)
+		close(cur.g_rfd);
+	if (pend.g_lfd == cur.g_lfd)
+		pend.g_lfd = -1;
+	if (pend.g_rfd == cur.g_rfd)
+		pend.g_rfd = -1;
+	cur.g_lfd = cur.g_rfd = -1;
 	signal_gen(SIGTERM, 0);
 	*deadline = util_now_update() + ms + 2000;
 }
@@ -1033,7 +1156,7 @@ master_main(struct config *cf, const struct master_opts *mo)
 	uint64_t	 next, now, drain_deadline = 0;
 	int		 sig, rc, stopping = 0, quit = 0, failed = 0;
 
-	cur.g_lfd = pend.g_lfd = -1;
+	cur.g_lfd = pend.g_lfd = cur.g_rfd = pend.g_rfd = -1;
 	pend.g_conf = cf;
 	/* Blocked before the first fork: a worker may report ready or
 	   die before we wait for it. */
@@ -1072,6 +1195,12 @@ master_main(struct config *cf, const struct master_opts *mo)
 	for (;;) {
 		next = next_wakeup(stopping, drain_deadline);
 		now = util_now_update();
+		/* One writer: during an upgrade the new master rotates. */
+		if (upgrade_pid == 0)
+			tls_tickets_tick(now, (cur.g_conf ? cur.g_conf :
+			    pend.g_conf)->tls.ticket_key_rotation_ms);
+		if (cur.g_conf != NULL)
+			tls_cert_monitor(cur.g_conf, now);
 		if (next == UINT64_MAX || next > now + 1000)
 			next = now + 1000;
 		if (next < now)

@@ -115,7 +115,7 @@ up_acquire(struct conn *cn, int check)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	up->up_ep.ep_io.io_fd = fd;
 	up->up_ep.ep_io.io_cb = up_io_cb;
-	up->up_ep.ep_ops = &endp_plain_ops;
+	up->up_ep.ep_ops = W.w_upstream_ops;
 	up->up_nreq = 1;
 	if (take_inbuf(up) == -1 || ev_add(&up->up_ep.ep_io) == -1)
 		goto fail;
@@ -213,7 +213,7 @@ up_close(struct upconn *up, const char *reason)
 	timer_del(&up->up_timer);
 	blk_put(BLK_UPSTREAM, up->up_ep.ep_in.b_data);
 	up->up_ep.ep_in.b_data = NULL;
-	close(up->up_ep.ep_io.io_fd);
+	up->up_ep.ep_ops->eo_close(&up->up_ep);
 	up->up_state = UP_DEAD;
 	ev_defer_free(up);
 }

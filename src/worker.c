@@ -21,6 +21,8 @@
 #include "log.h"
 #include "pipe.h"
 #include "ratelimit.h"
+#include "redirect.h"
+#include "tls.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -28,6 +30,7 @@
 struct worker W;
 pid_t	 worker_parent;
 int	 worker_readyfd = -1;
+int	 worker_redirect_fd = -1;
 
 static struct ev_io	 lio;		/* the listener */
 static struct cidrset	 trusted;	/* server.trusted_proxies */
@@ -420,7 +423,6 @@ worker_main(const struct config *cf, int lfd, int slot,
 	memset(&W, 0, sizeof(W));
 	W.w_conf = cf;
 	W.w_slot = slot;
-	W.w_scheme = "http";
 	W.w_ctr = counters_base ? &counters_base[slot] : NULL;
 	snprintf(W.w_hostname, sizeof(W.w_hostname), "%s",
 	    cf->tls.domain && *cf->tls.domain ? cf->tls.domain :
@@ -466,7 +468,14 @@ worker_main(const struct config *cf, int lfd, int slot,
 	setup_queues(cf);
 	setup_blocks(cf);
 	rl_worker_init(cf);
-	sechdr_init(cf, 0);
+	/* Our own SSL_CTX, from the material the master loaded (STYLE). */
+	if (tls_worker_init(cf) == -1)
+		start_failed("TLS: cannot set up the SSL_CTX");
+	W.w_client_ops = cf->tls.enabled ? &tls_server_ops : &endp_plain_ops;
+	W.w_upstream_ops = cf->upstream.tls ? &tls_client_ops :
+	    &endp_plain_ops;
+	W.w_scheme = cf->tls.enabled ? "https" : "http";
+	sechdr_init(cf, cf->tls.enabled);
 	W.w_maxconns = max_conns(cf);
 	if (cidrset_build(&trusted, &cf->server.trusted_proxies) == -1)
 		start_failed("out of memory");
@@ -477,6 +486,9 @@ worker_main(const struct config *cf, int lfd, int slot,
 	listening = 1;
 	if (W.w_ctr != NULL)
 		W.w_ctr->c_accepting = 1;
+	if (worker_redirect_fd != -1 &&
+	    redirect_listen(worker_redirect_fd) == -1)
+		start_failed("redirect listener: %s", strerror(errno));
 	test_start_fail();
 	report(1, "");
 
@@ -506,6 +518,7 @@ worker_main(const struct config *cf, int lfd, int slot,
 			worker_accept_update(0);
 			timer_del(&accept_timer);
 			close(lfd);
+			redirect_stop();
 			conn_drain_idle();
 			up_pool_flush();
 			deadline = util_now_ms + cf->server.drain_timeout_ms;

@@ -45,6 +45,8 @@ struct worker {
 	unsigned		 w_npool;
 	const char		*w_scheme;	/* X-Forwarded-Proto */
 	const struct cidrset	*w_trusted;	/* server.trusted_proxies */
+	const struct endp_ops	*w_client_ops;	/* plain or TLS (tls.c) */
+	const struct endp_ops	*w_upstream_ops;
 	char			 w_hostname[300]; /* Host for HTTP/1.0 requests
 						   without one */
 	struct vw_counters	*w_ctr;		/* this worker's slot */
@@ -111,6 +113,8 @@ void	 worker_accept_update(int drained);
 void	 worker_conn_closed(void);
 /* The master's PID: a worker whose parent differs has been orphaned. */
 extern pid_t	 worker_parent;
+/* server.http_redirect_port's listener, set by the master; -1: none. */
+extern int	 worker_redirect_fd;
 void	 conn_run(struct conn *cn);
 /* 1 when connections yielded and wait to run again (conn_run_ready). */
 int	 conn_have_ready(void);

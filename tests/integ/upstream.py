@@ -53,6 +53,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -94,9 +95,10 @@ class PeerClosed(Exception):
 
 
 class Server:
-    def __init__(self, port, logdir):
+    def __init__(self, port, logdir, tls=None):
         self.port = port
         self.logdir = logdir
+        self.tls = tls          # an ssl.SSLContext: serve https
         self.lock = threading.Lock()
         self.nconn = 0
         self.nreq = 0
@@ -131,8 +133,21 @@ class Server:
                 self.nconn += 1
                 cid = self.nconn
                 self.write_stats()
-            t = threading.Thread(target=Conn(self, s, cid).run, daemon=True)
+            t = threading.Thread(target=self.handle, args=(s, cid),
+                                 daemon=True)
             t.start()
+
+    def handle(self, s, cid):
+        if self.tls is not None:
+            try:
+                s.settimeout(10)
+                s = self.tls.wrap_socket(s, server_side=True)
+                s.settimeout(None)
+            except (OSError, ssl.SSLError) as e:
+                self.log_request({"conn": cid, "tls_error": str(e)})
+                s.close()
+                return
+        Conn(self, s, cid).run()
 
 
 class Conn:
@@ -607,10 +622,21 @@ def ws_frame(op, payload, fin=True, mask_key=None):
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.stderr.write("usage: upstream.py PORT LOGDIR\n")
+    if len(sys.argv) not in (3, 5):
+        sys.stderr.write("usage: upstream.py PORT LOGDIR [CERT KEY]\n")
         return 2
-    Server(int(sys.argv[1]), sys.argv[2]).serve()
+    ctx = None
+    if len(sys.argv) == 5:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+        snilog = os.path.join(sys.argv[2], "sni.log")
+
+        def sni(sslobj, name, c):
+            # One line per handshake: the SNI name, or "-" for none.
+            with open(snilog, "a") as f:
+                f.write("%s\n" % (name or "-"))
+        ctx.sni_callback = sni
+    Server(int(sys.argv[1]), sys.argv[2], ctx).serve()
     return 0
 
 

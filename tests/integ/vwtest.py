@@ -219,8 +219,9 @@ def proc_has_socket(pid, inodes):
 # ------------------------------------------------------------------ upstream
 
 class Upstream:
-    def __init__(self, tmpdir, port=None):
+    def __init__(self, tmpdir, port=None, tls=None):
         self.port = port or free_port()
+        self.tls = tls            # (cert, key): serve https
         self.logdir = os.path.join(tmpdir, "upstream-%d" % self.port)
         os.makedirs(self.logdir, exist_ok=True)
         self.proc = None
@@ -229,7 +230,7 @@ class Upstream:
         self.errf = open(os.path.join(self.logdir, "stderr"), "wb")
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "upstream.py"),
-             str(self.port), self.logdir],
+             str(self.port), self.logdir] + list(self.tls or ()),
             stdout=subprocess.PIPE, stderr=self.errf)
         line = b""
         end = time.monotonic() + 10

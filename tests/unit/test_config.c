@@ -22,8 +22,8 @@ static char	 strip[1200];	/* directory cut from file names in lines */
 static struct cfg_diags diags;
 
 static const char *const no_features[] = {
-	"tls", "auth", "ip_filter", "cors", "waf", "csrf",
-	"body_size", "admin", "telemetry", "upstream_tls", "health",
+	"acme", "auth", "ip_filter", "cors", "waf", "csrf",
+	"body_size", "admin", "telemetry", "health",
 	"circuit_breaker", "retry", "otlp", NULL
 };
 
@@ -164,9 +164,10 @@ START_TEST(t_defaults)
 
 	ck_assert_ptr_nonnull(c);
 	NERR(0);
-	HAS("t.yaml: warning: TLS is on by default but not implemented in "
-	    "this build; traffic is not encrypted (set tls.enabled: false)");
-	ck_assert_int_eq(diags.n, 4);
+	ck_assert_ptr_null(strstr(lines, "TLS is on by default"));
+	ck_assert_ptr_null(strstr(lines, "rate limiting is on by default"));
+	/* csrf, body_size, telemetry: on by default, not in this build */
+	ck_assert_int_eq(diags.n, 3);
 	ck_assert_str_eq(c->server.host, "127.0.0.1");
 	ck_assert_int_eq(c->server.port, 8443);
 	ck_assert_int_eq(c->server.workers, 0);
@@ -203,7 +204,8 @@ START_TEST(t_defaults)
 	ck_assert_int_eq(c->security_headers.hsts_max_age, 31536000);
 	ck_assert_str_eq(c->security_headers.frame_option, "DENY");
 	ck_assert_int_eq(config_feature_on(c, "security_headers"), 1);
-	ck_assert_int_eq(config_feature_on(c, "tls"), 0);
+	ck_assert_int_eq(config_feature_on(c, "tls"), 1);
+	ck_assert_int_eq(config_feature_on(c, "acme"), 0);
 	ck_assert_int_eq(config_feature_on(c, "nonsense"), 0);
 	config_free(c);
 }
@@ -227,8 +229,9 @@ START_TEST(t_seed000_this_build)
 	ck_assert_ptr_null(load_data("tests/unit/data/config/"
 	    "seed000_flat.yaml"));
 	NERR(4);
-	HAS("seed000_flat.yaml:10:12: error: tls.enabled: TLS is not "
-	    "implemented in this build; set tls.enabled: false");
+	HAS("seed000_flat.yaml:11:13: error: tls.provider: ACME certificates "
+	    "(tls.provider letsencrypt) is not implemented in this build; set "
+	    "tls.provider: self-signed or external");
 	HAS("seed000_flat.yaml:33:8: error: body_size.max: request body size "
 	    "limiting is not implemented in this build; set body_size.max: 0");
 	HAS("seed000_flat.yaml:53:12: error: admin.enabled: the admin API is "
@@ -276,7 +279,7 @@ START_TEST(t_seed000)
 	ck_assert_ptr_null(c->admin.token);
 	ck_assert_int_eq(config_feature_on(c, "tls"), 1);
 	all_features(0);
-	ck_assert_int_eq(config_feature_on(c, "tls"), 0);
+	ck_assert_int_eq(config_feature_on(c, "acme"), 0);
 	config_free(c);
 }
 END_TEST
@@ -450,9 +453,11 @@ START_TEST(t_env)
 	HAS("env:VIBEWARDEN_CSRF_TRUSTED_ORIGINS: error: csrf.trusted_origins: "
 	    "'ftp://b' is not an origin like https://example.com");
 	NERR(2);
-	ck_assert_ptr_null(load_env("tls:\n  enabled: false\n", tls));
-	HAS("env:VIBEWARDEN_TLS_ENABLED: error: tls.enabled: TLS is not "
-	    "implemented in this build; set tls.enabled: false");
+	ck_assert_ptr_null(load_env("tls:\n  enabled: false\n"
+	    "  provider: acme\n  domain: a.example\n", tls));
+	HAS("t.yaml:3:13: error: tls.provider: ACME certificates "
+	    "(tls.provider letsencrypt) is not implemented in this build; set "
+	    "tls.provider: self-signed or external");
 	NERR(1);
 }
 END_TEST
@@ -658,12 +663,7 @@ START_TEST(t_upstream_url)
 	ck_assert_ptr_null(load("upstream:\n  url: ftp://a\n"));
 	HAS("t.yaml:2:8: error: upstream.url: expected an http:// or https:// "
 	    "URL, got 'ftp://a'");
-	ck_assert_ptr_null(load(OFF "upstream:\n  url: https://a\n"));
-	HAS("t.yaml:7:8: error: upstream.url: TLS to the upstream is not "
-	    "implemented in this build; set an http:// upstream.url");
-	all_features(1);
 	c = load(OFF "upstream:\n  url: https://a\n");
-	all_features(0);
 	ck_assert_ptr_nonnull(c);
 	ck_assert_int_eq(c->upstream.tls, 1);
 	ck_assert_int_eq(c->upstream.port, 443);
@@ -769,13 +769,15 @@ END_TEST
 
 START_TEST(t_features)
 {
-	ck_assert_ptr_null(load("tls:\n  enabled: true\nwaf:\n  mode: block\n"
+	ck_assert_ptr_null(load("tls:\n  provider: letsencrypt\n"
+	    "  domain: a.example\nwaf:\n  mode: block\n"
 	    "ip_filter:\n  enabled: true\n"));
-	HAS("t.yaml:2:12: error: tls.enabled: TLS is not implemented in this "
-	    "build; set tls.enabled: false");
-	HAS("t.yaml:4:9: error: waf.mode: the WAF block mode is not "
+	HAS("t.yaml:2:13: error: tls.provider: ACME certificates (tls.provider "
+	    "letsencrypt) is not implemented in this build; set tls.provider: "
+	    "self-signed or external");
+	HAS("t.yaml:5:9: error: waf.mode: the WAF block mode is not "
 	    "implemented in this build; set waf.mode: detect");
-	HAS("t.yaml:6:12: error: ip_filter.enabled: the IP filter is not "
+	HAS("t.yaml:7:12: error: ip_filter.enabled: the IP filter is not "
 	    "implemented in this build; set ip_filter.enabled: false");
 	ck_assert_int_eq(config_feature_set_implemented("nope", 1), -1);
 }
