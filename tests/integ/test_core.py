@@ -543,6 +543,28 @@ class TestTruthfulLogs(CoreCase):
         self.assertEqual(ev["payload"]["bytes"], 5)
         self.assertIn("mid-response", ev["payload"]["reason"])
 
+    def test_out_of_descriptors_is_fd_exhausted(self):
+        """A worker whose open-files limit is lowered under it (so its
+        reserve is gone) answers 502 and says why: worker.fd_exhausted,
+        not 'cannot reach the upstream'."""
+        self.start({"server": {"workers": 1}})
+        w = self.fx.vw.workers()[0]
+        time.sleep(0.3)
+        n = len(os.listdir("/proc/%d/fd" % w))
+        # room for the client connection, none for the upstream socket
+        lim = "--nofile=%d:%d" % (n + 1, n + 1)
+        if subprocess.run(["prlimit", "--pid", str(w), lim],
+                          capture_output=True).returncode != 0:
+            self.skipTest("prlimit cannot lower the worker's limit")
+        with self.fx.client(5) as c:
+            r = c.request("GET", "/echo/no-fd",
+                          [("X-Request-Id", "no-fd")])
+        self.assertVwError(r, 502)
+        ev = self.fx.vw.wait_event("worker.fd_exhausted",
+                                   lambda e: e["request_id"] == "no-fd")
+        self.assertIsNotNone(ev, self.fx.vw.stdout()[-1500:])
+        self.assertIn("file descriptors", ev["payload"]["reason"])
+
     def test_max_connections_waits_in_backlog(self):
         self.start({"server": {"workers": 1, "max_connections": 5,
                                "idle_timeout": "30s"}})
