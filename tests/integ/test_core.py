@@ -623,10 +623,8 @@ class TestBalance(CoreCase):
             time.sleep(0.1)
         return cur
 
-    def test_2000_connections_split(self):
-        self.start({"server": {"header_timeout": "30s",
-                               "idle_timeout": "30s"}})
-        base = self.base()
+    def burst_split(self, base):
+        """Open 2000 connections at once; the new sockets per worker."""
         socks = []
         try:
             for i in range(2000):
@@ -638,13 +636,27 @@ class TestBalance(CoreCase):
                 if sum(n) >= 2000:
                     break
                 time.sleep(0.1)
-            self.assertGreaterEqual(sum(n), 2000, n)
-            for k in n:
-                self.assertGreaterEqual(k, 800, n)
-                self.assertLessEqual(k, 1200, n)
+            return n
         finally:
             for s in socks:
                 s.close()
+
+    def test_2000_connections_split(self):
+        self.start({"server": {"header_timeout": "30s",
+                               "idle_timeout": "30s"}})
+        # One more burst when the first is off: on a box loaded by other
+        # jobs one worker can be off the CPU for a whole burst.  The old
+        # binary split 1596/404 every time.
+        for attempt in range(2):
+            base = self.base()
+            n = self.burst_split(base)
+            self.assertGreaterEqual(sum(n), 2000, n)
+            if all(800 <= k <= 1200 for k in n):
+                break
+            time.sleep(1)
+        for k in n:
+            self.assertGreaterEqual(k, 800, n)
+            self.assertLessEqual(k, 1200, n)
 
     def test_50_keepalive_clients_split(self):
         self.start({"server": {"idle_timeout": "30s"}})
