@@ -35,7 +35,20 @@ struct shm {
 	int		 sh_err;		/* last LMDB/errno code */
 	unsigned char	 sh_cursor[SHM_KEY_MAX];	/* sweep position */
 	size_t		 sh_curlen;		/* 0: from the start */
+	size_t		 sh_rlcap;	/* rate-limit keys at most */
 };
+
+/*
+ * Headroom: LMDB deletes by copy-on-write, so a map that new keys filled
+ * to the last page can never sweep an expired one again, and rate
+ * limiting would stay open for every new client for good (even across a
+ * restart, the file being kept).  New rate-limit keys are therefore
+ * refused (SHM_FULL: fail open, logged) once there are map_size /
+ * SHM_KEY_BUDGET of them: a key takes about 36 bytes, so the map stays
+ * under about a third full, and the sweep always has pages to work
+ * with.  Keys already there keep their buckets.
+ */
+#define SHM_KEY_BUDGET	128
 
 static int
 fail(struct shm *h, int rc)
@@ -71,6 +84,7 @@ shm_open(const char *dir, uint64_t map_size, int flags, const char **errstr)
 		*errstr = strerror(errno);
 		return (NULL);
 	}
+	h->sh_rlcap = (size_t)(map_size / SHM_KEY_BUDGET);
 	if ((rc = mdb_env_create(&h->sh_env)) != 0)
 		goto fail;
 	if ((rc = mdb_env_set_mapsize(h->sh_env, map_size)) != 0 ||
@@ -147,6 +161,7 @@ shm_rl_take(struct shm *h, const void *key, size_t klen,
 {
 	MDB_txn		*txn;
 	MDB_val		 k, v;
+	MDB_stat	 st;
 	uint64_t	 tat = 0;
 	int		 rc;
 
@@ -182,6 +197,11 @@ shm_rl_take(struct shm *h, const void *key, size_t klen,
 		mdb_txn_abort(txn);
 		return (SHM_OK);
 	}
+	/* A new key: only within the headroom (see SHM_KEY_BUDGET). */
+	if ((rc = mdb_stat(txn, h->sh_dbi[DB_RATELIMIT], &st)) != 0)
+		return (abort_fail(h, txn, rc));
+	if (st.ms_entries >= h->sh_rlcap)
+		return (abort_fail(h, txn, MDB_MAP_FULL));
 	v.mv_data = &out->gr_tat;
 	v.mv_size = sizeof(out->gr_tat);
 	if ((rc = mdb_put(txn, h->sh_dbi[DB_RATELIMIT], &k, &v, 0)) != 0)

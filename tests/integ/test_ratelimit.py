@@ -313,6 +313,45 @@ class TestFullMap(Base):
             fx.close()
 
 
+class TestMapRecovers(Base):
+    def test_full_map_recovers_after_sweep(self):
+        """Attack finding: a map that new keys filled to the last page
+        could never sweep again (deletes need free pages), so every new
+        client failed open for good.  New keys now stop at the headroom
+        (map_size / 128: 2048 keys in 256 KB); once their buckets expire
+        the sweep frees them and limits apply to new clients again."""
+        fx = Fixture(rl_cfg(0.5, 1), {"shm": {"map_size": "256KB"}})
+        try:
+            failed_open = None
+            for i in range(3000):
+                ip = "127.1.%d.%d" % (i // 250, 1 + i % 250)
+                fx.get(ip)
+                if fx.get(ip).status == 200:
+                    failed_open = i
+                    break
+            self.assertIsNotNone(failed_open, "new keys were never refused")
+            self.assertIsNotNone(fx.vw.wait_event("shm.map_full",
+                                                  timeout=10))
+            # Buckets of burst 1 at 0.5/s are full again after 2 s; the
+            # master sweeps every 5 s.  A new client must be limited
+            # again once a sweep has made room.
+            end = time.monotonic() + 20
+            limited = False
+            n = 0
+            while time.monotonic() < end and not limited:
+                time.sleep(1)
+                ip = "127.200.0.%d" % (n % 250 + 1)
+                n += 1
+                fx.get(ip)
+                limited = fx.get(ip).status == 429
+            self.assertTrue(limited, "no new client limited 20 s after "
+                            "the flood: the map never recovered")
+            self.assertEqual([e for e in fx.vw.events("shm.sweep_failed")],
+                             [])
+        finally:
+            fx.close()
+
+
 class TestIPv6(Base):
     def test_ipv6_client_keyed_by_prefix(self):
         try:
