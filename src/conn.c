@@ -57,8 +57,15 @@ plain_close(struct endp *ep)
 	close(ep->ep_io.io_fd);
 }
 
+static int
+plain_established(const struct endp *ep)
+{
+	return (1);
+}
+
 const struct endp_ops endp_plain_ops = {
-	plain_recv, plain_writev, plain_shutdown, plain_close
+	plain_recv, plain_writev, plain_shutdown, plain_close,
+	plain_established
 };
 
 void

@@ -30,6 +30,11 @@ struct endp_ops {
 	void	(*eo_shutdown)(struct endp *);
 	/* Release the transport and close the socket. */
 	void	(*eo_close)(struct endp *);
+	/*
+	 * 1 once the transport is set up (TLS: its handshake done).  Until
+	 * then an upstream connection is still connecting, for its timeout.
+	 */
+	int	(*eo_established)(const struct endp *);
 };
 
 struct endp {

@@ -914,7 +914,9 @@ arm_timers(struct conn *cn, uint64_t fwd0, uint64_t back0)
 		timer_del(&cn->cn_timer);
 	if (up == NULL)
 		return;
-	if (up->up_state == UP_CONNECTING)
+	/* A TLS handshake is part of connecting: connect_timeout, 502. */
+	if (up->up_state == UP_CONNECTING ||
+	    !up->up_ep.ep_ops->eo_established(&up->up_ep))
 		rearm(&up->up_timer, &W.w_q[TQ_CONNECT], up_timeout_cb, 0);
 	else if (on_client_write || on_client_body)
 		timer_del(&up->up_timer);
@@ -1068,7 +1070,8 @@ proxy_up_timeout(struct conn *cn)
 	struct upconn	*up = cn->cn_up;
 	enum pr		 r;
 
-	if (up->up_state == UP_CONNECTING)
+	if (up->up_state == UP_CONNECTING ||
+	    !up->up_ep.ep_ops->eo_established(&up->up_ep))
 		r = proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
 		    "upstream connect timed out");
 	else if (!(rq->rq_flags & RQ_RESP_HEAD))

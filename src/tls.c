@@ -48,6 +48,9 @@ struct tconn {
 	SSL		*tc_ssl;
 	size_t		 tc_wpend;	/* a write OpenSSL must see again */
 	int		 tc_broken;	/* fatal error: no close_notify */
+	int		 tc_handshook;	/* the handshake completed once (after
+					   a fatal error OpenSSL no longer
+					   says so) */
 };
 
 static SSL_CTX		*sctx;		/* client connections */
@@ -309,6 +312,8 @@ io_error(struct endp *ep, struct tconn *t, int r, int reading, int server)
 {
 	int	 saved = errno;
 
+	if (SSL_is_init_finished(t->tc_ssl))
+		t->tc_handshook = 1;
 	switch (SSL_get_error(t->tc_ssl, r)) {
 	case SSL_ERROR_WANT_READ:
 		/* A write waiting for the peer leaves decrypted bytes
@@ -332,7 +337,7 @@ io_error(struct endp *ep, struct tconn *t, int r, int reading, int server)
 		return (-1);
 	case SSL_ERROR_SYSCALL:
 		t->tc_broken = 1;
-		if (!SSL_is_init_finished(t->tc_ssl))
+		if (!t->tc_handshook)
 			handshake_failed(t, server);
 		ERR_clear_error();
 		if (saved == 0 && reading)
@@ -341,7 +346,7 @@ io_error(struct endp *ep, struct tconn *t, int r, int reading, int server)
 		return (-1);
 	default:
 		t->tc_broken = 1;
-		if (!SSL_is_init_finished(t->tc_ssl))
+		if (!t->tc_handshook)
 			handshake_failed(t, server);
 		ERR_clear_error();
 		errno = EPROTO;
@@ -367,6 +372,7 @@ tls_recv(struct endp *ep, void *p, size_t n, int server)
 	ERR_clear_error();
 	errno = 0;
 	if (SSL_read_ex(t->tc_ssl, p, n, &got) == 1) {
+		t->tc_handshook = 1;
 		/* A write waiting on this read may go on now. */
 		if (ep->ep_wwantr) {
 			ep->ep_wwantr = 0;
@@ -448,6 +454,7 @@ tls_writev(struct endp *ep, const struct iovec *iov, int cnt, int server)
 			}
 			return (r);
 		}
+		t->tc_handshook = 1;
 		t->tc_wpend = 0;
 		if (ep->ep_rwantw) {
 			ep->ep_rwantw = 0;
@@ -531,10 +538,18 @@ cli_writev(struct endp *ep, const struct iovec *iov, int cnt)
 	return (tls_writev(ep, iov, cnt, 0));
 }
 
+static int
+tls_established(const struct endp *ep)
+{
+	const struct tconn	*t = ep->ep_tls;
+
+	return (t != NULL && t->tc_handshook);
+}
+
 const struct endp_ops tls_server_ops = {
-	srv_recv, srv_writev, tls_shutdown, tls_close
+	srv_recv, srv_writev, tls_shutdown, tls_close, tls_established
 };
 
 const struct endp_ops tls_client_ops = {
-	cli_recv, cli_writev, tls_shutdown, tls_close
+	cli_recv, cli_writev, tls_shutdown, tls_close, tls_established
 };

@@ -18,6 +18,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -1030,6 +1031,91 @@ class TestUpstreamTLS(unittest.TestCase):
         self.assertIsNotNone(self.fx.vw.wait_event("config.reload_failed"))
         self.assertTrue(self.fx.vw.events("tls.ca_file_failed"))
         self.assertEqual(self.fx.get("/echo/ca2").status, 200)
+
+    def test_stalled_handshake_is_a_connect_timeout(self):
+        """Attack finding: an upstream that accepts TCP but never answers
+        the ClientHello was timed by resilience.timeout (504).  The
+        handshake is part of connecting: connect_timeout and 502."""
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(16)
+        port = ls.getsockname()[1]
+        held = []
+        stop = threading.Event()
+
+        def accept():
+            ls.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    held.append(ls.accept()[0])
+                except OSError:
+                    pass
+        th = threading.Thread(target=accept, daemon=True)
+        th.start()
+        try:
+            self.fx = P.Fixture({"upstream": {
+                "url": "https://127.0.0.1:%d" % port, "host": "127.0.0.1",
+                "port": port, "connect_timeout": "1s",
+                "tls": {"insecure_skip_verify": True}},
+                "resilience": {"timeout": "5s"}}, upstream=False)
+            t0 = time.monotonic()
+            r = self.fx.get("/echo/stall-hs")
+            dt = time.monotonic() - t0
+            self.assertEqual(r.status, 502, r)
+            self.assertLess(dt, 3.0, "502 after %.2f s" % dt)
+            self.assertGreaterEqual(dt, 0.9)
+        finally:
+            stop.set()
+            th.join(2)
+            for c in held:
+                c.close()
+            ls.close()
+
+    def test_cut_after_handshake_is_not_a_handshake_failure(self):
+        """Attack finding: an upstream that completed its handshake and
+        then broke mid-response was logged as tls.upstream_handshake_failed
+        (OpenSSL's state after a fatal error no longer says the handshake
+        was done)."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.ucert, self.ukey)
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(16)
+        port = ls.getsockname()[1]
+
+        def serve():
+            ls.settimeout(10)
+            try:
+                c, _ = ls.accept()
+                t = ctx.wrap_socket(c, server_side=True)
+                t.recv(65536)
+                t.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000"
+                          b"\r\n\r\n" + b"x" * 5000)
+                time.sleep(0.3)
+                c.close()       # TCP close, no close_notify
+            except OSError:
+                pass
+        th = threading.Thread(target=serve, daemon=True)
+        th.start()
+        try:
+            self.fx = P.Fixture({"upstream": {
+                "url": "https://127.0.0.1:%d" % port, "host": "127.0.0.1",
+                "port": port, "tls": {"ca_file": self.ucert}}},
+                upstream=False)
+            with self.fx.client() as c:
+                c.send(T.build_request("GET", "/cut",
+                                       [("X-Request-Id", "tls-cut")]))
+                with self.assertRaises((T.ProtocolError, OSError)):
+                    c.read_response()
+            ev = self.fx.vw.wait_event(
+                "upstream.error", lambda e: e["request_id"] == "tls-cut")
+            self.assertIsNotNone(ev, self.fx.vw.stdout()[-1500:])
+            self.assertEqual(ev["payload"]["bytes"], 5000)
+            self.assertEqual(self.fx.vw.events(
+                "tls.upstream_handshake_failed"), [])
+        finally:
+            th.join(5)
+            ls.close()
 
     def test_insecure_skip_verify_warns(self):
         other, _ = make_cert("not-the-upstream2")
