@@ -1855,6 +1855,14 @@ check_misc(struct ctx *c)
 	struct config	*cfg = c->cfg;
 	size_t		 i;
 
+	/*
+	 * A smaller map is mostly LMDB's fixed pages: it can fill before the
+	 * key budget (shm/shm.c SHM_KEY_BUDGET) keeps room for the sweep.
+	 */
+	if (cfg->shm.map_size < 256 * 1024)
+		key_diag(c, key_find("shm.map_size"), 1, "shm.map_size: at "
+		    "least 256KB, so that expired entries can always be "
+		    "swept");
 	if (cfg->cors.allow_credentials)
 		for (i = 0; i < cfg->cors.allowed_origins.n; i++)
 			if (strcmp(cfg->cors.allowed_origins.v[i], "*") == 0)

@@ -579,6 +579,28 @@ conn_key(const struct conn *cn, unsigned char *out)
 	    32, out));
 }
 
+/*
+ * Connection slots whose release failed (a full map): kept and released
+ * again at the next connection event, so a client that has closed its
+ * connections is not refused as if it still held them (attack finding).
+ * A worker that exits with some owed has them freed by the master.
+ */
+#define OWED_MAX	64
+
+static struct {
+	unsigned char	 o_key[RL_KEY_MAX];
+	size_t		 o_len;
+} owed[OWED_MAX];
+static size_t	 nowed;
+
+static void
+release_owed(void)
+{
+	while (nowed > 0 && shm_conn_release(R.shm, owed[nowed - 1].o_key,
+	    owed[nowed - 1].o_len, R.pid) == SHM_OK)
+		nowed--;
+}
+
 int
 rl_conn_open(struct conn *cn)
 {
@@ -591,6 +613,7 @@ rl_conn_open(struct conn *cn)
 	if (R.shm == NULL || R.conf == NULL ||
 	    (lim = (uint32_t)R.conf->rate_limit.per_ip.max_connections) == 0)
 		return (0);
+	release_owed();
 	klen = conn_key(cn, key);
 	rc = shm_conn_acquire(R.shm, key, klen, R.pid, lim, &ok);
 	if (rc != SHM_OK) {
@@ -621,6 +644,7 @@ void
 rl_conn_close(struct conn *cn)
 {
 	unsigned char	 key[RL_KEY_MAX];
+	size_t		 klen;
 	int		 rc;
 
 	/* A Redis reply still on its way finds nobody. */
@@ -631,7 +655,13 @@ rl_conn_close(struct conn *cn)
 	if (!cn->cn_rlheld || R.shm == NULL)
 		return;
 	cn->cn_rlheld = 0;
-	if ((rc = shm_conn_release(R.shm, key, conn_key(cn, key), R.pid)) !=
-	    SHM_OK)
+	release_owed();
+	klen = conn_key(cn, key);
+	if ((rc = shm_conn_release(R.shm, key, klen, R.pid)) != SHM_OK) {
 		degraded(rc);
+		if (nowed < OWED_MAX) {
+			memcpy(owed[nowed].o_key, key, klen);
+			owed[nowed++].o_len = klen;
+		}
+	}
 }

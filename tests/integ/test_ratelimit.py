@@ -287,7 +287,7 @@ class TestFullMap(Base):
         # its bucket is stored.  A tiny map fills after some hundreds of
         # addresses; from then on new addresses cannot be stored and
         # fail open: their second request passes.
-        fx = Fixture(rl_cfg(0.01, 1), {"shm": {"map_size": "48KB"}})
+        fx = Fixture(rl_cfg(0.01, 1), {"shm": {"map_size": "256KB"}})
         try:
             failed_open = None
             for i in range(4000):

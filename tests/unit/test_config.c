@@ -581,10 +581,11 @@ size(const char *v)
 	struct config	*c;
 	int64_t		 n;
 
-	snprintf(e, sizeof(e), "VIBEWARDEN_SHM_MAP_SIZE=%s", v);
+	/* max_header_bytes: a size key with no lower bound of its own. */
+	snprintf(e, sizeof(e), "VIBEWARDEN_SERVER_MAX_HEADER_BYTES=%s", v);
 	if ((c = load_env("", env)) == NULL)
 		return (-1);
-	n = (int64_t)c->shm.map_size;
+	n = (int64_t)c->server.max_header_bytes;
 	config_free(c);
 	return (n);
 }
