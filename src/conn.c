@@ -297,7 +297,10 @@ emit_log(struct conn *cn, struct req *rq)
 	logev_emit(&le);
 }
 
-/* An arena copy of at most max bytes of v for the log; empty for none. */
+/*
+ * An arena copy of at most max bytes of v (log fields, the WebSocket
+ * key); empty for none.
+ */
 static struct vw_str
 log_copy(struct arena *a, struct vw_str v, size_t max)
 {
@@ -330,22 +333,14 @@ req_keep(struct req *rq)
 {
 	struct http_msg	*m = &rq->rq_msg;
 	struct arena	*a = &rq->rq_arena;
-	struct vw_str	 v;
 
 	rq->rq_meth = m->m_meth;
 	rq->rq_version = m->m_version;
 	rq->rq_mflags = m->m_flags;
 	rq->rq_lmethod = log_copy(a, m->m_method, 32);
 	rq->rq_lpath = log_copy(a, m->m_path, 512);
-	v = http_field_get(m, H_USER_AGENT);
-	if (v.p != NULL) {
-		rq->rq_lua.p = arena_strndup(a, v.p, v.len > 256 ? 256 : v.len);
-		rq->rq_lua.len = rq->rq_lua.p ? strlen(rq->rq_lua.p) : 0;
-	}
-	v = http_field_get(m, H_SEC_WS_KEY);
-	if (v.p != NULL && (rq->rq_wskey.p = arena_strndup(a, v.p,
-	    v.len > 64 ? 64 : v.len)) != NULL)
-		rq->rq_wskey.len = strlen(rq->rq_wskey.p);
+	rq->rq_lua = log_copy(a, http_field_get(m, H_USER_AGENT), 256);
+	rq->rq_wskey = log_copy(a, http_field_get(m, H_SEC_WS_KEY), 64);
 }
 
 /* ------------------------------------------------------------ lifecycle */

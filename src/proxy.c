@@ -496,35 +496,6 @@ attach_upstream(struct conn *cn)
 }
 
 /*
- * Walk the chunked bytes buffered in b: CK_ERROR when malformed so far,
- * CK_DONE when the body ends in them, else CK_NEED.
- */
-static enum chunk_rc
-chunks_scan(const struct buf *b)
-{
-	struct chunked	 ck;
-	const char	*p = b->b_data + b->b_start;
-	size_t		 len = buf_avail(b), used, doff, dlen;
-	enum chunk_rc	 rc;
-
-	chunked_init(&ck);
-	while (len > 0) {
-		rc = chunked_step(&ck, p, len, &used, &doff, &dlen);
-		if (rc == CK_ERROR || rc == CK_DONE)
-			return (rc);
-		p += used;
-		len -= used;
-	}
-	return (CK_NEED);
-}
-
-static int
-chunks_valid(const struct buf *b)
-{
-	return (chunks_scan(b) != CK_ERROR);
-}
-
-/*
  * Go on walking a buffered chunked body from where the last call left
  * (rq_prescan bytes past b_start, state in rq_preck), so a body that
  * trickles in is scanned once, not once per byte.
@@ -533,17 +504,19 @@ static enum chunk_rc
 chunks_more(struct req *rq, const struct buf *b)
 {
 	size_t		 used, doff, dlen;
-	enum chunk_rc	 rc = CK_NEED;
+	enum chunk_rc	 rc;
 
-	while (rq->rq_prescan < buf_avail(b)) {
+	/* At least one step: a body that ended in an earlier call (or
+	   nothing buffered yet) gets its verdict again from the state. */
+	do {
 		rc = chunked_step(&rq->rq_preck, b->b_data + b->b_start +
 		    rq->rq_prescan, buf_avail(b) - rq->rq_prescan, &used,
 		    &doff, &dlen);
 		rq->rq_prescan += used;
 		if (rc == CK_ERROR || rc == CK_DONE)
 			return (rc);
-	}
-	return (rc == CK_DATA ? CK_NEED : rc);
+	} while (rq->rq_prescan < buf_avail(b));
+	return (CK_NEED);
 }
 
 enum pr
@@ -576,9 +549,13 @@ proxy_start(struct conn *cn)
 	 * framing that arrived with the head is checked before connecting;
 	 * framing that breaks later aborts the upstream mid-request.
 	 */
-	if (f->fl_mode == FL_CHUNKED && !chunks_valid(b))
-		return (proxy_fail(cn, 400, EV_BLOCKED,
-		    "malformed chunked body"));
+	if (f->fl_mode == FL_CHUNKED) {
+		chunked_init(&rq->rq_preck);
+		rq->rq_prescan = 0;
+		if (chunks_more(rq, b) == CK_ERROR)
+			return (proxy_fail(cn, 400, EV_BLOCKED,
+			    "malformed chunked body"));
+	}
 	/*
 	 * RFC 9110 10.1.1: Expect is not forwarded; vibewarden asks for the
 	 * body itself, through the client flow, before anything else goes
@@ -591,12 +568,10 @@ proxy_start(struct conn *cn)
 		rq->rq_back.fl_hlen = sizeof(continue100) - 1;
 	}
 	cn->cn_state = CS_PROXY;
+	/* The chunked pre-scan above goes on where it stopped. */
 	if (f->fl_mode != FL_NONE && (f->fl_mode == FL_CHUNKED ||
-	    f->fl_remain <= BODY_BUFFER)) {
+	    f->fl_remain <= BODY_BUFFER))
 		rq->rq_flags |= RQ_BUFFERING;
-		chunked_init(&rq->rq_preck);
-		rq->rq_prescan = 0;
-	}
 	else if (attach_upstream(cn) == -1)
 		return (attach_failed(cn));
 	return (proxy_run(cn));
