@@ -173,6 +173,24 @@ resil_upstream_down(const struct config *cf)
 	    LD(&rs()->h_state) == HS_UNHEALTHY);
 }
 
+void
+resil_health_read(struct resil_health *out)
+{
+	struct vw_resil	*r = rs();
+	uint32_t	 seq;
+	int		 tries = 0;
+
+	do {
+		seq = LD(&r->h_seq);
+		memcpy(out->rh_error, r->h_error, sizeof(out->rh_error));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	} while (((seq & 1) || seq != LD(&r->h_seq)) && ++tries < 100);
+	out->rh_error[sizeof(out->rh_error) - 1] = '\0';
+	out->rh_state = (int)LD(&r->h_state);
+	out->rh_since = LD(&r->h_since);
+	out->rh_probes = LD(&r->h_probes);
+}
+
 /* ------------------------------------------------------- retry budget */
 
 /* Second sec's bucket, emptied when it last held an older second. */

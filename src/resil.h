@@ -42,6 +42,17 @@ int	 resil_cb_state(void);
  */
 int	 resil_upstream_down(const struct config *cf);
 
+/* The health prober's verdict, as the admin process shows it. */
+struct resil_health {
+	int		 rh_state;	/* HS_* (counters.h) */
+	uint64_t	 rh_since;	/* wall clock ms of the last change */
+	uint64_t	 rh_probes;	/* probes sent since start */
+	char		 rh_error[128];	/* last failure; "" for none */
+};
+
+/* Copy the verdict out consistently (h_seq); any process. */
+void	 resil_health_read(struct resil_health *out);
+
 /* Count a first attempt towards the retry budget's window. */
 void	 resil_budget_request(uint64_t now);
 

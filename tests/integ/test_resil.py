@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -299,6 +300,56 @@ class TestHealthBlackhole(unittest.TestCase):
             self.assertIn("in time", str(ev))
         finally:
             f.close()
+
+
+class TestHealthTLS(unittest.TestCase):
+    """Probes of an https upstream verify it as the workers do."""
+
+    def setUp(self):
+        self.tmp = T.new_tmpdir()
+        self.crt = os.path.join(self.tmp, "up.crt")
+        key = os.path.join(self.tmp, "up.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", self.crt, "-days", "2",
+                        "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=30)
+        self.up = T.Upstream(self.tmp, tls=(self.crt, key)).start()
+        self.vw = None
+
+    def tearDown(self):
+        if self.vw is not None:
+            self.vw.stop()
+        self.up.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, tls):
+        port = T.free_port()
+        cfg = T.base_config(port, self.up.port)
+        T.deep_update(cfg, {"upstream": {
+            "url": "https://127.0.0.1:%d" % self.up.port, "tls": tls,
+            "health": {"enabled": True, "interval": "100ms",
+                       "timeout": "1s", "unhealthy_threshold": 1,
+                       "healthy_threshold": 1}}})
+        self.vw = T.Vibewarden(self.tmp, cfg, name="vw%d" % port).start()
+        return port
+
+    def test_verified(self):
+        self.start({"ca_file": self.crt})
+        self.assertIsNotNone(self.vw.wait_event("upstream.healthy"))
+        self.assertTrue(wait_for(lambda: any(
+            r.get("target") == "/health" for r in self.up.requests()), 3))
+        self.assertEqual(self.vw.events("upstream.unhealthy"), [])
+
+    def test_unknown_ca_is_unhealthy(self):
+        port = self.start({})
+        ev = self.vw.wait_event("upstream.unhealthy")
+        self.assertIsNotNone(ev)
+        self.assertIn("TLS handshake failed", str(ev))
+        with T.Client(port) as c:
+            self.assertEqual(c.request("GET", "/_vibewarden/ready").status,
+                             503)
 
 
 def breaker_fixture(timeout="1s"):
