@@ -560,9 +560,12 @@ attempt(struct conn *cn, enum pr *r)
 	rq->rq_flags &= ~RQ_RETRIED;
 	if (attach_upstream(cn) == 0)
 		return (0);
-	if (errno != EMFILE && errno != ENFILE && want_retry(cn, 0)) {
-		*r = schedule_retry(cn, 0);
-		return (-1);
+	if (errno != EMFILE && errno != ENFILE) {
+		outcome(cn, 0);
+		if (want_retry(cn, 0)) {
+			*r = schedule_retry(cn, 0);
+			return (-1);
+		}
 	}
 	*r = attach_failed(cn);
 	return (-1);
@@ -1210,10 +1213,9 @@ proxy_run(struct conn *cn)
 		if (!up->up_ep.ep_writable)
 			goto again;
 		if (up_connect_result(up) == -1) {
-			if (want_retry(cn, 0)) {
-				outcome(cn, 0);
+			outcome(cn, 0);
+			if (want_retry(cn, 0))
 				return (schedule_retry(cn, 0));
-			}
 			return (proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
 			    "upstream connection refused"));
 		}
@@ -1304,17 +1306,16 @@ proxy_up_timeout(struct conn *cn)
 	struct upconn	*up = cn->cn_up;
 	enum pr		 r;
 
-	if ((up->up_state == UP_CONNECTING ||
-	    !up->up_ep.ep_ops->eo_established(&up->up_ep)) &&
-	    want_retry(cn, 0)) {
+	if (up->up_state == UP_CONNECTING ||
+	    !up->up_ep.ep_ops->eo_established(&up->up_ep)) {
 		outcome(cn, 0);
-		schedule_retry(cn, 0);
-		return;
-	} else if (up->up_state == UP_CONNECTING ||
-	    !up->up_ep.ep_ops->eo_established(&up->up_ep))
+		if (want_retry(cn, 0)) {
+			schedule_retry(cn, 0);
+			return;
+		}
 		r = proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
 		    "upstream connect timed out");
-	else if (!(rq->rq_flags & RQ_RESP_HEAD))
+	} else if (!(rq->rq_flags & RQ_RESP_HEAD))
 		r = proxy_fail(cn, 504, EV_UPSTREAM_TIMEOUT,
 		    "the upstream application did not respond in time");
 	else {
