@@ -422,15 +422,21 @@ class TestBreaker(unittest.TestCase):
     def test_shared_by_workers(self):
         """Failures seen by worker A open the circuit for worker B: with B
         stopped, A takes every connection; then A is stopped instead."""
+        def stop(pid):
+            # Stopped for real before the next connection: a worker
+            # still running could take it and stop before answering.
+            os.kill(pid, signal.SIGSTOP)
+            self.assertTrue(wait_for(lambda: T.proc_state(pid) == "T", 5))
+
         f = breaker_fixture("30s")
         try:
             a, b = f.vw.workers()
-            os.kill(b, signal.SIGSTOP)
+            stop(b)
             try:
                 self.open_it(f)
             finally:
                 os.kill(b, signal.SIGCONT)
-            os.kill(a, signal.SIGSTOP)
+            stop(a)
             try:
                 r = f.get()
             finally:
