@@ -662,9 +662,9 @@ proxy_start(struct conn *cn)
  * holds no upstream connection: a Content-Length up to rq_hold, and a
  * chunked body until it ends or rq_hold bytes of it are here (a longer
  * one streams from then on).  rq_hold is BODY_BUFFER, or RESIL_HOLD for a
- * request that may be retried, so that its body can be sent again.  Returns 1 when the upstream may be
- * connected, 0 to wait for the client, -1 when the client went away, -2
- * for malformed chunk framing.
+ * request that may be retried, so that its body can be sent again.
+ * Returns 1 when the upstream may be connected, 0 to wait for the client,
+ * -1 when the client went away, -2 for malformed chunk framing.
  */
 static int
 buffer_body(struct conn *cn)
