@@ -44,15 +44,16 @@ struct vw_resil {
 	uint64_t	 h_since;	/* wall clock ms of the last change */
 	uint64_t	 h_probes;	/* probes sent (tests, metrics) */
 	char		 h_error[128];	/* last failure, NUL-terminated */
-	/* Circuit breaker: (deadline ms << 2) | CB_* in one word. */
-	uint64_t	 cb_word;
+	/* Circuit breaker: (deadline ms << 2) | CB_* in one word; read by
+	   every request, so on a line of its own. */
+	uint64_t	 cb_word __attribute__((aligned(64)));
 	uint32_t	 cb_failures;	/* consecutive, while closed */
 	/* Retry budget: first attempts and retries per second. */
 	struct {
 		uint64_t rb_sec;
 		uint64_t rb_req;
 		uint64_t rb_retry;
-	}		 rb[RB_BUCKETS];
+	}		 rb[RB_BUCKETS] __attribute__((aligned(64)));
 } __attribute__((aligned(64)));
 
 #define HS_UNKNOWN	0	/* no verdict yet: serving */

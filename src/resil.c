@@ -243,11 +243,13 @@ resil_backoff(const struct config *cf, int attempt, uint64_t rnd)
 	uint64_t	 cap = cf->resilience.retry.backoff_ms;
 	uint64_t	 max = cf->resilience.retry.max_backoff_ms;
 
-	while (--attempt > 0 && cap < max)
+	/* max_backoff 0: no cap but the arithmetic's. */
+	while (--attempt > 0 && (max == 0 || cap < max) &&
+	    cap < UINT64_MAX / 2)
 		cap *= 2;
 	if (max > 0 && cap > max)
 		cap = max;
-	return (rnd % (cap + 1));
+	return (cap == UINT64_MAX ? rnd : rnd % (cap + 1));
 }
 
 uint64_t
