@@ -289,9 +289,12 @@ publish(const struct config *cf, uint32_t st, const char *why)
 	struct logev	 le;
 	int		 bad = st == HS_UNHEALTHY;
 
-	__atomic_add_fetch(&r->h_seq, 1, __ATOMIC_ACQ_REL);
-	snprintf(r->h_error, sizeof(r->h_error), "%.127s", why);
-	__atomic_add_fetch(&r->h_seq, 1, __ATOMIC_ACQ_REL);
+	/* h_error keeps the last failure, also once healthy again. */
+	if (bad) {
+		__atomic_add_fetch(&r->h_seq, 1, __ATOMIC_ACQ_REL);
+		snprintf(r->h_error, sizeof(r->h_error), "%.127s", why);
+		__atomic_add_fetch(&r->h_seq, 1, __ATOMIC_ACQ_REL);
+	}
 	__atomic_store_n(&r->h_since, wall_ms(), __ATOMIC_RELEASE);
 	__atomic_store_n(&r->h_state, st, __ATOMIC_RELEASE);
 	logev_init(&le, bad ? LOG_LVL_ERROR : LOG_LVL_INFO,
