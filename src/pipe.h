@@ -25,6 +25,7 @@ enum verdict	 stage_upgrade(struct req *);	/* WebSocket handshake */
 enum verdict	 stage_connlimit(struct req *);	/* max_connections 429 */
 enum verdict	 stage_ratelimit_ip(struct req *);	/* per-IP limit */
 enum verdict	 stage_ratelimit_user(struct req *);	/* per-user limit */
+enum verdict	 stage_health(struct req *);	/* upstream unhealthy: 503 */
 
 /*
  * Response phase: append the configured security headers to a response
