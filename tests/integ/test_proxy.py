@@ -1338,6 +1338,8 @@ class TestLogs(ClassFixtureCase):
                             [("X-Request-Id", rid),
                              ("User-Agent", "vwtest-agent/1.0"),
                              ("Cookie", "session=COOKIESECRET%d" % i),
+                             # same-origin: CSRF (on by default) lets it by
+                             ("Origin", "http://example.test"),
                              ("Authorization", "Bearer TOKENSECRET%d" % i)],
                             method="POST" if i % 2 else "GET",
                             body=b"x" * 10 if i % 2 else None)
