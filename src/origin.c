@@ -22,7 +22,7 @@ authority(const char *s, size_t len, int tls, struct origin *o)
 		p++;
 	} else
 		for (p = s; p < e && *p != ':'; p++)
-			if (*p == ' ' || *p == '\t' || *p == '[' || *p == ']')
+			if (strchr(" \t[]/?#\\", *p) != NULL)
 				return (-1);
 	o->or_host.p = h;
 	o->or_host.len = (size_t)(p - h);
