@@ -17,7 +17,12 @@ authority(const char *s, size_t len, int tls, struct origin *o)
 	if (len == 0 || memchr(s, '@', len) != NULL)
 		return (-1);
 	if (*s == '[') {
-		if ((p = memchr(s, ']', len)) == NULL)
+		/* An IPv6 literal: hex digits, colons, a dotted IPv4 tail. */
+		for (p = s + 1; p < e && *p != ']'; p++)
+			if (strchr("0123456789abcdefABCDEF:.", *p) == NULL ||
+			    *p == '\0')
+				return (-1);
+		if (p == e)
 			return (-1);
 		p++;
 	} else
