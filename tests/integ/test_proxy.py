@@ -1741,7 +1741,7 @@ class TestRegressions(unittest.TestCase):
 
     # -- early answers reach a client that uploads before reading ---------
     def test_early_answer_no_reset_for_sequential_client(self):
-        self.start()
+        self.start({"body_size": {"max": 0}})   # a 32 MiB upload
         body = b"a" * (32 * MiB)
         for path, status in (("/early", 200), ("/_vibewarden/nope", 404),
                              ("/early", 200), ("/_vibewarden/nope", 404)):
