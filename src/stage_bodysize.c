@@ -39,7 +39,7 @@ stage_bodysize(struct req *rq)
 {
 	const struct http_msg	*m = &rq->rq_msg;
 
-	if (!config_feature_on(rq->rq_conf, "body_size"))
+	if (!rq->rq_conf->body_size.enabled)	/* max 0: unlimited */
 		return (V_NEXT);
 	rq->rq_bodymax = limit_for(&rq->rq_conf->body_size, m->m_path);
 	if (rq->rq_bodymax != 0 && (m->m_flags & M_CLEN) &&

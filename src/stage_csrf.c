@@ -89,8 +89,8 @@ stage_csrf(struct req *rq)
 	const struct http_msg	*m = &rq->rq_msg;
 	struct vw_str		 sfs, org;
 
-	if (!config_feature_on(rq->rq_conf, "csrf") ||
-	    safe_method(m->m_method) || http_field_get(m, H_COOKIE).p == NULL ||
+	if (!rq->rq_conf->csrf.enabled || safe_method(m->m_method) ||
+	    http_field_get(m, H_COOKIE).p == NULL ||
 	    exempt(rq->rq_conf, m->m_path))
 		return (V_NEXT);
 	sfs = origin_field(m, "sec-fetch-site");
