@@ -98,11 +98,13 @@ errresp_render(struct req *rq, int close)
 	}
 	util_append(d, cap, &off, "HTTP/1.1 %d %s\r\n", rq->rq_status,
 	    reason ? reason : "Unknown");
-	if (ctype != NULL)
+	if (ctype != NULL && !rhdr_drops("Content-Type", 12))
 		util_append(d, cap, &off, "Content-Type: %s\r\n", ctype);
-	util_append(d, cap, &off, "Content-Length: %zu\r\n"
-	    "Cache-Control: no-store\r\n", blen);
+	util_append(d, cap, &off, "Content-Length: %zu\r\n", blen);
+	if (!rhdr_drops("Cache-Control", 13))
+		util_append(d, cap, &off, "Cache-Control: no-store\r\n");
 	sechdr_append(d, cap, &off, 0);
+	rhdr_append(d, cap, &off);
 	if (rq->rq_rlkind != NULL)
 		limit_headers(rq, d, cap, &off);
 	util_append(d, cap, &off, "X-Request-Id: %s\r\n%s\r\n", rq->rq_id,

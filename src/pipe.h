@@ -25,6 +25,10 @@ enum verdict	 stage_upgrade(struct req *);	/* WebSocket handshake */
 enum verdict	 stage_connlimit(struct req *);	/* max_connections 429 */
 enum verdict	 stage_ratelimit_ip(struct req *);	/* per-IP limit */
 enum verdict	 stage_ratelimit_user(struct req *);	/* per-user limit */
+enum verdict	 stage_maint(struct req *);	/* maintenance 503 */
+enum verdict	 stage_input(struct req *);	/* input validation 400 */
+enum verdict	 stage_ctype(struct req *);	/* content type 415 */
+enum verdict	 stage_webhook(struct req *);	/* webhook signature 401 */
 
 /*
  * Response phase: append the configured security headers to a response
@@ -37,7 +41,22 @@ enum verdict	 stage_ratelimit_user(struct req *);	/* per-user limit */
 void		 sechdr_append(char *dst, size_t cap, size_t *off,
 		    unsigned have);
 
-/* Build the header block once per generation from cf; 0 or -1. */
+/*
+ * Build the header block once per generation from cf, without the fields
+ * response_headers rules replace (it calls rhdr_init() first); 0 or -1.
+ */
 int		 sechdr_init(const struct config *cf, int tls);
+
+/*
+ * Response phase, after the security headers: response_headers rules.
+ * rhdr_init() builds them from cf, which must outlive them (0 or -1).
+ * rhdr_drops() says whether a field name (name[0..len), any case) is
+ * removed or set by a rule, so the field must not be forwarded or
+ * generated.  rhdr_append() appends the set and add fields at
+ * dst[*off..cap) (nothing when they do not fit).
+ */
+int		 rhdr_init(const struct config *cf);
+int		 rhdr_drops(const char *name, size_t len);
+void		 rhdr_append(char *dst, size_t cap, size_t *off);
 
 #endif /* VW_PIPE_H */

@@ -38,6 +38,8 @@ enum rq_event {
 	EV_FD_EXHAUSTED,	/* worker.fd_exhausted: no descriptor left for
 				   the upstream connection (502) */
 	EV_RATE_LIMITED,	/* rate_limit.blocked (429) */
+	EV_MAINTENANCE,		/* maintenance.request_blocked (503) */
+	EV_WEBHOOK_INVALID,	/* webhook.signature_invalid (401) */
 	EV__COUNT
 };
 
@@ -99,6 +101,11 @@ struct conn {
 	unsigned	 cn_close:1;	/* close after the current response */
 	unsigned	 cn_rlheld:1;	/* holds a max_connections slot */
 	unsigned	 cn_rlover:1;	/* over max_connections: 429 + close */
+	unsigned	 cn_bigin:1;	/* ep_in is a heap buffer (grown for a
+					   held body), not a BLK_CLIENT */
+	unsigned	 cn_parkbig:1;	/* cn_parked is a heap buffer */
+	char		*cn_parked;	/* the buffer the request head is in,
+					   when ep_in grew (conn_grow_inbuf) */
 	void		*cn_rlwait;	/* a Redis decision in flight */
 	struct conn	*cn_prev, *cn_next;	/* worker's list */
 	struct conn	*cn_rprev, *cn_rnext;	/* ready list (yielded) */
@@ -141,6 +148,11 @@ struct upconn {
 				   connecting (proxy.c buffer_body) */
 #define RQ_TRUSTED_PEER	0x40	/* peer in server.trusted_proxies: its
 				   X-Forwarded-For is appended to */
+#define RQ_HOLD		0x1000	/* a stage waits for the whole body
+				   (rq_hold): the driver reads it
+				   (proxy_hold) before running it again */
+#define RQ_HELD		0x2000	/* the whole body is in the client buffer
+				   after the head: rq_held */
 
 struct req {
 	struct conn		*rq_conn;
@@ -204,6 +216,16 @@ struct req {
 	uint64_t		 rq_start_ms;
 	uint64_t		 rq_up_start_ms;
 	uint64_t		 rq_up_ms;	/* time to response head */
+
+	/*
+	 * A body held for a stage (stage_webhook): at most rq_hold bytes of
+	 * payload; once RQ_HELD, its raw bytes (chunk framing included) are
+	 * rq_held[0..rq_heldlen), right after the head in the client buffer,
+	 * valid until proxy_start().
+	 */
+	uint64_t		 rq_hold;
+	const char		*rq_held;
+	size_t			 rq_heldlen;
 
 	struct chunked		 rq_preck;	/* chunked body read before
 						   connecting (proxy.c) */
