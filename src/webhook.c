@@ -221,6 +221,7 @@ v_slack(const struct wh_input *in)
 struct param {
 	char	*k, *v;
 	size_t	 klen, vlen;
+	size_t	 pos;		/* order in the body */
 };
 
 static int
@@ -266,7 +267,15 @@ pcmp(const void *a, const void *b)
 
 	if ((c = memcmp(x->k, y->k, n)) != 0)
 		return (c);
-	return (x->klen < y->klen ? -1 : x->klen > y->klen);
+	if (x->klen != y->klen)
+		return (x->klen < y->klen ? -1 : 1);
+	return (x->pos < y->pos ? -1 : x->pos > y->pos);
+}
+
+static int
+samekey(const struct param *x, const struct param *y)
+{
+	return (x->klen == y->klen && memcmp(x->k, y->k, x->klen) == 0);
 }
 
 /*
@@ -316,16 +325,17 @@ form_params(const char *b, size_t len, struct param **pv, size_t *np,
 			goto bad;
 		v[n].v = s;
 		v[n].vlen = (size_t)vl;
+		v[n].pos = n;
 		s += vl;
-		for (i = 0; i < n; i++)
-			if (v[i].klen == v[n].klen &&
-			    memcmp(v[i].k, v[n].k, v[i].klen) == 0)
-				break;
-		if (i == n)
-			n++;	/* a repeated name keeps its first value */
+		n++;
 	}
+	/* Sorted by name, then position: a repeated name keeps its first
+	   value.  O(n log n), whatever the body holds. */
 	qsort(v, n, sizeof(*v), pcmp);
-	*np = n;
+	for (i = 0, cap = 0; i < n; i++)
+		if (cap == 0 || !samekey(&v[cap - 1], &v[i]))
+			v[cap++] = v[i];
+	*np = cap;
 	return (0);
  bad:
 	*np = 0;
@@ -345,7 +355,6 @@ v_twilio(const struct wh_input *in)
 
 	if (form_params(in->body, in->blen, &pv, &np, &store) == -1)
 		return (R_MISMATCH);
-	/* Quadratic name checks above are bounded by the body limit. */
 	if ((v = calloc(2 * np + 1, sizeof(*v))) == NULL)
 		goto done;
 	v[0] = in->url;

@@ -49,7 +49,8 @@ check_form(const char *b, size_t len)
 		check(pv[i].k >= st && pv[i].k + pv[i].klen <= st + len);
 		check(pv[i].v >= st && pv[i].v + pv[i].vlen <= st + len);
 		if (i > 0)
-			check(pcmp(&pv[i - 1], &pv[i]) < 0);
+			check(pcmp(&pv[i - 1], &pv[i]) < 0 &&
+			    !samekey(&pv[i - 1], &pv[i]));
 	}
 	free(pv);
 	free(st);

@@ -168,6 +168,28 @@ START_TEST(t_form)
 }
 END_TEST
 
+/* Many repeats of one name: sorted once, never compared pairwise. */
+START_TEST(t_form_many)
+{
+	size_t		 n = 200000, i, np;
+	char		*b = malloc(4 * n + 4), *st;
+	struct param	*pv;
+
+	ck_assert_ptr_nonnull(b);
+	memcpy(b, "a=0&", 4);
+	for (i = 1; i < n; i++)
+		memcpy(b + 4 * i, "a=1&", 4);
+	memcpy(b + 4 * n, "b=2", 3);
+	ck_assert_int_eq(form_params(b, 4 * n + 3, &pv, &np, &st), 0);
+	ck_assert_uint_eq(np, 2);
+	ck_assert_int_eq(pv[0].v[0], '0');
+	ck_assert_int_eq(pv[1].v[0], '2');
+	free(pv);
+	free(st);
+	free(b);
+}
+END_TEST
+
 START_TEST(t_provider)
 {
 	ck_assert_int_eq(webhook_provider("stripe"), WH_STRIPE);
@@ -190,6 +212,7 @@ suite(void)
 	tcase_add_test(tc, t_slack);
 	tcase_add_test(tc, t_twilio);
 	tcase_add_test(tc, t_form);
+	tcase_add_test(tc, t_form_many);
 	tcase_add_test(tc, t_provider);
 	suite_add_tcase(s, tc);
 	return (s);
