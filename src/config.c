@@ -1945,8 +1945,9 @@ check_rhdr(struct ctx *c)
 		for (i = 0; i < m[j]->n; i++) {
 			check_rhdr_name(c, kn[j], m[j]->k[i]);
 			if (strpbrk(m[j]->v[i], "\r\n") != NULL)
-				key_diag(c, key_find(kn[j]), 1, "%s.%s: a value "
-				    "cannot span lines", kn[j], m[j]->k[i]);
+				key_diag(c, key_find(kn[j]), 1, "%s.%s: a "
+				    "value cannot span lines", kn[j],
+				    m[j]->k[i]);
 		}
 	for (i = 0; i < rh->remove.n; i++)
 		check_rhdr_name(c, "response_headers.remove", rh->remove.v[i]);
@@ -1961,11 +1962,12 @@ check_webhooks(struct ctx *c)
 {
 	const struct cf_webhooks *wh = &c->cfg->webhooks;
 	const struct cf_webhook_path *p;
-	size_t		 i, k = key_find("webhooks.signature_verification.paths");
+	size_t		 i, k;
 	const char	*v;
 
 	if (!wh->signature_verification.enabled)
 		return;
+	k = key_find("webhooks.signature_verification.paths");
 	for (i = 0; i < wh->signature_verification.npaths; i++) {
 		p = &wh->signature_verification.paths[i];
 		if (p->path != NULL && p->path[0] != '/')

@@ -36,7 +36,8 @@ input(const char *sig, const char *secret)
 	return (in);
 }
 
-#define STRIPE_SIG "a473b8dc840d9df71b22c80fa2124d3a5868b413adf3b286a9bd143423b4f03a"
+#define STRIPE_SIG "a473b8dc840d9df71b22c80fa2124d3a" \
+	"5868b413adf3b286a9bd143423b4f03a"
 
 START_TEST(t_stripe)
 {
