@@ -277,7 +277,8 @@ class TestWebhooks(unittest.TestCase):
              "secret_env_var": "VW_T_GENERIC", "header": "X-Signature"},
         ]
         cls.f = Fixture({"webhooks": {"signature_verification": {
-            "enabled": True, "paths": paths}}}, env=SECRETS)
+            "enabled": True, "paths": paths}},
+            "server": {"body_timeout": "1s"}}, env=SECRETS)
 
     @classmethod
     def tearDownClass(cls):
@@ -411,6 +412,48 @@ class TestWebhooks(unittest.TestCase):
             c._until(b"\r\n\r\n")       # 100 Continue before the body
             c.send(body)
             self.assert_forwarded(c.read_response("POST"), body)
+
+    def test_body_over_limit(self):
+        """The hold is bounded by body_size (default 1MB): a declared
+        length over it is 413 at once, a chunked body once it crosses."""
+        n0 = self.f.upstream_count()
+        with T.Client(self.f.port) as c:
+            c.send(T.build_request("POST", "/wh/github", [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(1024 * 1024 + 1))]))
+            self.assertEqual(c.read_response("POST").status, 413)
+        body = b"x" * (1024 * 1024 + 20 * 1024)
+        with T.Client(self.f.port) as c:
+            try:
+                c.send(T.build_request("POST", "/wh/github", [
+                    ("Content-Type", "application/json"),
+                    ("Transfer-Encoding", "chunked")] + self.sign(
+                        "github", body),
+                    T.chunk_encode(body, [65536])))
+            except OSError:
+                pass        # closed while we still sent: the answer is in
+            self.assertEqual(c.read_response("POST").status, 413)
+        self.assertEqual(self.f.upstream_count(), n0)
+
+    def test_slow_body_times_out(self):
+        n0 = self.f.upstream_count()
+        with T.Client(self.f.port) as c:
+            c.send(T.build_request("POST", "/wh/github", [
+                ("Content-Type", "application/json"),
+                ("Content-Length", "100")]) + b"0123456789")
+            r = c.read_response("POST")
+        self.assertEqual(r.status, 408, r)
+        self.assertEqual(self.f.upstream_count(), n0)
+
+    def test_client_gone_mid_body(self):
+        with T.Client(self.f.port) as c:
+            c.send(T.build_request("POST", "/wh/generic", [
+                ("Content-Type", "application/json"),
+                ("Content-Length", "100000")]) + b"x" * 50000)
+        time.sleep(0.2)
+        body = self.BODY
+        self.assert_forwarded(self.post("generic", body, self.sign(
+            "generic", body)), body)
 
     def test_missing_secret_refused_by_check(self):
         rc, _, err = T.run_check(self.f.vw.conf)
