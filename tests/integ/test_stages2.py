@@ -461,5 +461,47 @@ class TestWebhooks(unittest.TestCase):
         self.assertIn("VW_T_STRIPE is not set", err)
 
 
+class TestStageOrder(unittest.TestCase):
+    """Which of these stages answers when several would: maintenance,
+    then input validation, then content type, then the signature."""
+
+    CFG = {"input_validation": {"enabled": True, "max_header_size": 100},
+           "waf": {"content_type_validation": {"enabled": True}},
+           "webhooks": {"signature_verification": {"enabled": True,
+                        "paths": [{"path": "/wh", "provider": "generic",
+                                   "secret_env_var": "VW_T_GENERIC",
+                                   "header": "X-Signature"}]}}}
+    BODY = b'{"k":"v"}'
+
+    def rows(self):
+        good = hexmac(SECRETS["VW_T_GENERIC"], self.BODY)
+        long_h = ("X-Long", "v" * 101)
+        return [
+            # headers, expected status
+            ([long_h, ("Content-Type", "text/plain"),
+              ("X-Signature", "00")], 400),
+            ([("Content-Type", "text/plain"), ("X-Signature", "00")], 415),
+            ([("Content-Type", "application/json"),
+              ("X-Signature", "00")], 401),
+            ([("Content-Type", "application/json"),
+              ("X-Signature", good)], 200),
+        ]
+
+    def test_order(self):
+        import copy
+        for maint in (False, True):
+            cfg = copy.deepcopy(self.CFG)
+            cfg["maintenance"] = {"enabled": maint}
+            f = Fixture(cfg, env=SECRETS)
+            try:
+                for hs, want in self.rows():
+                    with self.subTest(maintenance=maint, want=want):
+                        r = f.req("POST", "/wh", hs, self.BODY)
+                        self.assertEqual(r.status, 503 if maint else want,
+                                         r)
+            finally:
+                f.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
