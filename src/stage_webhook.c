@@ -114,13 +114,13 @@ full_url(struct req *rq)
 }
 
 static enum verdict
-invalid(struct req *rq, const char *why)
+invalid(struct req *rq, const char *prov, const char *why)
 {
 	char	*msg;
 
-	if ((msg = arena_alloc(&rq->rq_arena, 96)) != NULL)
-		snprintf(msg, 96, "webhook signature verification failed (%s)",
-		    why);
+	if ((msg = arena_alloc(&rq->rq_arena, 112)) != NULL)
+		snprintf(msg, 112, "webhook signature verification failed "
+		    "(%s: %s)", prov, why);
 	return (req_fail(rq, 401, EV_WEBHOOK_INVALID, "unauthorized",
 	    msg != NULL ? msg : "webhook signature verification failed"));
 }
@@ -191,6 +191,6 @@ stage_webhook(struct req *rq)
 	    webhook_verify(prov, &in);
 	free(dec);
 	if (why != NULL)
-		return (invalid(rq, why));
+		return (invalid(rq, wp->provider, why));
 	return (V_NEXT);
 }
