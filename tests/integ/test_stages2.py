@@ -347,9 +347,10 @@ class TestWebhooks(unittest.TestCase):
                     prov, body)), body)
                 n0 = self.f.upstream_count()
                 self.assert_refused(self.post(prov, body, self.sign(
-                    prov, body, bad=True)), n0, "signature mismatch")
+                    prov, body, bad=True)), n0,
+                    "(%s: signature mismatch)" % prov)
                 self.assert_refused(self.post(prov, body, []), n0,
-                                    "signature header missing")
+                                    "(%s: signature header missing)" % prov)
                 # The signature of another body does not do.
                 self.assert_refused(self.post(prov, body + b"1", self.sign(
                     prov, body)), n0, "signature mismatch")
