@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "counters.h"
+#include "health.h"
 #include "helper.h"
 #include "log.h"
 #include "util.h"
@@ -44,6 +45,7 @@ test_main(const struct config *cf)
 
 const struct helper_kind	 helper_kinds[] = {
 	{ "testjob", test_wanted, test_main },
+	{ "health", health_wanted, health_main },
 	{ NULL, NULL, NULL }
 };
 

@@ -25,6 +25,7 @@ enum verdict	 stage_upgrade(struct req *);	/* WebSocket handshake */
 enum verdict	 stage_connlimit(struct req *);	/* max_connections 429 */
 enum verdict	 stage_ratelimit_ip(struct req *);	/* per-IP limit */
 enum verdict	 stage_ratelimit_user(struct req *);	/* per-user limit */
+enum verdict	 stage_health(struct req *);	/* upstream unhealthy: 503 */
 enum verdict	 stage_maint(struct req *);	/* maintenance 503 */
 enum verdict	 stage_input(struct req *);	/* input validation 400 */
 enum verdict	 stage_ctype(struct req *);	/* content type 415 */

@@ -27,7 +27,7 @@ enum pr	 proxy_start(struct conn *cn);
 /*
  * A stage asked for the whole body (RQ_HOLD): read it into the client
  * buffer behind the head, which stays where it is, growing the buffer
- * (conn_grow_inbuf) up to rq_hold bytes of payload (chunked: plus
+ * (conn_grow_inbuf) up to rq_holdmax bytes of payload (chunked: plus
  * HOLD_FRAMING of framing).  Returns 1 when it is held (RQ_HELD,
  * rq_held), 0 to wait for the client, -1 when the client went away, 2
  * when the request got an error answer instead (413, 400).
@@ -49,6 +49,12 @@ enum pr	 proxy_fail(struct conn *cn, int status, enum rq_event ev,
 
 /* The upstream connection's timer fired (connect or response). */
 void	 proxy_up_timeout(struct conn *cn);
+
+/*
+ * The request is freed: stop its retry timer, and give back a circuit
+ * breaker probe that never got an outcome.
+ */
+void	 proxy_req_done(struct req *rq);
 
 /* Forget cn's upstream side: close it, or pool it when reusable. */
 void	 proxy_finish(struct conn *cn, int reusable);

@@ -3,7 +3,7 @@
  * 5.6; its middleware order 10: after the WAF and CSRF, before auth).
  * A request whose path is exactly one of
  * webhooks.signature_verification.paths needs its whole body: the stage
- * asks the driver to hold it (RQ_HOLD, rq_hold bytes at most, V_AGAIN),
+ * asks the driver to hold it (RQ_HOLD, rq_holdmax bytes at most, V_AGAIN),
  * and runs again once it is held (RQ_HELD).  The body is then forwarded
  * unchanged from the same buffer.  A bad, missing or stale signature is
  * 401 with webhook.signature_invalid.  Worker only; no I/O (the secret
@@ -156,7 +156,7 @@ stage_webhook(struct req *rq)
 			return (req_fail(rq, 413, EV_BLOCKED,
 			    "payload_too_large", "webhook body over the body "
 			    "size limit"));
-		rq->rq_hold = limit;
+		rq->rq_holdmax = limit;
 		rq->rq_flags |= RQ_HOLD;
 		return (V_AGAIN);
 	}

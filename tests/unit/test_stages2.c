@@ -256,14 +256,14 @@ START_TEST(t_webhook_hold)
 	    "\r\n");
 	ck_assert_int_eq(stage_webhook(rq), V_AGAIN);
 	ck_assert(rq->rq_flags & RQ_HOLD);
-	ck_assert_uint_eq(rq->rq_hold, 4096);
+	ck_assert_uint_eq(rq->rq_holdmax, 4096);
 	/* Held: verified. */
 	snprintf(raw, sizeof(raw), "POST /wh HTTP/1.1\r\nHost: h\r\n"
 	    "Content-Length: 7\r\nX-Sig: %s\r\n\r\n", "0d0f35dc5205cc48a8be"
 	    "8e489832ab2be0ff7693aec2e3f1eb491d6da401abdb");
 	parse(raw);
 	ck_assert_int_eq(stage_webhook(rq), V_AGAIN);
-	ck_assert_uint_eq(rq->rq_hold, 1024);
+	ck_assert_uint_eq(rq->rq_holdmax, 1024);
 	rq->rq_flags |= RQ_HELD;
 	rq->rq_held = body;
 	rq->rq_heldlen = 7;
