@@ -1916,6 +1916,93 @@ check_misc(struct ctx *c)
 			    i);
 }
 
+/*
+ * response_headers: field names must be tokens, values single lines, and
+ * the framing of the message is vibewarden's (a rule on Content-Length or
+ * Connection would desynchronise the client).
+ */
+static void
+check_rhdr_name(struct ctx *c, const char *key, const char *name)
+{
+	static const char *const framing[] = { "content-length",
+	    "transfer-encoding", "connection", "keep-alive", "upgrade",
+	    "trailer", "te", "proxy-connection" };
+	const char	*p;
+	size_t		 i;
+
+	for (p = name; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) &&
+		    strchr("!#$%&'*+-.^_`|~", *p) == NULL)
+			break;
+	if (p == name || *p != '\0') {
+		key_diag(c, key_find(key), 1, "%s: '%s' is not a header field "
+		    "name", key, name);
+		return;
+	}
+	for (i = 0; i < sizeof(framing) / sizeof(framing[0]); i++)
+		if (strcasecmp(name, framing[i]) == 0)
+			key_diag(c, key_find(key), 1, "%s: %s is part of the "
+			    "message framing and cannot be changed", key,
+			    name);
+}
+
+static void
+check_rhdr(struct ctx *c)
+{
+	const struct cf_response_headers *rh = &c->cfg->response_headers;
+	const struct strmap	*m[2] = { &rh->set, &rh->add };
+	const char		*kn[2] = { "response_headers.set",
+				    "response_headers.add" };
+	size_t			 i, j;
+
+	for (j = 0; j < 2; j++)
+		for (i = 0; i < m[j]->n; i++) {
+			check_rhdr_name(c, kn[j], m[j]->k[i]);
+			if (strpbrk(m[j]->v[i], "\r\n") != NULL)
+				key_diag(c, key_find(kn[j]), 1, "%s.%s: a "
+				    "value cannot span lines", kn[j],
+				    m[j]->k[i]);
+		}
+	for (i = 0; i < rh->remove.n; i++)
+		check_rhdr_name(c, "response_headers.remove", rh->remove.v[i]);
+}
+
+/*
+ * webhooks.signature_verification: each secret is read from the
+ * environment at start-up and on reload, so a missing one is found by -t.
+ */
+static void
+check_webhooks(struct ctx *c)
+{
+	const struct cf_webhooks *wh = &c->cfg->webhooks;
+	const struct cf_webhook_path *p;
+	size_t		 i, k;
+	const char	*v;
+
+	if (!wh->signature_verification.enabled)
+		return;
+	k = key_find("webhooks.signature_verification.paths");
+	for (i = 0; i < wh->signature_verification.npaths; i++) {
+		p = &wh->signature_verification.paths[i];
+		if (p->path != NULL && p->path[0] != '/')
+			key_diag(c, k, 1, "webhooks.signature_verification."
+			    "paths[%zu].path must start with /", i);
+		if (p->provider != NULL && strcmp(p->provider, "generic") ==
+		    0 && p->header == NULL)
+			key_diag(c, k, 1, "webhooks.signature_verification."
+			    "paths[%zu].header is required for the generic "
+			    "provider", i);
+		if (p->secret_env_var == NULL)
+			continue;
+		v = env_get(c->envp, p->secret_env_var,
+		    strlen(p->secret_env_var));
+		if (v == NULL || *v == '\0')
+			key_diag(c, k, 1, "webhooks.signature_verification."
+			    "paths[%zu].secret_env_var: %s is not set in the "
+			    "environment", i, p->secret_env_var);
+	}
+}
+
 static void
 check_features(struct ctx *c)
 {
@@ -2048,6 +2135,8 @@ config_load(const char *path, char *const *envp, struct cfg_diags *diags)
 	check_rate(&c);
 	check_proxies(&c);
 	check_misc(&c);
+	check_rhdr(&c);
+	check_webhooks(&c);
 	check_features(&c);
  done:
 	if (!c.oom && diags->nerrors == nerrors) {

@@ -7,5 +7,7 @@
 "$top_builddir/tests/fuzz/replay_http_parse" \
     "$top_srcdir/tests/fuzz/corpus/http_parse" || exit $?
 "$top_builddir/tests/fuzz/replay_origin" \
-    "$top_srcdir/tests/fuzz/corpus/origin"
+    "$top_srcdir/tests/fuzz/corpus/origin" || exit $?
+"$top_builddir/tests/fuzz/replay_webhook" \
+    "$top_srcdir/tests/fuzz/corpus/webhook"
 exit $?

@@ -695,6 +695,67 @@ START_TEST(t_compat)
 }
 END_TEST
 
+/* Issue 12 items 5-8: keys that were compatibility keys now do work. */
+START_TEST(t_stages2_keys)
+{
+	struct config	*c;
+	char *const	 env[] = { "WH_S=s3cret", NULL };
+
+	c = load_env(OFF "input_validation:\n  enabled: true\n"
+	    "  path_overrides: [{path: /a/*, max_url_length: 9}]\n"
+	    "maintenance: {enabled: true}\n"
+	    "response_headers: {set: {X-A: b}, add: {X-C: d}, remove: [X-E]}\n"
+	    "webhooks:\n  endpoints: [{url: http://x}]\n"
+	    "  signature_verification:\n    enabled: true\n    paths:\n"
+	    "      - {path: /wh, provider: github, secret_env_var: WH_S}\n",
+	    env);
+	ck_assert_ptr_nonnull(c);
+	NERR(0);
+	HAS("t.yaml:12:3: warning: key 'webhooks.endpoints' is accepted for "
+	    "compatibility and ignored by vibewarden");
+	ck_assert_int_eq(c->input_validation.max_url_length, 2048);
+	ck_assert_int_eq(c->input_validation.path_overrides[0].max_url_length,
+	    9);
+	ck_assert_str_eq(c->maintenance.message,
+	    "Service is under maintenance");
+	ck_assert_str_eq(c->response_headers.set.v[0], "b");
+	ck_assert_str_eq(c->webhooks.signature_verification.paths[0].provider,
+	    "github");
+	config_free(c);
+
+	c = load(OFF "webhooks:\n  signature_verification:\n"
+	    "    enabled: true\n    paths:\n"
+	    "      - {path: /w, provider: gitlab, secret_env_var: WH_NONE}\n"
+	    "response_headers: {remove: ['a b']}\n");
+	ck_assert_ptr_null(c);
+	HAS("t.yaml:10:30: error: webhooks.signature_verification.paths[0]."
+	    "provider: expected stripe, github, slack, twilio or generic, got "
+	    "'gitlab'");
+	HAS("t.yaml:11:29: error: response_headers.remove: 'a b' is not a "
+	    "header field name");
+
+	/* Checks of the whole file: only once every value parsed. */
+	c = load(OFF "webhooks:\n  signature_verification:\n"
+	    "    enabled: true\n    paths:\n"
+	    "      - {path: wh, provider: github, secret_env_var: WH_NONE}\n"
+	    "      - {path: /g, provider: generic, secret_env_var: WH_NONE}\n"
+	    "response_headers:\n  set: {Content-Length: '1'}\n"
+	    "  remove: [Transfer-Encoding]\n");
+	ck_assert_ptr_null(c);
+	NERR(6);
+	HAS("t.yaml:13:8: error: response_headers.set: Content-Length is "
+	    "part of the message framing and cannot be changed");
+	HAS("t.yaml:14:11: error: response_headers.remove: Transfer-Encoding "
+	    "is part of the message framing and cannot be changed");
+	HAS("t.yaml:10:7: error: webhooks.signature_verification.paths[0]."
+	    "path must start with /");
+	HAS("t.yaml:10:7: error: webhooks.signature_verification.paths[1]."
+	    "header is required for the generic provider");
+	HAS("t.yaml:10:7: error: webhooks.signature_verification.paths[1]."
+	    "secret_env_var: WH_NONE is not set in the environment");
+}
+END_TEST
+
 START_TEST(t_semantics)
 {
 	struct config	*c;
@@ -874,6 +935,7 @@ config_suite(void)
 	tcase_add_test(tc, t_bools_ints);
 	tcase_add_test(tc, t_upstream_url);
 	tcase_add_test(tc, t_compat);
+	tcase_add_test(tc, t_stages2_keys);
 	tcase_add_test(tc, t_semantics);
 	tcase_add_test(tc, t_objects);
 	tcase_add_test(tc, t_features);
