@@ -228,7 +228,7 @@ static void	 emit_log(struct conn *, struct req *);
 static const char *const ev_names[EV__COUNT] = {
 	"request.proxied", "request.blocked", "request.internal",
 	"upstream.timeout", "upstream.error", "worker.fd_exhausted",
-	"rate_limit.blocked"
+	"rate_limit.blocked", "auth.denied"
 };
 
 /* SPEC.md 11: one event per request, then the counters. */
@@ -266,7 +266,8 @@ emit_log(struct conn *cn, struct req *rq)
 		return;
 	logev_init(&le, bad ? LOG_LVL_WARN : LOG_LVL_INFO, sev,
 	    rq->rq_event == EV_PROXIED ? "network" :
-	    rq->rq_event == EV_RATE_LIMITED ? "resilience" : "policy",
+	    rq->rq_event == EV_RATE_LIMITED ? "resilience" :
+	    rq->rq_event == EV_AUTH_DENIED ? "auth" : "policy",
 	    ev_names[rq->rq_event]);
 	if (!log_enabled(le.le_level))
 		return;
@@ -285,13 +286,16 @@ emit_log(struct conn *cn, struct req *rq)
 	logev_str(&le, "user_agent", rq->rq_lua.p, rq->rq_lua.len);
 	if (rq->rq_up_start_ms)
 		logev_int(&le, "upstream_ms", (long long)rq->rq_up_ms);
-	if (rq->rq_errmsg)
+	if (rq->rq_authwhy)
+		logev_cstr(&le, "reason", rq->rq_authwhy);
+	else if (rq->rq_errmsg)
 		logev_cstr(&le, "reason", rq->rq_errmsg);
 	if (rq->rq_rlkind)
 		logev_cstr(&le, "limit_type", rq->rq_rlkind);
 	le.le_request_id = rq->rq_id[0] ? rq->rq_id : NULL;
 	le.le_actor_ip = rq->rq_cip;
-	le.le_outcome = rq->rq_event == EV_BLOCKED ? "blocked" :
+	le.le_outcome = rq->rq_event == EV_BLOCKED ||
+	    rq->rq_event == EV_AUTH_DENIED ? "blocked" :
 	    rq->rq_event == EV_RATE_LIMITED ? "rate_limited" :
 	    bad ? "failed" : "allowed";
 	logev_emit(&le);

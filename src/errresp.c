@@ -105,6 +105,9 @@ errresp_render(struct req *rq, int close)
 	sechdr_append(d, cap, &off, 0);
 	if (rq->rq_rlkind != NULL)
 		limit_headers(rq, d, cap, &off);
+	if (rq->rq_xhdr.len > 0)
+		util_append(d, cap, &off, "%.*s", (int)rq->rq_xhdr.len,
+		    rq->rq_xhdr.p);
 	util_append(d, cap, &off, "X-Request-Id: %s\r\n%s\r\n", rq->rq_id,
 	    close ? "Connection: close\r\n" : "");
 	if (off + blen >= cap) {

@@ -15,6 +15,7 @@ static stage_fn *const stages[] = {
 	stage_internal,		/* 4 internal routes */
 	stage_upgrade,		/* WebSocket handshake checks (SPEC.md 9) */
 	stage_ratelimit_ip,	/* 8 per-IP rate limit */
+	stage_auth,		/* 11 authentication + identity headers */
 	stage_ratelimit_user,	/* 12 per-user rate limit (once auth, 11,
 				   sets rq_uid) */
 	NULL			/* 13 proxy: the driver takes over */

@@ -38,6 +38,8 @@ enum rq_event {
 	EV_FD_EXHAUSTED,	/* worker.fd_exhausted: no descriptor left for
 				   the upstream connection (502) */
 	EV_RATE_LIMITED,	/* rate_limit.blocked (429) */
+	EV_AUTH_DENIED,		/* auth.denied: 401, 302 to login, 403,
+				   503 provider unavailable */
 	EV__COUNT
 };
 
@@ -73,6 +75,7 @@ struct flow {
 
 struct upconn;
 struct req;
+struct auth_ident;
 
 enum cn_state {
 	CS_HEAD,	/* reading a request head (or idle keep-alive) */
@@ -190,6 +193,14 @@ struct req {
 	 * limit (stage_ratelimit_user) keys on it.
 	 */
 	struct vw_str		 rq_uid;
+	/* The auth stage (stage_auth.c, auth.h). */
+	struct auth_ident	*rq_ident;	/* arena; NULL before auth */
+	struct vw_str		 rq_authhdr;	/* identity header lines for
+						   the upstream (arena) */
+	struct vw_str		 rq_xhdr;	/* extra header lines of an own
+						   answer (WWW-Authenticate,
+						   Location) */
+	const char		*rq_authwhy;	/* auth.denied reason */
 	/* A decision from Redis (stage_ratelimit waits with V_AGAIN). */
 	int			 rq_rlstate;	/* RLS_* */
 	int			 rq_rlok;	/* RLS_DONE: allowed */

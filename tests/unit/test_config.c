@@ -22,7 +22,7 @@ static char	 strip[1200];	/* directory cut from file names in lines */
 static struct cfg_diags diags;
 
 static const char *const no_features[] = {
-	"acme", "auth", "ip_filter", "cors", "waf", "csrf",
+	"acme", "auth_kratos", "ip_filter", "cors", "waf", "csrf",
 	"body_size", "admin", "telemetry", "health",
 	"circuit_breaker", "retry", "otlp", NULL
 };
@@ -794,11 +794,11 @@ START_TEST(t_seed_inference)
 	HAS("t.yaml:7:15: warning: auth.mode is not set; kratos.public_url "
 	    "with auth.public_paths or auth.login_url means auth.mode: "
 	    "kratos");
-	HAS("t.yaml: warning: authentication is on by default but not "
-	    "implemented in this build; requests are not authenticated (set "
-	    "auth.mode: none)");
+	HAS("t.yaml: warning: Kratos sessions (auth.mode kratos) is on by "
+	    "default but not implemented in this build; requests are not "
+	    "authenticated (set auth.mode: none)");
 	ck_assert_int_eq(c->auth.mode, AUTH_KRATOS);
-	ck_assert_int_eq(config_feature_on(c, "auth"), 0);
+	ck_assert_int_eq(config_feature_on(c, "auth_kratos"), 0);
 	config_free(c);
 	c = load(OFF "kratos:\n  public_url: http://kratos:4433\n"
 	    "auth:\n  mode: none\n  login_url: /login\n");
