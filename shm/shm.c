@@ -29,8 +29,25 @@ struct conn_ent {
 };
 #define CONN_ENTS	64
 
+/*
+ * Where a rate-limit key's 8-byte value lives in the map, as found in the
+ * tree of transaction rc_txnid.  While no write transaction has committed
+ * since, the tree is the same and so is the address: a hit saves the
+ * B-tree walk, which is most of a decision's cost.  The first commit (a
+ * new key, a sweep) changes the id and every entry is stale.
+ */
+#define RLC_N		64	/* entries, a power of two */
+#define RLC_KEY		32	/* longer keys are not cached */
+struct rlc {
+	size_t		 rc_txnid;
+	void		*rc_val;
+	size_t		 rc_klen;
+	unsigned char	 rc_key[RLC_KEY];
+};
+
 struct shm {
 	MDB_env		*sh_env;
+	struct rlc	 sh_rlc[RLC_N];
 	MDB_dbi		 sh_dbi[DB_N];
 	int		 sh_err;		/* last LMDB/errno code */
 	unsigned char	 sh_cursor[SHM_KEY_MAX];	/* sweep position */
@@ -155,6 +172,20 @@ abort_fail(struct shm *h, MDB_txn *txn, int rc)
 	return (fail(h, rc));
 }
 
+/* The cache entry for key (see struct rlc), or NULL if it cannot have one. */
+static struct rlc *
+rlc_slot(struct shm *h, const unsigned char *key, size_t klen)
+{
+	uint32_t	 x = 2166136261u;	/* FNV-1a */
+	size_t		 i;
+
+	if (klen > RLC_KEY)
+		return (NULL);
+	for (i = 0; i < klen; i++)
+		x = (x ^ key[i]) * 16777619u;
+	return (&h->sh_rlc[x & (RLC_N - 1)]);
+}
+
 int
 shm_rl_take(struct shm *h, const void *key, size_t klen,
     const struct gcra *g, uint64_t now, struct gcra_res *out)
@@ -162,6 +193,8 @@ shm_rl_take(struct shm *h, const void *key, size_t klen,
 	MDB_txn		*txn;
 	MDB_val		 k, v;
 	MDB_stat	 st;
+	struct rlc	*c;
+	size_t		 id;
 	uint64_t	 tat = 0;
 	int		 rc;
 
@@ -171,7 +204,20 @@ shm_rl_take(struct shm *h, const void *key, size_t klen,
 		return (rc);
 	k.mv_data = (void *)key;
 	k.mv_size = klen;
-	rc = mdb_get(txn, h->sh_dbi[DB_RATELIMIT], &k, &v);
+	id = mdb_txn_id(txn);
+	c = rlc_slot(h, key, klen);
+	if (c != NULL && c->rc_txnid == id && c->rc_klen == klen &&
+	    memcmp(c->rc_key, key, klen) == 0) {
+		v.mv_data = c->rc_val;
+		v.mv_size = sizeof(tat);
+		rc = 0;
+	} else if ((rc = mdb_get(txn, h->sh_dbi[DB_RATELIMIT], &k, &v)) == 0 &&
+	    c != NULL && v.mv_size == sizeof(tat)) {
+		c->rc_txnid = id;
+		c->rc_val = v.mv_data;
+		c->rc_klen = klen;
+		memcpy(c->rc_key, key, klen);
+	}
 	if (rc == 0 && v.mv_size == sizeof(tat))
 		memcpy(&tat, v.mv_data, sizeof(tat));
 	else if (rc != 0 && rc != MDB_NOTFOUND)

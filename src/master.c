@@ -41,6 +41,7 @@
 
 #include "vw_autoconf.h"
 #include "counters.h"
+#include "helper.h"
 #include "log.h"
 #include "master.h"
 #include "preflight.h"
@@ -58,7 +59,8 @@
 struct child {
 	pid_t		 ch_pid;	/* 0: free entry */
 	uint32_t	 ch_gen;
-	int		 ch_idx;	/* worker number within its generation */
+	int		 ch_idx;	/* worker number within its generation;
+					   from g_n on, helper g_hk[idx - g_n] */
 	int		 ch_slot;	/* counters slot */
 	uint64_t	 ch_started;
 	int		 ch_draining;
@@ -87,8 +89,10 @@ struct gen {
 	X509_STORE	*g_ca;		/* upstream.tls.ca_file */
 	struct sockaddr_storage g_up;	/* upstream address */
 	socklen_t	 g_uplen;
-	struct respawn	*g_rs;		/* one per worker index */
+	struct respawn	*g_rs;		/* one per worker, then per helper */
 	int		 g_n;		/* workers */
+	const struct helper_kind *g_hk[HELPER_MAX];	/* helper.h */
+	int		 g_nh;		/* helpers */
 	int		 g_nready;
 	uint64_t	 g_deadline;	/* pend: must be ready by then */
 	char		 g_cause[256];	/* pend: first failure */
@@ -337,7 +341,18 @@ child_find(pid_t pid)
 	return (NULL);
 }
 
-/* Start worker idx of g; 0, or -1 with the reason logged. */
+/* "worker 3" or "helper admin": child idx of g, for log lines. */
+static const char *
+child_what(const struct gen *g, int idx, char *buf, size_t len)
+{
+	if (idx >= g->g_n && g->g_hk[idx - g->g_n] != NULL)
+		snprintf(buf, len, "helper %s", g->g_hk[idx - g->g_n]->hk_name);
+	else
+		snprintf(buf, len, "worker %d", idx);
+	return (buf);
+}
+
+/* Start worker (or helper) idx of g; 0, or -1 with the reason logged. */
 static int
 spawn(struct gen *g, int idx)
 {
@@ -364,6 +379,12 @@ spawn(struct gen *g, int idx)
 		if (pidfd != -1)
 			close(pidfd);
 		close(readyfd[0]);
+		if (idx >= g->g_n) {
+			close(readyfd[1]);
+			counters_claim(&counters_base[slot], getpid(),
+			    g->g_id);
+			helper_run(g->g_hk[idx - g->g_n], g->g_conf, slot);
+		}
 		worker_readyfd = readyfd[1];
 		/* The signal mask stays blocked until worker_main() has its
 		   handlers: a TERM right after fork must drain, not kill. */
@@ -395,7 +416,8 @@ start_generation(struct gen *g)
 
 	g->g_n = g->g_conf->server.workers > 0 ? g->g_conf->server.workers :
 	    util_ncpu();
-	if ((g->g_rs = calloc(g->g_n, sizeof(*g->g_rs))) == NULL)
+	if ((g->g_rs = calloc(g->g_n + HELPER_MAX, sizeof(*g->g_rs))) ==
+	    NULL)
 		return (-1);
 	g->g_id = ++gen_last;
 	g->g_nready = 0;
@@ -543,6 +565,30 @@ startup_done(void)
 		kill(upgrade_parent, WORKER_SIG_READY);
 }
 
+/*
+ * Start the helpers that g's configuration wants (helper.h).  One that
+ * cannot be forked now is retried like a dead one.
+ */
+static void
+start_helpers(struct gen *g)
+{
+	const struct helper_kind	*hk;
+	struct respawn			*rs;
+	int				 i;
+
+	g->g_nh = 0;
+	for (hk = helper_kinds; hk->hk_name != NULL && g->g_nh < HELPER_MAX;
+	    hk++)
+		if (hk->hk_wanted(g->g_conf))
+			g->g_hk[g->g_nh++] = hk;
+	for (i = 0; i < g->g_nh; i++)
+		if (spawn(g, g->g_n + i) == -1) {
+			rs = &g->g_rs[g->g_n + i];
+			rs->rs_active = 1;
+			rs->rs_at = util_now_update() + 1000;
+		}
+}
+
 /* Every worker of pend is ready: it serves, the old generation drains. */
 static void
 pend_commit(void)
@@ -561,6 +607,7 @@ pend_commit(void)
 	tls_cert_set(cur.g_cert);	/* what the expiry checks watch */
 	tls_ca_set(cur.g_ca);
 	run_ids(cur.g_conf);
+	start_helpers(&cur);
 	if (first) {
 		log_sys(LOG_LVL_INFO, "proxy.started", "vibewarden %s "
 		    "listening on %s:%d, upstream %s:%d, %d workers ready",
@@ -690,9 +737,9 @@ reap(int stopping)
 {
 	struct child	*ch;
 	struct respawn	*rs;
-	char		 why[256];
+	char		 why[256], what[48];
 	pid_t		 pid;
-	int		 st;
+	int		 st, helper;
 	uint64_t	 lived, delay;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
@@ -717,8 +764,10 @@ reap(int stopping)
 		}
 		if (ch->ch_gen != cur.g_id)
 			continue;
-		log_sys(LOG_LVL_ERROR, "worker.exited",
-		    "worker %d (pid %d) %s %d", ch->ch_idx, (int)pid,
+		helper = ch->ch_idx >= cur.g_n;
+		log_sys(LOG_LVL_ERROR, helper ? "helper.exited" :
+		    "worker.exited", "%s (pid %d) %s %d", child_what(&cur,
+		    ch->ch_idx, what, sizeof(what)), (int)pid,
 		    WIFSIGNALED(st) ? "killed by signal" : "exited with",
 		    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 		rs = &cur.g_rs[ch->ch_idx];
@@ -734,9 +783,9 @@ reap(int stopping)
 			    rs->rs_fails - 3);
 			if (delay > BACKOFF_MAX_MS)
 				delay = BACKOFF_MAX_MS;
-			log_sys(LOG_LVL_ERROR, "worker.crash_loop",
-			    "worker %d died %d times in a row; next start in "
-			    "%llu ms", ch->ch_idx, rs->rs_fails,
+			log_sys(LOG_LVL_ERROR, helper ? "helper.crash_loop" :
+			    "worker.crash_loop", "%s died %d times in a row; "
+			    "next start in %llu ms", what, rs->rs_fails,
 			    (unsigned long long)delay);
 		}
 		rs->rs_active = 1;
@@ -750,10 +799,11 @@ static uint64_t
 run_respawns(void)
 {
 	uint64_t	 next = UINT64_MAX;
+	char		 what[48];
 	int		 i;
 
 	util_now_update();
-	for (i = 0; i < cur.g_n; i++) {
+	for (i = 0; i < cur.g_n + cur.g_nh; i++) {
 		if (!cur.g_rs[i].rs_active)
 			continue;
 		if (cur.g_rs[i].rs_at <= util_now_ms) {
@@ -762,8 +812,10 @@ run_respawns(void)
 				cur.g_rs[i].rs_active = 1;
 				cur.g_rs[i].rs_at = util_now_ms + 1000;
 			} else
-				log_sys(LOG_LVL_INFO, "worker.respawned",
-				    "worker %d started again", i);
+				log_sys(LOG_LVL_INFO, i >= cur.g_n ?
+				    "helper.respawned" : "worker.respawned",
+				    "%s started again", child_what(&cur, i,
+				    what, sizeof(what)));
 		}
 		if (cur.g_rs[i].rs_active && cur.g_rs[i].rs_at < next)
 			next = cur.g_rs[i].rs_at;

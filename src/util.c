@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -189,4 +191,36 @@ util_setproctitle(const char *what)
 		return;
 	memset(title_base, '\0', title_len);
 	memcpy(title_base, t, strlen(t) < title_len ? strlen(t) : title_len);
+}
+
+int
+util_drop_privileges(const char *user, const char *group, char *why,
+    size_t whylen)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+	gid_t		 gid;
+
+	if (geteuid() != 0)
+		return (0);
+	if ((pw = getpwnam(user)) == NULL) {
+		snprintf(why, whylen, "unknown user %s", user);
+		return (-1);
+	}
+	gid = pw->pw_gid;
+	if (group != NULL && *group != '\0') {
+		if ((gr = getgrnam(group)) == NULL) {
+			snprintf(why, whylen, "unknown group %s", group);
+			return (-1);
+		}
+		gid = gr->gr_gid;
+	}
+	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
+		snprintf(why, whylen, "cannot drop privileges to %s: %s",
+		    user, strerror(errno));
+		return (-1);
+	}
+	prctl(PR_SET_DUMPABLE, 0);
+	return (0);
 }

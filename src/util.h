@@ -45,6 +45,15 @@ void		 util_append(char *dst, size_t cap, size_t *off,
 void		 util_proctitle_init(int argc, char *argv[]);
 void		 util_setproctitle(const char *what);
 
+/*
+ * Become user (and group, when non-empty; else the user's group) for
+ * good, when running as root; a no-op otherwise.  Also makes the process
+ * non-dumpable: its core could hold request data.  0, or -1 with the
+ * reason in why.
+ */
+int		 util_drop_privileges(const char *user, const char *group,
+		    char *why, size_t whylen);
+
 /* Number of online CPUs, at least 1. */
 int		 util_ncpu(void);
 

@@ -313,26 +313,11 @@ start_failed(const char *fmt, ...)
 static int
 drop_privileges(const struct config *cf)
 {
-	struct passwd	*pw;
-	struct group	*gr;
-	gid_t		 gid;
+	char	 why[160];
 
-	if (geteuid() != 0)
-		return (0);
-	if ((pw = getpwnam(cf->server.user)) == NULL)
-		start_failed("unknown user %s", cf->server.user);
-	gid = pw->pw_gid;
-	if (cf->server.group != NULL && *cf->server.group != '\0') {
-		if ((gr = getgrnam(cf->server.group)) == NULL)
-			start_failed("unknown group %s", cf->server.group);
-		gid = gr->gr_gid;
-	}
-	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
-		start_failed("cannot drop privileges to %s: %s",
-		    cf->server.user, strerror(errno));
-	/* Core dumps of a worker could hold request data. */
-	prctl(PR_SET_DUMPABLE, 0);
+	if (util_drop_privileges(cf->server.user, cf->server.group, why,
+	    sizeof(why)) == -1)
+		start_failed("%s", why);
 	return (0);
 }
 

@@ -253,6 +253,58 @@ class TestReloadNeverTakesServiceDown(Base):
 
 
 # ====================================================================== 2
+class TestHelpers(Base):
+    """Helper processes of the master (src/helper.h), through the test
+    kind that VW_TEST_HELPER turns on: it only waits for its stop."""
+
+    def helpers(self, vw):
+        return [k for k in vw.children()
+                if "testjob" in T.proc_cmdline(k)
+                and T.proc_state(k) not in (None, "Z")]
+
+    def wait_helpers(self, vw, pred, timeout=5.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            h = self.helpers(vw)
+            if pred(h):
+                return h
+            time.sleep(0.05)
+        return self.helpers(vw)
+
+    def test_helper_supervised(self):
+        """One helper beside the workers; kill -9 -> respawned within
+        1 s (helper.exited, helper.respawned); SIGHUP -> the old
+        generation's helper goes and one new one runs; SIGTERM -> all
+        gone.  Without VW_TEST_HELPER there is none."""
+        vw = self.start(self.config(), env={"VW_TEST_HELPER": "1"})
+        h = self.wait_helpers(vw, lambda h: len(h) == 1)
+        self.assertEqual(len(h), 1, "children %r" % vw.children())
+        self.assertEqual(len(vw.workers()), 2, "a helper counted as worker")
+        os.kill(h[0], signal.SIGKILL)
+        t0 = time.monotonic()
+        h2 = self.wait_helpers(vw, lambda x: len(x) == 1 and x[0] != h[0])
+        self.assertEqual(len(h2), 1)
+        self.assertNotEqual(h2[0], h[0])
+        self.assertLess(time.monotonic() - t0, 1.5)
+        self.assertIsNotNone(vw.wait_event("helper.exited"))
+        self.assertIsNotNone(vw.wait_event("helper.respawned"))
+        self.assertEqual(self.served(vw.port), 200)
+        vw.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(vw.wait_event("config.reloaded", timeout=8))
+        h3 = self.wait_helpers(vw, lambda x: len(x) == 1 and x[0] != h2[0])
+        self.assertEqual(len(h3), 1, "after reload: %r" % h3)
+        self.assertNotEqual(h3[0], h2[0])
+        # The retired helper stopped on its own: no helper.exited for it.
+        self.assertEqual(len(vw.events("helper.exited")), 1)
+        vw.stop()
+        self.assertNotIn(T.proc_state(h3[0]), ("R", "S", "D"))
+
+    def test_no_helper_unless_wanted(self):
+        vw = self.start(self.config())
+        time.sleep(0.3)
+        self.assertEqual(self.helpers(vw), [])
+
+
 class TestCheck(unittest.TestCase):
     """-t catches what start-up would: exit 1, FILE:LINE:COL."""
 

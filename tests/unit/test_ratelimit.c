@@ -331,6 +331,52 @@ START_TEST(t_shm_inplace_survives_cow)
 }
 END_TEST
 
+/*
+ * shm.c remembers where a key's value lives while no commit happened
+ * (struct rlc).  Another process's inserts commit and move pages: the
+ * next decision here must not use the old address.
+ */
+START_TEST(t_shm_cache_other_process_commits)
+{
+	struct shm	*h = open_shm(8 << 20, SHM_CREATE);
+	struct gcra	 g;
+	struct gcra_res	 r;
+	uint64_t	 tat;
+	pid_t		 pid;
+	int		 i, st;
+
+	gcra_init(&g, 10, 100);
+	ck_assert_int_eq(shm_rl_take(h, "hot", 3, &g, T0, &r), SHM_OK);
+	ck_assert_int_eq(shm_rl_take(h, "hot", 3, &g, T0, &r), SHM_OK);
+	if ((pid = fork()) == 0) {
+		struct shm	*c;
+		const char	*err;
+		char		 k[32];
+
+		if ((c = shm_open(dir, 8 << 20, 0, &err)) == NULL)
+			_exit(100);
+		for (i = 0; i < 3000; i++) {
+			snprintf(k, sizeof(k), "c%05d", i);
+			if (shm_rl_take(c, k, strlen(k), &g, T0, &r) != SHM_OK)
+				_exit(101);
+			if (i % 500 == 0 && shm_rl_take(c, "hot", 3, &g, T0,
+			    &r) != SHM_OK)
+				_exit(102);
+		}
+		_exit(0);
+	}
+	ck_assert_int_ne(pid, -1);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d", st);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(shm_rl_take(h, "hot", 3, &g, T0, &r), SHM_OK);
+	/* 2 + 6 (child) + 4 tokens. */
+	ck_assert_int_eq(shm_rl_get(h, "hot", 3, &tat), SHM_OK);
+	ck_assert_uint_eq(tat, T0 + 12 * (NS / 10));
+	shm_close(h);
+}
+END_TEST
+
 START_TEST(t_shm_conns)
 {
 	struct shm	*h = open_shm(1 << 20, SHM_CREATE);
@@ -643,6 +689,7 @@ ratelimit_suite(void)
 	tcase_add_test(ts, t_shm_take);
 	tcase_add_test(ts, t_shm_concurrent);
 	tcase_add_test(ts, t_shm_inplace_survives_cow);
+	tcase_add_test(ts, t_shm_cache_other_process_commits);
 	tcase_add_test(ts, t_shm_conns);
 	tcase_add_test(ts, t_shm_purge_dead);
 	tcase_add_test(ts, t_shm_sweep);
