@@ -142,6 +142,15 @@ default_www(const struct config *cf)
 	}
 }
 
+/* The challenge for a presented credential that is refused. */
+static const char *
+bad_www(const struct req *rq)
+{
+	if (rq->rq_conf->auth.mode == AUTH_JWT)
+		return ("Bearer realm=\"vibewarden\", error=\"invalid_token\"");
+	return (default_www(rq->rq_conf));
+}
+
 static void
 set_xhdr(struct req *rq, const char *name, const char *value, size_t vlen)
 {
@@ -297,6 +306,28 @@ render_identity(struct req *rq, const struct auth_ident *ai)
 	return (0);
 }
 
+/*
+ * Every identity value can go into a header line as it is.  A value that
+ * cannot (CR, LF, NUL, over 1 KB) refuses the credential: dropping just
+ * that header would hand the application a partial identity.
+ */
+static int
+ident_ok(const struct auth_ident *ai)
+{
+	size_t	 i;
+
+	if ((ai->ai_id.len > 0 && !auth_header_value_ok(ai->ai_id)) ||
+	    (ai->ai_email.len > 0 && !auth_header_value_ok(ai->ai_email)) ||
+	    (ai->ai_session.len > 0 &&
+	    !auth_header_value_ok(ai->ai_session)) ||
+	    (ai->ai_keyname.len > 0 && !auth_header_value_ok(ai->ai_keyname)))
+		return (0);
+	for (i = 0; i < ai->ai_nextra && i < AUTH_EXTRA_MAX; i++)
+		if (!auth_header_value_ok(ai->ai_extra[i].ah_value))
+			return (0);
+	return (1);
+}
+
 static enum verdict
 run_mode(struct req *rq, struct auth_ident *ai)
 {
@@ -341,10 +372,13 @@ stage_auth(struct req *rq)
 	if ((v = run_mode(rq, ai)) != V_NEXT)
 		return (v);
 	if (ai->ai_id.len == 0 && ai->ai_ratekey.len == 0)
-		return (auth_reject(rq, "token_invalid", NULL,
+		return (auth_reject(rq, "token_invalid", bad_www(rq),
 		    "the credential names no subject"));
+	if (!ident_ok(ai))
+		return (auth_reject(rq, "token_invalid", bad_www(rq),
+		    "the identity cannot be passed on"));
 	if (render_identity(rq, ai) == -1)
-		return (auth_reject(rq, "token_invalid", NULL,
+		return (auth_reject(rq, "token_invalid", bad_www(rq),
 		    "identity too large"));
 	rq->rq_uid = ai->ai_ratekey.len > 0 ? ai->ai_ratekey : ai->ai_id;
 	return (V_NEXT);
@@ -356,4 +390,11 @@ auth_worker_init(const struct config *cf)
 	if (cf->auth.mode == AUTH_JWT)
 		return (auth_jwt_worker_init(cf));
 	return (0);
+}
+
+int
+auth_needs_shm(const struct config *cf)
+{
+	return (config_feature_on(cf, "auth") && (cf->auth.mode == AUTH_JWT ||
+	    cf->auth.mode == AUTH_KRATOS));
 }
