@@ -1925,6 +1925,11 @@ check_misc(struct ctx *c)
 		    "auth.jwt.jwks_url or auth.jwt.issuer_url (the original's "
 		    "development key pair is not supported)");
 	check_jwt_algs(c);
+	if (cfg->auth.mode == AUTH_API_KEY &&
+	    cfg->auth.api_key.openbao_path != NULL)
+		key_diag(c, key_find("auth.api_key.openbao_path"), 0,
+		    "auth.api_key.openbao_path is not supported in this "
+		    "build; only auth.api_key.keys authenticate");
 	if (cfg->upstream.health.enabled && cfg->upstream.health.path == NULL)
 		key_diag(c, key_find("upstream.health.path"), 1,
 		    "upstream.health.path is required when health checks are "
