@@ -697,6 +697,22 @@ class TestJWKSOutage(unittest.TestCase):
             except Exception:
                 pass
 
+    def test_no_keys_yet_fails_closed(self):
+        k = Key("EC", "never")
+        f = Fixture({"mode": "jwt", "jwt": {
+            "jwks_url": "http://127.0.0.1:%d/jwks.json" % T.free_port(),
+            "issuer": ISS, "audience": AUD}})
+        try:
+            self.assertTrue(wait_for(lambda: f.vw.events(
+                "auth.jwks_error"), 10))
+            n = f.nreq()
+            r = f.get(headers=bearer(token(k)))
+            self.assertEqual(r.status, 503)
+            self.assertEqual(r.json()["error"], "auth_provider_unavailable")
+            self.assertEqual(f.nreq(), n)
+        finally:
+            f.close()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
