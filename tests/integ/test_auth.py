@@ -252,6 +252,34 @@ class TestApiKey(unittest.TestCase):
         self.assertEqual(hdr(recs[-1]["headers"], "X-Api-Key-Name"), ["ci"])
 
 
+class TestPerUserLimit(unittest.TestCase):
+    """Stage 12 keys on the identity stage 11 verified."""
+
+    def test_api_key_bucket(self):
+        f = Fixture({"mode": "api-key", "api_key": {"keys": [
+            {"name": "ci", "hash": sha(KEY_CI)},
+            {"name": "ro", "hash": sha(KEY_RO)}]}},
+            extra={"rate_limit": {
+                "enabled": True,
+                "per_ip": {"requests_per_second": 1000, "burst": 1000},
+                "per_user": {"requests_per_second": 0.01, "burst": 3}}})
+        try:
+            st = [f.get(headers=[("X-API-Key", KEY_CI)]).status
+                  for _ in range(4)]
+            self.assertEqual(st, [200, 200, 200, 429])
+            r = f.get(headers=[("X-API-Key", KEY_CI)])
+            self.assertEqual(r.status, 429)
+            self.assertIn('"user"', r.header("RateLimit", ""))
+            # Another key, same client IP: its own bucket.
+            self.assertEqual(f.get(headers=[("X-API-Key", KEY_RO)]).status,
+                             200)
+            # A wrong key costs no user bucket: 401, not 429.
+            self.assertEqual(f.get(headers=[("X-API-Key", "x")]).status,
+                             401)
+        finally:
+            f.close()
+
+
 # ------------------------------------------------------------------ JWT
 
 def b64u(b):
