@@ -14,6 +14,7 @@
 
 #include <lmdb.h>
 
+#include "rltab.h"
 #include "shm.h"
 
 enum { DB_RATELIMIT, DB_CONNS, DB_SESSIONS, DB_JWKS, DB_APIKEYS, DB_N };
@@ -29,25 +30,9 @@ struct conn_ent {
 };
 #define CONN_ENTS	64
 
-/*
- * Where a rate-limit key's 8-byte value lives in the map, as found in the
- * tree of transaction rc_txnid.  While no write transaction has committed
- * since, the tree is the same and so is the address: a hit saves the
- * B-tree walk, which is most of a decision's cost.  The first commit (a
- * new key, a sweep) changes the id and every entry is stale.
- */
-#define RLC_N		64	/* entries, a power of two */
-#define RLC_KEY		32	/* longer keys are not cached */
-struct rlc {
-	size_t		 rc_txnid;
-	void		*rc_val;
-	size_t		 rc_klen;
-	unsigned char	 rc_key[RLC_KEY];
-};
-
 struct shm {
 	MDB_env		*sh_env;
-	struct rlc	 sh_rlc[RLC_N];
+	struct rltab	*sh_tab;	/* keys of up to RLT_KEY bytes */
 	MDB_dbi		 sh_dbi[DB_N];
 	int		 sh_err;		/* last LMDB/errno code */
 	unsigned char	 sh_cursor[SHM_KEY_MAX];	/* sweep position */
@@ -85,7 +70,8 @@ shm_file(const char *dir, int lock, char *buf, size_t len)
 {
 	int	 n;
 
-	n = snprintf(buf, len, "%s/%s", dir, lock ? "lock.mdb" : "data.mdb");
+	n = snprintf(buf, len, "%s/%s", dir, lock == 2 ? "ratelimit.tab" :
+	    lock ? "lock.mdb" : "data.mdb");
 	return (n < 0 || (size_t)n >= len ? -1 : 0);
 }
 
@@ -125,6 +111,13 @@ shm_open(const char *dir, uint64_t map_size, int flags, const char **errstr)
 		txn = NULL;
 		goto fail;
 	}
+	/* The same key budget as LMDB's (see SHM_KEY_BUDGET). */
+	if ((h->sh_tab = rltab_open(dir, (size_t)(map_size / SHM_KEY_BUDGET),
+	    flags & SHM_CREATE, errstr)) == NULL) {
+		mdb_env_close(h->sh_env);
+		free(h);
+		return (NULL);
+	}
 	return (h);
  fail:
 	if (txn != NULL)
@@ -141,6 +134,7 @@ shm_close(struct shm *h)
 {
 	if (h == NULL)
 		return;
+	rltab_close(h->sh_tab);
 	mdb_env_close(h->sh_env);
 	free(h);
 }
@@ -172,20 +166,6 @@ abort_fail(struct shm *h, MDB_txn *txn, int rc)
 	return (fail(h, rc));
 }
 
-/* The cache entry for key (see struct rlc), or NULL if it cannot have one. */
-static struct rlc *
-rlc_slot(struct shm *h, const unsigned char *key, size_t klen)
-{
-	uint32_t	 x = 2166136261u;	/* FNV-1a */
-	size_t		 i;
-
-	if (klen > RLC_KEY)
-		return (NULL);
-	for (i = 0; i < klen; i++)
-		x = (x ^ key[i]) * 16777619u;
-	return (&h->sh_rlc[x & (RLC_N - 1)]);
-}
-
 int
 shm_rl_take(struct shm *h, const void *key, size_t klen,
     const struct gcra *g, uint64_t now, struct gcra_res *out)
@@ -193,31 +173,21 @@ shm_rl_take(struct shm *h, const void *key, size_t klen,
 	MDB_txn		*txn;
 	MDB_val		 k, v;
 	MDB_stat	 st;
-	struct rlc	*c;
-	size_t		 id;
 	uint64_t	 tat = 0;
 	int		 rc;
 
 	if (klen == 0 || klen > SHM_KEY_MAX)
 		return (fail(h, EINVAL));
+	if (klen <= RLT_KEY) {
+		if (rltab_take(h->sh_tab, key, klen, g, now, out) == RLT_OK)
+			return (SHM_OK);
+		return (fail(h, MDB_MAP_FULL));
+	}
 	if ((rc = begin(h, &txn, 0)) != SHM_OK)
 		return (rc);
 	k.mv_data = (void *)key;
 	k.mv_size = klen;
-	id = mdb_txn_id(txn);
-	c = rlc_slot(h, key, klen);
-	if (c != NULL && c->rc_txnid == id && c->rc_klen == klen &&
-	    memcmp(c->rc_key, key, klen) == 0) {
-		v.mv_data = c->rc_val;
-		v.mv_size = sizeof(tat);
-		rc = 0;
-	} else if ((rc = mdb_get(txn, h->sh_dbi[DB_RATELIMIT], &k, &v)) == 0 &&
-	    c != NULL && v.mv_size == sizeof(tat)) {
-		c->rc_txnid = id;
-		c->rc_val = v.mv_data;
-		c->rc_klen = klen;
-		memcpy(c->rc_key, key, klen);
-	}
+	rc = mdb_get(txn, h->sh_dbi[DB_RATELIMIT], &k, &v);
 	if (rc == 0 && v.mv_size == sizeof(tat))
 		memcpy(&tat, v.mv_data, sizeof(tat));
 	else if (rc != 0 && rc != MDB_NOTFOUND)
@@ -263,6 +233,10 @@ shm_rl_get(struct shm *h, const void *key, size_t klen, uint64_t *tat)
 	int		 rc;
 
 	*tat = 0;
+	if (klen > 0 && klen <= RLT_KEY) {
+		*tat = rltab_get(h->sh_tab, key, klen);
+		return (SHM_OK);
+	}
 	if ((rc = begin(h, &txn, MDB_RDONLY)) != SHM_OK)
 		return (rc);
 	k.mv_data = (void *)key;
@@ -272,6 +246,31 @@ shm_rl_get(struct shm *h, const void *key, size_t klen, uint64_t *tat)
 		memcpy(tat, v.mv_data, sizeof(*tat));
 	mdb_txn_abort(txn);
 	return (rc == 0 || rc == MDB_NOTFOUND ? SHM_OK : fail(h, rc));
+}
+
+int
+shm_rl_reset(struct shm *h, const void *key, size_t klen, int *found)
+{
+	MDB_txn		*txn;
+	MDB_val		 k;
+	int		 rc;
+
+	*found = 0;
+	if (klen == 0 || klen > SHM_KEY_MAX)
+		return (fail(h, EINVAL));
+	if (klen <= RLT_KEY) {
+		*found = rltab_reset(h->sh_tab, key, klen);
+		return (SHM_OK);
+	}
+	if ((rc = begin(h, &txn, 0)) != SHM_OK)
+		return (rc);
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	if ((rc = mdb_del(txn, h->sh_dbi[DB_RATELIMIT], &k, NULL)) == 0)
+		*found = 1;
+	else if (rc != MDB_NOTFOUND)
+		return (abort_fail(h, txn, rc));
+	return (commit(h, txn));
 }
 
 /* Read key's entries into ents; returns how many (0 if none). */
