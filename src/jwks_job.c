@@ -150,7 +150,7 @@ add_key(void *arg, const char *kid, enum jwt_alg alg,
 	unsigned char	*k, *v;
 	size_t		 klen = strlen(kid) + 1;
 
-	if (ks->n >= JWKS_MAX_KEYS || derlen + 1 > 4096)
+	if (ks->n >= JWKS_MAX_KEYS || derlen + 1 > 4096 || klen > SHM_KEY_MAX)
 		return (0);
 	if ((k = malloc(klen)) == NULL || (v = malloc(derlen + 1)) == NULL) {
 		free(k);

@@ -15,7 +15,8 @@
 #include <openssl/evp.h>
 
 #define JWT_MAX_LEN	8000	/* a longer token is refused unread */
-#define JWT_KID_MAX	256	/* longest kid, bytes */
+#define JWT_KID_MAX	255	/* longest kid, bytes ("k" + kid is an
+				   shm key of at most 256) */
 #define JWKS_MAX_KEYS	64	/* keys taken from one set */
 #define JWKS_MAX_BODY	(1024 * 1024)	/* reference 3.3: 1 MiB */
 
