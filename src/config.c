@@ -34,6 +34,7 @@
 
 #include "config.h"
 #include "config_keys.h"
+#include "http_parse.h"
 
 /* Bounds that keep a hostile file from costing more than a few MB. */
 #define CF_MAX_FILE	(4 * 1024 * 1024)
@@ -1850,6 +1851,36 @@ check_proxies(struct ctx *c)
 }
 
 /*
+ * auth.jwt.claims_to_headers targets: header names (letters, digits,
+ * '-') that vibewarden does not set or frame itself, so an identity
+ * header can never stand for Host, Content-Length, X-Forwarded-For, ...
+ */
+static void
+check_claim_headers(struct ctx *c)
+{
+	const struct strmap *m = &c->cfg->auth.jwt.claims_to_headers;
+	struct vw_str	 n;
+	size_t		 i, j;
+	int		 bad;
+
+	for (i = 0; i < m->n; i++) {
+		n.p = m->v[i];
+		n.len = strlen(m->v[i]);
+		bad = n.len == 0 || n.len > 64;
+		for (j = 0; j < n.len && !bad; j++)
+			bad = !isalnum((unsigned char)n.p[j]) && n.p[j] != '-';
+		if (!bad && http_hdr_id(n) != H_OTHER &&
+		    http_hdr_id(n) != H_IDENTITY)
+			bad = 1;
+		if (bad)
+			key_diag(c, key_find("auth.jwt.claims_to_headers"), 1,
+			    "auth.jwt.claims_to_headers: '%s' cannot carry a "
+			    "claim (a header name of letters, digits and '-' "
+			    "that vibewarden does not set itself)", m->v[i]);
+	}
+}
+
+/*
  * auth.jwt.allowed_algorithms: the JWA names jwt.c verifies.  none and
  * HS* are never accepted: a shared secret cannot come from a JWKS, and
  * HS256 "keyed" with a public key is the classic confusion attack.
@@ -1876,6 +1907,7 @@ check_jwt_algs(struct ctx *c)
 	if (al->n == 0 && c->cfg->auth.mode == AUTH_JWT)
 		key_diag(c, key_find("auth.jwt.allowed_algorithms"), 1,
 		    "auth.jwt.allowed_algorithms is empty");
+	check_claim_headers(c);
 }
 
 static void

@@ -23,6 +23,18 @@
 #define AUTH_LOC_MAX	4096	/* Location of a login redirect (longer:
 				   401 instead) */
 
+#define AUTH_CLAIMS_MAX	32	/* claims_to_headers targets looked at */
+
+/* What the stages ask on every request, decided once per worker. */
+static struct {
+	int			 on;	/* auth is on and implemented */
+	int			 kratos; /* the Kratos mode is implemented */
+	const struct config	*cf;	/* the claims[] below are its */
+	struct vw_str		 claims[AUTH_CLAIMS_MAX]; /* targets that are
+					   not H_IDENTITY already */
+	size_t			 nclaims;
+} A;
+
 static int
 has_prefix(struct vw_str p, const char *pfx)
 {
@@ -99,6 +111,14 @@ auth_is_claim_header(const struct config *cf, struct vw_str n)
 	const struct strmap *m = &cf->auth.jwt.claims_to_headers;
 	size_t		 i;
 
+	/* A worker: the default targets are all X-User-*, so nothing. */
+	if (cf == A.cf && m->n <= AUTH_CLAIMS_MAX) {
+		for (i = 0; i < A.nclaims; i++)
+			if (A.claims[i].len == n.len &&
+			    name_eq(n, A.claims[i].p))
+				return (1);
+		return (0);
+	}
 	for (i = 0; i < m->n; i++)
 		if (name_eq(n, m->v[i]))
 			return (1);
@@ -363,16 +383,14 @@ stage_auth(struct req *rq)
 	struct auth_ident *ai = rq->rq_ident;
 	enum verdict	 v;
 
-	if (!config_feature_on(rq->rq_conf, "auth") ||
-	    auth_public_path(rq->rq_conf, rq->rq_msg.m_path))
+	if (!A.on || auth_public_path(rq->rq_conf, rq->rq_msg.m_path))
 		return (V_NEXT);
 	/*
 	 * Kratos mode without its implementation: refused at config load
 	 * when asked for; only the seed-000 inference (a warning that says
 	 * requests are not authenticated) gets here.
 	 */
-	if (rq->rq_conf->auth.mode == AUTH_KRATOS &&
-	    !config_feature_on(rq->rq_conf, "auth_kratos"))
+	if (rq->rq_conf->auth.mode == AUTH_KRATOS && !A.kratos)
 		return (V_NEXT);
 	if (ai == NULL) {
 		if ((ai = arena_alloc(&rq->rq_arena, sizeof(*ai))) == NULL)
@@ -400,6 +418,20 @@ stage_auth(struct req *rq)
 int
 auth_worker_init(const struct config *cf)
 {
+	const struct strmap *m = &cf->auth.jwt.claims_to_headers;
+	struct vw_str	 t;
+	size_t		 i;
+
+	A.on = config_feature_on(cf, "auth");
+	A.kratos = config_feature_on(cf, "auth_kratos");
+	A.nclaims = 0;
+	for (i = 0; i < m->n && i < AUTH_CLAIMS_MAX; i++) {
+		t.p = m->v[i];
+		t.len = strlen(m->v[i]);
+		if (http_hdr_id(t) != H_IDENTITY)
+			A.claims[A.nclaims++] = t;
+	}
+	A.cf = cf;
 	if (cf->auth.mode == AUTH_JWT)
 		return (auth_jwt_worker_init(cf));
 	return (0);
