@@ -34,6 +34,7 @@
 
 #include "config.h"
 #include "config_keys.h"
+#include "http_parse.h"
 
 /* Bounds that keep a hostile file from costing more than a few MB. */
 #define CF_MAX_FILE	(4 * 1024 * 1024)
@@ -1849,6 +1850,66 @@ check_proxies(struct ctx *c)
 	}
 }
 
+/*
+ * auth.jwt.claims_to_headers targets: header names (letters, digits,
+ * '-') that vibewarden does not set or frame itself, so an identity
+ * header can never stand for Host, Content-Length, X-Forwarded-For, ...
+ */
+static void
+check_claim_headers(struct ctx *c)
+{
+	const struct strmap *m = &c->cfg->auth.jwt.claims_to_headers;
+	struct vw_str	 n;
+	size_t		 i, j;
+	int		 bad;
+
+	for (i = 0; i < m->n; i++) {
+		n.p = m->v[i];
+		n.len = strlen(m->v[i]);
+		bad = n.len == 0 || n.len > 64;
+		for (j = 0; j < n.len && !bad; j++)
+			bad = !isalnum((unsigned char)n.p[j]) && n.p[j] != '-';
+		if (!bad && http_hdr_id(n) != H_OTHER &&
+		    http_hdr_id(n) != H_IDENTITY)
+			bad = 1;
+		if (bad)
+			key_diag(c, key_find("auth.jwt.claims_to_headers"), 1,
+			    "auth.jwt.claims_to_headers: '%s' cannot carry a "
+			    "claim (a header name of letters, digits and '-' "
+			    "that vibewarden does not set itself)", m->v[i]);
+	}
+}
+
+/*
+ * auth.jwt.allowed_algorithms: the JWA names jwt.c verifies.  none and
+ * HS* are never accepted: a shared secret cannot come from a JWKS, and
+ * HS256 "keyed" with a public key is the classic confusion attack.
+ */
+static void
+check_jwt_algs(struct ctx *c)
+{
+	static const char *const ok[] = { "RS256", "RS384", "RS512", "PS256",
+	    "PS384", "PS512", "ES256", "ES384", "ES512", NULL };
+	const struct strlist *al = &c->cfg->auth.jwt.allowed_algorithms;
+	size_t		 i, j;
+
+	for (i = 0; i < al->n; i++) {
+		for (j = 0; ok[j] != NULL; j++)
+			if (strcmp(al->v[i], ok[j]) == 0)
+				break;
+		if (ok[j] == NULL)
+			key_diag(c, key_find("auth.jwt.allowed_algorithms"), 1,
+			    "auth.jwt.allowed_algorithms: '%s' is not "
+			    "accepted (RS256, RS384, RS512, PS256, PS384, "
+			    "PS512, ES256, ES384, ES512; never none or HS*)",
+			    al->v[i]);
+	}
+	if (al->n == 0 && c->cfg->auth.mode == AUTH_JWT)
+		key_diag(c, key_find("auth.jwt.allowed_algorithms"), 1,
+		    "auth.jwt.allowed_algorithms is empty");
+	check_claim_headers(c);
+}
+
 static void
 check_misc(struct ctx *c)
 {
@@ -1890,6 +1951,17 @@ check_misc(struct ctx *c)
 	    NULL || cfg->auth.jwt.audience == NULL))
 		key_diag(c, key_find("auth.mode"), 1, "auth.mode jwt needs "
 		    "auth.jwt.issuer and auth.jwt.audience");
+	if (cfg->auth.mode == AUTH_JWT && cfg->auth.jwt.jwks_url == NULL &&
+	    cfg->auth.jwt.issuer_url == NULL)
+		key_diag(c, key_find("auth.mode"), 1, "auth.mode jwt needs "
+		    "auth.jwt.jwks_url or auth.jwt.issuer_url (the original's "
+		    "development key pair is not supported)");
+	check_jwt_algs(c);
+	if (cfg->auth.mode == AUTH_API_KEY &&
+	    cfg->auth.api_key.openbao_path != NULL)
+		key_diag(c, key_find("auth.api_key.openbao_path"), 0,
+		    "auth.api_key.openbao_path is not supported in this "
+		    "build; only auth.api_key.keys authenticate");
 	if (cfg->upstream.health.enabled && cfg->upstream.health.path == NULL)
 		key_diag(c, key_find("upstream.health.path"), 1,
 		    "upstream.health.path is required when health checks are "

@@ -473,6 +473,12 @@ on_auth(const struct config *c)
 }
 
 static int
+on_auth_kratos(const struct config *c)
+{
+	return (c->auth.mode == AUTH_KRATOS);
+}
+
+static int
 on_rate(const struct config *c)
 {
 	return (c->rate_limit.enabled);
@@ -575,8 +581,12 @@ struct feature config_features[] = {
 	{ "upstream_tls", { "upstream.url" }, "TLS to the upstream",
 	    "an http:// upstream.url", "", 1, 1, on_uptls },
 	{ "auth", { "auth.mode", "auth.enabled" }, "authentication",
-	    "auth.mode: none", "requests are not authenticated", 1, 0,
+	    "auth.mode: none", "requests are not authenticated", 1, 1,
 	    on_auth },
+	{ "auth_kratos", { "auth.mode", "auth.enabled" },
+	    "Kratos sessions (auth.mode kratos)",
+	    "auth.mode: none", "requests are not authenticated",
+	    1, 0, on_auth_kratos },
 	{ "rate_limit", { "rate_limit.enabled" }, "rate limiting",
 	    "rate_limit.enabled: false", "traffic is not rate limited", 1, 1,
 	    on_rate },

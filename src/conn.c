@@ -269,7 +269,7 @@ static const char *const ev_names[EV__COUNT] = {
 	"upstream.timeout", "upstream.error", "worker.fd_exhausted",
 	"rate_limit.blocked", "upstream.unavailable", "ip_filter.blocked",
 	"csrf.blocked", "maintenance.request_blocked",
-	"webhook.signature_invalid"
+	"webhook.signature_invalid", "auth.denied"
 };
 
 /* SPEC.md 11: one event per request, then the counters. */
@@ -309,7 +309,8 @@ emit_log(struct conn *cn, struct req *rq)
 	logev_init(&le, bad ? LOG_LVL_WARN : LOG_LVL_INFO, sev,
 	    rq->rq_event == EV_PROXIED ? "network" :
 	    rq->rq_event == EV_RATE_LIMITED ||
-	    rq->rq_event == EV_UNAVAILABLE ? "resilience" : "policy",
+	    rq->rq_event == EV_UNAVAILABLE ? "resilience" :
+	    rq->rq_event == EV_AUTH_DENIED ? "auth" : "policy",
 	    ev_names[rq->rq_event]);
 	if (!log_enabled(le.le_level))
 		return;
@@ -328,7 +329,9 @@ emit_log(struct conn *cn, struct req *rq)
 	logev_str(&le, "user_agent", rq->rq_lua.p, rq->rq_lua.len);
 	if (rq->rq_up_start_ms)
 		logev_int(&le, "upstream_ms", (long long)rq->rq_up_ms);
-	if (rq->rq_errmsg)
+	if (rq->rq_authwhy)
+		logev_cstr(&le, "reason", rq->rq_authwhy);
+	else if (rq->rq_errmsg)
 		logev_cstr(&le, "reason", rq->rq_errmsg);
 	if (rq->rq_rlkind)
 		logev_cstr(&le, "limit_type", rq->rq_rlkind);
@@ -340,7 +343,8 @@ emit_log(struct conn *cn, struct req *rq)
 	    rq->rq_event == EV_IP_BLOCKED ||
 	    rq->rq_event == EV_CSRF_BLOCKED ||
 	    rq->rq_event == EV_MAINTENANCE ||
-	    rq->rq_event == EV_WEBHOOK_INVALID ? "blocked" :
+	    rq->rq_event == EV_WEBHOOK_INVALID ||
+	    rq->rq_event == EV_AUTH_DENIED ? "blocked" :
 	    rq->rq_event == EV_RATE_LIMITED ? "rate_limited" :
 	    bad ? "failed" : "allowed";
 	logev_emit(&le);

@@ -113,6 +113,9 @@ errresp_render(struct req *rq, int close)
 	else if (rq->rq_retry_after > 0)
 		util_append(d, cap, &off, "Retry-After: %u\r\n",
 		    rq->rq_retry_after);
+	if (rq->rq_xhdr.len > 0)
+		util_append(d, cap, &off, "%.*s", (int)rq->rq_xhdr.len,
+		    rq->rq_xhdr.p);
 	util_append(d, cap, &off, "X-Request-Id: %s\r\n%s\r\n", rq->rq_id,
 	    close ? "Connection: close\r\n" : "");
 	if (off + blen >= cap) {

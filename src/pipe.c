@@ -29,6 +29,7 @@ static stage_fn *const stages[] = {
 	stage_webhook,		/* webhook signature 401: after the WAF and
 				   CSRF (10), before auth (11), as the
 				   original (its step 10); holds the body */
+	stage_auth,		/* 11 authentication + identity headers */
 	stage_ratelimit_user,	/* 12 per-user rate limit (once auth, 11,
 				   sets rq_uid) */
 	stage_health,		/* 13 upstream unhealthy: 503 at once */

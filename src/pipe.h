@@ -24,6 +24,7 @@ enum verdict	 stage_internal(struct req *);	/* /_vibewarden/... */
 enum verdict	 stage_upgrade(struct req *);	/* WebSocket handshake */
 enum verdict	 stage_connlimit(struct req *);	/* max_connections 429 */
 enum verdict	 stage_ratelimit_ip(struct req *);	/* per-IP limit */
+enum verdict	 stage_auth(struct req *);	/* authentication */
 enum verdict	 stage_ratelimit_user(struct req *);	/* per-user limit */
 enum verdict	 stage_health(struct req *);	/* upstream unhealthy: 503 */
 enum verdict	 stage_ipfilter(struct req *);	/* ip_filter 403 */

@@ -375,6 +375,9 @@ build_uphead(struct req *rq)
 	APPS(d, cap, &off, "\r\nX-Request-Id: ");
 	app(d, cap, &off, rq->rq_id, strlen(rq->rq_id));
 	APPS(d, cap, &off, "\r\n");
+	/* The verified identity (stage_auth); client copies are gone. */
+	if (rq->rq_authhdr.len > 0)
+		APPV(d, cap, &off, rq->rq_authhdr);
 	if (m->m_flags & M_CHUNKED)
 		APPS(d, cap, &off, "Transfer-Encoding: chunked\r\n");
 	else if (m->m_flags & M_CLEN) {

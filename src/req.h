@@ -44,6 +44,8 @@ enum rq_event {
 	EV_CSRF_BLOCKED,	/* csrf.blocked (403) */
 	EV_MAINTENANCE,		/* maintenance.request_blocked (503) */
 	EV_WEBHOOK_INVALID,	/* webhook.signature_invalid (401) */
+	EV_AUTH_DENIED,		/* auth.denied: 401, 302 to login, 403,
+				   503 provider unavailable */
 	EV__COUNT
 };
 
@@ -81,6 +83,7 @@ struct flow {
 
 struct upconn;
 struct req;
+struct auth_ident;
 
 enum cn_state {
 	CS_HEAD,	/* reading a request head (or idle keep-alive) */
@@ -219,6 +222,14 @@ struct req {
 						   with CORS headers (arena;
 						   stage_cors); empty: none */
 	int			 rq_corspre;	/* answered as a preflight */
+	/* The auth stage (stage_auth.c, auth.h). */
+	struct auth_ident	*rq_ident;	/* arena; NULL before auth */
+	struct vw_str		 rq_authhdr;	/* identity header lines for
+						   the upstream (arena) */
+	struct vw_str		 rq_xhdr;	/* extra header lines of an own
+						   answer (WWW-Authenticate,
+						   Location) */
+	const char		*rq_authwhy;	/* auth.denied reason */
 	/* A decision from Redis (stage_ratelimit waits with V_AGAIN). */
 	int			 rq_rlstate;	/* RLS_* */
 	int			 rq_rlok;	/* RLS_DONE: allowed */

@@ -22,7 +22,7 @@ static char	 strip[1200];	/* directory cut from file names in lines */
 static struct cfg_diags diags;
 
 static const char *const no_features[] = {
-	"acme", "auth", "waf", "admin", "telemetry", "otlp", NULL
+	"acme", "auth_kratos", "waf", "admin", "telemetry", "otlp", NULL
 };
 
 static void
@@ -830,6 +830,29 @@ START_TEST(t_objects)
 }
 END_TEST
 
+/* JWT mode: a key source, no none/HS*, claim headers that are safe. */
+START_TEST(t_jwt_checks)
+{
+	ck_assert_ptr_null(load("auth:\n  mode: jwt\n  jwt:\n"
+	    "    issuer: i\n    audience: a\n"));
+	HAS("t.yaml:2:9: error: auth.mode jwt needs auth.jwt.jwks_url or "
+	    "auth.jwt.issuer_url (the original's development key pair is not "
+	    "supported)");
+	ck_assert_ptr_null(load("auth:\n  mode: jwt\n  jwt:\n"
+	    "    jwks_url: http://127.0.0.1:9/k\n    issuer: i\n"
+	    "    audience: a\n    allowed_algorithms: [RS256, HS256, none]\n"
+	    "    claims_to_headers: {sub: X-User-Id, r: Content-Length, "
+	    "t: X-Tenant}\n"));
+	NERR(3);
+	HAS("t.yaml:7:25: error: auth.jwt.allowed_algorithms: 'HS256' is not "
+	    "accepted (RS256, RS384, RS512, PS256, PS384, PS512, ES256, "
+	    "ES384, ES512; never none or HS*)");
+	HAS("t.yaml:8:24: error: auth.jwt.claims_to_headers: 'Content-Length' "
+	    "cannot carry a claim (a header name of letters, digits and '-' "
+	    "that vibewarden does not set itself)");
+}
+END_TEST
+
 START_TEST(t_features)
 {
 	ck_assert_ptr_null(load("tls:\n  provider: letsencrypt\n"
@@ -857,11 +880,11 @@ START_TEST(t_seed_inference)
 	HAS("t.yaml:7:15: warning: auth.mode is not set; kratos.public_url "
 	    "with auth.public_paths or auth.login_url means auth.mode: "
 	    "kratos");
-	HAS("t.yaml: warning: authentication is on by default but not "
-	    "implemented in this build; requests are not authenticated (set "
-	    "auth.mode: none)");
+	HAS("t.yaml: warning: Kratos sessions (auth.mode kratos) is on by "
+	    "default but not implemented in this build; requests are not "
+	    "authenticated (set auth.mode: none)");
 	ck_assert_int_eq(c->auth.mode, AUTH_KRATOS);
-	ck_assert_int_eq(config_feature_on(c, "auth"), 0);
+	ck_assert_int_eq(config_feature_on(c, "auth_kratos"), 0);
 	config_free(c);
 	c = load(OFF "kratos:\n  public_url: http://kratos:4433\n"
 	    "auth:\n  mode: none\n  login_url: /login\n");
@@ -939,6 +962,7 @@ config_suite(void)
 	tcase_add_test(tc, t_semantics);
 	tcase_add_test(tc, t_objects);
 	tcase_add_test(tc, t_features);
+	tcase_add_test(tc, t_jwt_checks);
 	tcase_add_test(tc, t_seed_inference);
 	tcase_add_test(tc, t_garbage);
 	suite_add_tcase(s, tc);
