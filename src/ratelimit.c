@@ -63,7 +63,15 @@ static struct {
 int
 rl_needs_shm(const struct config *cf)
 {
-	return (config_feature_on(cf, "rate_limit"));
+	/* The Kratos session cache lives there too (auth_kratos.c). */
+	return (config_feature_on(cf, "rate_limit") ||
+	    cf->auth.mode == AUTH_KRATOS);
+}
+
+struct shm *
+rl_shm(void)
+{
+	return (R.shm);
 }
 
 int
@@ -104,7 +112,7 @@ rl_worker_init(const struct config *cf)
 		    "rate limiting fails open");
 		return (-1);
 	}
-	if (r->store == RL_STORE_REDIS)
+	if (r->store == RL_STORE_REDIS && config_feature_on(cf, "rate_limit"))
 		return (redis_init(cf));
 	return (0);
 }

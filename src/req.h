@@ -76,6 +76,7 @@ struct flow {
 struct upconn;
 struct req;
 struct auth_ident;
+struct kratos_wait;
 
 enum cn_state {
 	CS_HEAD,	/* reading a request head (or idle keep-alive) */
@@ -103,6 +104,8 @@ struct conn {
 	unsigned	 cn_rlheld:1;	/* holds a max_connections slot */
 	unsigned	 cn_rlover:1;	/* over max_connections: 429 + close */
 	void		*cn_rlwait;	/* a Redis decision in flight */
+	struct kratos_wait *cn_kwait;	/* a Kratos answer awaited
+					   (kratos.c) */
 	struct conn	*cn_prev, *cn_next;	/* worker's list */
 	struct conn	*cn_rprev, *cn_rnext;	/* ready list (yielded) */
 	unsigned	 cn_ready:1;		/* on the ready list */
