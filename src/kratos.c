@@ -477,6 +477,11 @@ kratos_whoami(struct conn *cn, const unsigned char key[SESS_KEY_LEN],
 	kc->kc_waiters = w;
 	cn->cn_kwait = w;
 	*wp = w;
+	/*
+	 * The call's own timeout bounds the wait: the head timer must not
+	 * cut the connection first (the proxy arms its own timers).
+	 */
+	timer_del(&cn->cn_timer);
 	return (0);
  fail:
 	now->ka_why = why;
