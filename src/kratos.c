@@ -27,6 +27,7 @@
 #include "log.h"
 #include "master.h"
 #include "ratelimit.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
@@ -61,6 +62,7 @@ static struct {
 	char			 host[320];	/* Host: field */
 	char			 path[1024];	/* public_url's path */
 	int			 tls;
+	int			 tls_ok;	/* its context is ready */
 	struct tqueue		 tq;		/* KRATOS_TIMEOUT_MS */
 	struct kcall		*calls;
 	unsigned		 ncalls;
@@ -121,6 +123,9 @@ kratos_worker_init(const struct config *cf)
 	    &port, K.path, sizeof(K.path), &tls) == -1)
 		return (-1);
 	K.tls = tls;
+	if (tls && tls_kratos_init(host) == -1)
+		return (-1);
+	K.tls_ok = 1;
 	if (strchr(host, ':') != NULL)
 		snprintf(K.host, sizeof(K.host), "[%s]:%d", host, port);
 	else
@@ -402,8 +407,8 @@ call_start(const unsigned char key[SESS_KEY_LEN], int token,
 		*why = target.kt_len == 0 ? "not_configured" : "overloaded";
 		return (NULL);
 	}
-	if (K.tls) {
-		*why = "https_not_supported";
+	if (K.tls && !K.tls_ok) {
+		*why = "tls_context_failed";
 		return (NULL);
 	}
 	if ((kc = calloc(1, sizeof(*kc))) == NULL)
@@ -420,7 +425,7 @@ call_start(const unsigned char key[SESS_KEY_LEN], int token,
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	kc->kc_ep.ep_io.io_fd = fd;
 	kc->kc_ep.ep_io.io_cb = call_io;
-	kc->kc_ep.ep_ops = &endp_plain_ops;
+	kc->kc_ep.ep_ops = K.tls ? &tls_kratos_ops : &endp_plain_ops;
 	if (ev_add(&kc->kc_ep.ep_io) == -1) {
 		close(fd);
 		goto fail;

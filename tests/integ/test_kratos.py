@@ -14,6 +14,8 @@ import json
 import os
 import shutil
 import socket
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -39,7 +41,8 @@ class Kratos:
     mode: "ok", "slow" (answers after 3 s), "500", "down" (not
     listening)."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
+        self.tls = tls              # (cert, key): https
         self.port = T.free_port()
         self.sessions = {}
         self.mode = "ok"
@@ -120,6 +123,11 @@ class Kratos:
                 pass    # vibewarden gave up on a slow answer: expected
 
         self.srv = S(("127.0.0.1", self.port), H)
+        if self.tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self.srv.socket = ctx.wrap_socket(self.srv.socket,
+                                              server_side=True)
         self.srv.daemon_threads = True
         self.thr = threading.Thread(target=self.srv.serve_forever,
                                     kwargs={"poll_interval": 0.05},
@@ -138,15 +146,15 @@ class Kratos:
 
 
 class Fixture:
-    def __init__(self, kratos, extra=None):
+    def __init__(self, kratos, extra=None, env=None):
         self.tmp = T.new_tmpdir()
         self.up = self.vw = None
         try:
             self.up = T.Upstream(self.tmp).start()
             self.port = T.free_port()
             cfg = T.base_config(self.port, self.up.port)
-            cfg["kratos"] = {"public_url":
-                             "http://127.0.0.1:%d/" % kratos.port}
+            cfg["kratos"] = {"public_url": "%s://127.0.0.1:%d/" % (
+                "https" if kratos.tls else "http", kratos.port)}
             cfg["auth"] = {"mode": "kratos",
                            "public_paths": ["/public/*"],
                            "session_cache_ttl": "60s"}
@@ -155,7 +163,7 @@ class Fixture:
             if extra:
                 T.deep_update(cfg, extra)
             self.vw = T.Vibewarden(self.tmp, cfg)
-            self.vw.start()
+            self.vw.start(env=env)
         except Exception:
             self.close()
             raise
@@ -388,6 +396,60 @@ class TestKratos(unittest.TestCase):
         r = self.f.get(cookie=cookie)
         self.assertEqual(r.status, 200)
         self.assertEqual(len(self.f.vw.workers()), 2)
+
+
+OPENSSL = shutil.which("openssl")
+
+
+@unittest.skipIf(OPENSSL is None, "no openssl CLI")
+class TestKratosTLS(unittest.TestCase):
+    """kratos.public_url https://: the call goes through TLS, verified
+    against the system trust store (here SSL_CERT_FILE)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = T.new_tmpdir()
+        cls.cert = os.path.join(cls.tmp, "k.crt")
+        cls.key = os.path.join(cls.tmp, "k.key")
+        subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", cls.key, "-out", cls.cert, "-days", "2",
+                        "-subj", "/CN=kratos",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=30)
+        cls.k = Kratos(tls=(cls.cert, cls.key))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.k.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_https_trusted(self):
+        f = Fixture(self.k, env={"SSL_CERT_FILE": self.cert})
+        try:
+            self.k.sessions["tls-cookie"] = ("uid-tls", "t@example.com",
+                                             True, time.time() + 600)
+            r = f.get(cookie="tls-cookie")
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(hdr(upstream_headers(r), "X-User-Id"),
+                             ["uid-tls"])
+        finally:
+            f.close()
+
+    def test_https_untrusted_fails_closed(self):
+        empty = os.path.join(self.tmp, "empty.pem")
+        open(empty, "w").close()
+        f = Fixture(self.k, env={"SSL_CERT_FILE": empty,
+                                 "SSL_CERT_DIR": self.tmp})
+        try:
+            self.k.sessions["tls-cookie2"] = ("uid-tls", "t@example.com",
+                                              True, time.time() + 600)
+            r = f.get(cookie="tls-cookie2")
+            self.assertEqual(r.status, 503, r)
+            self.assertIsNotNone(f.vw.wait_event(
+                "tls.kratos_handshake_failed"))
+        finally:
+            f.close()
 
 
 class TestKratosConfig(unittest.TestCase):
