@@ -164,8 +164,7 @@ kratos_resp_parse(const char *buf, size_t len, int eof, int *status,
 	enum chunk_rc	 rc;
 
 	*blen = 0;
-	if ((r = http_head_end(buf, len, &scan, len < 16384 ? 16384 : len,
-	    0)) < 0)
+	if ((r = http_head_end(buf, len, &scan, 16384, 0)) < 0)
 		return (-1);
 	if (r == 0)
 		return (eof || len >= 16384 ? -1 : 0);
