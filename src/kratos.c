@@ -41,6 +41,7 @@ struct kratos_wait {
 	struct kcall		*kw_call;	/* NULL once answered */
 	struct kratos_wait	*kw_next;	/* the call's waiters */
 	int			 kw_done;
+	int			 kw_pending;	/* finish() will run it */
 	struct kratos_answer	 kw_ans;
 };
 
@@ -204,6 +205,7 @@ static void
 finish(struct kcall *kc, const struct kratos_answer *a)
 {
 	struct kratos_wait	*w, *next;
+	struct conn		*cn;
 
 	if (kc->kc_state == KC_DEAD)
 		return;
@@ -226,15 +228,25 @@ finish(struct kcall *kc, const struct kratos_answer *a)
 	for (w = kc->kc_waiters; w != NULL; w = w->kw_next) {
 		w->kw_call = NULL;
 		w->kw_done = 1;
+		w->kw_pending = 1;
 		w->kw_ans = *a;
 	}
 	w = kc->kc_waiters;
 	kc->kc_waiters = NULL;
 	for (; w != NULL; w = next) {
+		/*
+		 * Running one connection may close another whose waiter is
+		 * further down this list: kratos_wait_free() leaves a
+		 * pending waiter to this loop.  w itself may be gone after
+		 * conn_run() (its request took the answer).
+		 */
 		next = w->kw_next;
 		w->kw_next = NULL;
-		if (w->kw_cn != NULL && w->kw_cn->cn_state == CS_PIPE)
-			conn_run(w->kw_cn);
+		w->kw_pending = 0;
+		if ((cn = w->kw_cn) == NULL)
+			free(w);
+		else if (cn->cn_state == CS_PIPE)
+			conn_run(cn);
 	}
 	ev_defer_free(kc);
 }
@@ -464,6 +476,7 @@ kratos_whoami(struct conn *cn, const unsigned char key[SESS_KEY_LEN],
 	const char		*why = "out_of_memory";
 
 	*wp = NULL;
+	kratos_conn_close(cn);		/* a stale waiter: never expected */
 	memset(now, 0, sizeof(*now));
 	now->ka_result = KR_UNAVAIL;
 	for (kc = K.calls; kc != NULL; kc = kc->kc_next)
@@ -526,7 +539,9 @@ kratos_wait_free(struct kratos_wait *w)
 	unlink_wait(w);
 	if (w->kw_cn != NULL && w->kw_cn->cn_kwait == w)
 		w->kw_cn->cn_kwait = NULL;
-	free(w);
+	w->kw_cn = NULL;
+	if (!w->kw_pending)
+		free(w);
 }
 
 void
