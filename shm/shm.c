@@ -14,6 +14,7 @@
 
 #include <lmdb.h>
 
+#include "rltab.h"
 #include "shm.h"
 #include "shm_int.h"
 
@@ -31,25 +32,9 @@ struct conn_ent {
 };
 #define CONN_ENTS	64
 
-/*
- * Where a rate-limit key's 8-byte value lives in the map, as found in the
- * tree of transaction rc_txnid.  While no write transaction has committed
- * since, the tree is the same and so is the address: a hit saves the
- * B-tree walk, which is most of a decision's cost.  The first commit (a
- * new key, a sweep) changes the id and every entry is stale.
- */
-#define RLC_N		64	/* entries, a power of two */
-#define RLC_KEY		32	/* longer keys are not cached */
-struct rlc {
-	size_t		 rc_txnid;
-	void		*rc_val;
-	size_t		 rc_klen;
-	unsigned char	 rc_key[RLC_KEY];
-};
-
 struct shm {
 	MDB_env		*sh_env;
-	struct rlc	 sh_rlc[RLC_N];
+	struct rltab	*sh_tab;	/* keys of up to RLT_KEY bytes */
 	MDB_dbi		 sh_dbi[DB_N];
 	int		 sh_err;		/* last LMDB/errno code */
 	unsigned char	 sh_cursor[SHM_KEY_MAX];	/* sweep position */
@@ -87,7 +72,8 @@ shm_file(const char *dir, int lock, char *buf, size_t len)
 {
 	int	 n;
 
-	n = snprintf(buf, len, "%s/%s", dir, lock ? "lock.mdb" : "data.mdb");
+	n = snprintf(buf, len, "%s/%s", dir, lock == 2 ? "ratelimit.tab" :
+	    lock ? "lock.mdb" : "data.mdb");
 	return (n < 0 || (size_t)n >= len ? -1 : 0);
 }
 
@@ -127,6 +113,13 @@ shm_open(const char *dir, uint64_t map_size, int flags, const char **errstr)
 		txn = NULL;
 		goto fail;
 	}
+	/* The same key budget as LMDB's (see SHM_KEY_BUDGET). */
+	if ((h->sh_tab = rltab_open(dir, (size_t)(map_size / SHM_KEY_BUDGET),
+	    flags & SHM_CREATE, errstr)) == NULL) {
+		mdb_env_close(h->sh_env);
+		free(h);
+		return (NULL);
+	}
 	return (h);
  fail:
 	if (txn != NULL)
@@ -143,6 +136,7 @@ shm_close(struct shm *h)
 {
 	if (h == NULL)
 		return;
+	rltab_close(h->sh_tab);
 	mdb_env_close(h->sh_env);
 	free(h);
 }
@@ -174,20 +168,6 @@ abort_fail(struct shm *h, MDB_txn *txn, int rc)
 	return (fail(h, rc));
 }
 
-/* The cache entry for key (see struct rlc), or NULL if it cannot have one. */
-static struct rlc *
-rlc_slot(struct shm *h, const unsigned char *key, size_t klen)
-{
-	uint32_t	 x = 2166136261u;	/* FNV-1a */
-	size_t		 i;
-
-	if (klen > RLC_KEY)
-		return (NULL);
-	for (i = 0; i < klen; i++)
-		x = (x ^ key[i]) * 16777619u;
-	return (&h->sh_rlc[x & (RLC_N - 1)]);
-}
-
 int
 shm_rl_take(struct shm *h, const void *key, size_t klen,
     const struct gcra *g, uint64_t now, struct gcra_res *out)
@@ -195,31 +175,21 @@ shm_rl_take(struct shm *h, const void *key, size_t klen,
 	MDB_txn		*txn;
 	MDB_val		 k, v;
 	MDB_stat	 st;
-	struct rlc	*c;
-	size_t		 id;
 	uint64_t	 tat = 0;
 	int		 rc;
 
 	if (klen == 0 || klen > SHM_KEY_MAX)
 		return (fail(h, EINVAL));
+	if (klen <= RLT_KEY) {
+		if (rltab_take(h->sh_tab, key, klen, g, now, out) == RLT_OK)
+			return (SHM_OK);
+		return (fail(h, MDB_MAP_FULL));
+	}
 	if ((rc = begin(h, &txn, 0)) != SHM_OK)
 		return (rc);
 	k.mv_data = (void *)key;
 	k.mv_size = klen;
-	id = mdb_txn_id(txn);
-	c = rlc_slot(h, key, klen);
-	if (c != NULL && c->rc_txnid == id && c->rc_klen == klen &&
-	    memcmp(c->rc_key, key, klen) == 0) {
-		v.mv_data = c->rc_val;
-		v.mv_size = sizeof(tat);
-		rc = 0;
-	} else if ((rc = mdb_get(txn, h->sh_dbi[DB_RATELIMIT], &k, &v)) == 0 &&
-	    c != NULL && v.mv_size == sizeof(tat)) {
-		c->rc_txnid = id;
-		c->rc_val = v.mv_data;
-		c->rc_klen = klen;
-		memcpy(c->rc_key, key, klen);
-	}
+	rc = mdb_get(txn, h->sh_dbi[DB_RATELIMIT], &k, &v);
 	if (rc == 0 && v.mv_size == sizeof(tat))
 		memcpy(&tat, v.mv_data, sizeof(tat));
 	else if (rc != 0 && rc != MDB_NOTFOUND)
@@ -265,6 +235,10 @@ shm_rl_get(struct shm *h, const void *key, size_t klen, uint64_t *tat)
 	int		 rc;
 
 	*tat = 0;
+	if (klen > 0 && klen <= RLT_KEY) {
+		*tat = rltab_get(h->sh_tab, key, klen);
+		return (SHM_OK);
+	}
 	if ((rc = begin(h, &txn, MDB_RDONLY)) != SHM_OK)
 		return (rc);
 	k.mv_data = (void *)key;
@@ -274,6 +248,31 @@ shm_rl_get(struct shm *h, const void *key, size_t klen, uint64_t *tat)
 		memcpy(tat, v.mv_data, sizeof(*tat));
 	mdb_txn_abort(txn);
 	return (rc == 0 || rc == MDB_NOTFOUND ? SHM_OK : fail(h, rc));
+}
+
+int
+shm_rl_reset(struct shm *h, const void *key, size_t klen, int *found)
+{
+	MDB_txn		*txn;
+	MDB_val		 k;
+	int		 rc;
+
+	*found = 0;
+	if (klen == 0 || klen > SHM_KEY_MAX)
+		return (fail(h, EINVAL));
+	if (klen <= RLT_KEY) {
+		*found = rltab_reset(h->sh_tab, key, klen);
+		return (SHM_OK);
+	}
+	if ((rc = begin(h, &txn, 0)) != SHM_OK)
+		return (rc);
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	if ((rc = mdb_del(txn, h->sh_dbi[DB_RATELIMIT], &k, NULL)) == 0)
+		*found = 1;
+	else if (rc != MDB_NOTFOUND)
+		return (abort_fail(h, txn, rc));
+	return (commit(h, txn));
 }
 
 /* Read key's entries into ents; returns how many (0 if none). */
@@ -570,4 +569,168 @@ uint64_t
 shm_mapsize(struct shm *h)
 {
 	return ((uint64_t)h->sh_rlcap * SHM_KEY_BUDGET);
+}
+
+/* ------------------------------------------------------------ jwks */
+
+/*
+ * "jwks" db: "k" + kid -> a key record (the JWKS helper's format, opaque
+ * here); "!meta" -> struct shm_jwks_meta; "!want" -> u64 ms, the last
+ * time a worker asked for a refresh.
+ */
+#define JWKS_META	"!meta"
+#define JWKS_WANT	"!want"
+
+static int
+jwks_put(struct shm *h, MDB_txn *txn, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	MDB_val	 k, v;
+
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	v.mv_data = (void *)val;
+	v.mv_size = vlen;
+	return (mdb_put(txn, h->sh_dbi[DB_JWKS], &k, &v, 0));
+}
+
+int
+shm_jwks_replace(struct shm *h, const struct shm_kv *kv, size_t n,
+    uint64_t now_ms)
+{
+	MDB_txn			*txn;
+	MDB_cursor		*cur;
+	MDB_val			 k, v;
+	struct shm_jwks_meta	 m;
+	size_t			 i;
+	int			 rc;
+
+	memset(&m, 0, sizeof(m));
+	if ((rc = shm_jwks_meta(h, &m)) != SHM_OK)
+		return (rc);
+	if ((rc = begin(h, &txn, 0)) != SHM_OK)
+		return (rc);
+	if ((rc = mdb_cursor_open(txn, h->sh_dbi[DB_JWKS], &cur)) != 0)
+		return (abort_fail(h, txn, rc));
+	/* Drop every key record; the control records stay. */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		if (k.mv_size > 0 && ((char *)k.mv_data)[0] == 'k' &&
+		    (rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND && rc != 0)
+		return (abort_fail(h, txn, rc));
+	for (i = 0; i < n; i++) {
+		if (kv[i].kv_klen == 0 || kv[i].kv_klen > SHM_KEY_MAX ||
+		    ((const char *)kv[i].kv_k)[0] != 'k')
+			return (abort_fail(h, txn, EINVAL));
+		if ((rc = jwks_put(h, txn, kv[i].kv_k, kv[i].kv_klen,
+		    kv[i].kv_v, kv[i].kv_vlen)) != 0)
+			return (abort_fail(h, txn, rc));
+	}
+	m.jm_gen++;
+	m.jm_fetched_ms = now_ms;
+	m.jm_nkeys = (uint32_t)n;
+	if ((rc = jwks_put(h, txn, JWKS_META, sizeof(JWKS_META) - 1, &m,
+	    sizeof(m))) != 0)
+		return (abort_fail(h, txn, rc));
+	return (commit(h, txn));
+}
+
+/* A read of key into buf: SHM_OK, 1 when absent, SHM_ERR. */
+static int
+jwks_get(struct shm *h, const void *key, size_t klen, void *buf,
+    size_t cap, size_t *vlen)
+{
+	MDB_txn	*txn;
+	MDB_val	 k, v;
+	int	 rc;
+
+	if (klen == 0 || klen > SHM_KEY_MAX)
+		return (fail(h, EINVAL));
+	if ((rc = begin(h, &txn, MDB_RDONLY)) != SHM_OK)
+		return (rc);
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	rc = mdb_get(txn, h->sh_dbi[DB_JWKS], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return (1);
+	}
+	if (rc != 0)
+		return (abort_fail(h, txn, rc));
+	*vlen = v.mv_size;
+	memcpy(buf, v.mv_data, v.mv_size < cap ? v.mv_size : cap);
+	mdb_txn_abort(txn);
+	return (SHM_OK);
+}
+
+int
+shm_jwks_meta(struct shm *h, struct shm_jwks_meta *m)
+{
+	size_t	 len = 0;
+	int	 rc;
+
+	memset(m, 0, sizeof(*m));
+	rc = jwks_get(h, JWKS_META, sizeof(JWKS_META) - 1, m, sizeof(*m),
+	    &len);
+	if (rc == SHM_OK && len != sizeof(*m))
+		memset(m, 0, sizeof(*m));
+	return (rc == 1 ? SHM_OK : rc);
+}
+
+int
+shm_jwks_key(struct shm *h, const void *key, size_t klen, void *buf,
+    size_t cap, size_t *vlen)
+{
+	int	 rc;
+
+	rc = jwks_get(h, key, klen, buf, cap, vlen);
+	if (rc == SHM_OK && *vlen > cap)
+		return (1);
+	return (rc);
+}
+
+int
+shm_jwks_want(struct shm *h, uint64_t now_ms, uint64_t gap_ms, int *set)
+{
+	MDB_txn	*txn;
+	MDB_val	 k, v;
+	uint64_t last = 0;
+	int	 rc;
+
+	*set = 0;
+	if ((rc = begin(h, &txn, 0)) != SHM_OK)
+		return (rc);
+	k.mv_data = (void *)JWKS_WANT;
+	k.mv_size = sizeof(JWKS_WANT) - 1;
+	rc = mdb_get(txn, h->sh_dbi[DB_JWKS], &k, &v);
+	if (rc == 0 && v.mv_size == sizeof(last))
+		memcpy(&last, v.mv_data, sizeof(last));
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		return (abort_fail(h, txn, rc));
+	if (last != 0 && now_ms >= last && now_ms - last < gap_ms) {
+		mdb_txn_abort(txn);
+		return (SHM_OK);
+	}
+	if ((rc = jwks_put(h, txn, JWKS_WANT, sizeof(JWKS_WANT) - 1, &now_ms,
+	    sizeof(now_ms))) != 0)
+		return (abort_fail(h, txn, rc));
+	*set = 1;
+	return (commit(h, txn));
+}
+
+int
+shm_jwks_wanted(struct shm *h, uint64_t *ms)
+{
+	size_t	 len = 0;
+	int	 rc;
+
+	*ms = 0;
+	rc = jwks_get(h, JWKS_WANT, sizeof(JWKS_WANT) - 1, ms, sizeof(*ms),
+	    &len);
+	if (rc == SHM_OK && len != sizeof(*ms))
+		*ms = 0;
+	return (rc == 1 ? SHM_OK : rc);
 }

@@ -9,7 +9,10 @@
  * shm_reader_check() and shm_conn_purge() after reaping a child, and
  * sweeps expired entries with shm_sweep() outside the request path.
  * Workers take rate-limit tokens and connection slots, each decision in one
- * write transaction, so concurrent workers see one bucket per key.
+ * write transaction, so concurrent workers see one bucket per key.  Rate-
+ * limit keys of up to RLT_KEY bytes (client IPs, most user ids) live
+ * instead in the rate-limit table beside it (rltab.h: same semantics, a
+ * tenth of the cost); longer ones in LMDB.  A key lives in one of them.
  *
  * Databases: "ratelimit" (key: scope + client IP or user id; value: GCRA
  * TAT, u64 ns of CLOCK_REALTIME), "conns" (key: client IP; value: open
@@ -50,7 +53,8 @@ struct shm	*shm_open(const char *dir, uint64_t map_size, int flags,
 /* Close h; NULL is a no-op. */
 void		 shm_close(struct shm *h);
 
-/* The data and lock file paths of dir into buf (for chown); 0 or -1. */
+/* The data (0), lock (1) and rate-limit table (2) file paths of dir into
+   buf (for chown); 0 or -1. */
 int		 shm_file(const char *dir, int lock, char *buf, size_t len);
 
 /*
@@ -64,6 +68,10 @@ int		 shm_rl_take(struct shm *h, const void *key, size_t klen,
 /* The stored TAT of key, 0 if none (tests, admin); SHM_OK or SHM_ERR. */
 int		 shm_rl_get(struct shm *h, const void *key, size_t klen,
 		    uint64_t *tat);
+
+/* Forget key: its bucket is full again (admin); *found says if it was. */
+int		 shm_rl_reset(struct shm *h, const void *key, size_t klen,
+		    int *found);
 
 /*
  * Connection slots for key: if the sum over every PID is below limit,
@@ -99,6 +107,52 @@ int		 shm_sweep(struct shm *h, uint64_t now, size_t max,
 
 /* Bytes of the map in use (pages of the last transaction * page size). */
 int		 shm_used(struct shm *h, uint64_t *used, uint64_t *mapsize);
+
+/*
+ * The "jwks" database (DESIGN.md): the JWKS helper writes the key set,
+ * workers read keys by kid and ask for a refresh.  Key records have keys
+ * starting with 'k' ("k" + kid); their values are the helper's format,
+ * opaque here.
+ */
+struct shm_kv {
+	const void	*kv_k;
+	size_t		 kv_klen;
+	const void	*kv_v;
+	size_t		 kv_vlen;
+};
+
+struct shm_jwks_meta {
+	uint64_t	 jm_gen;	/* bumped by every replace */
+	uint64_t	 jm_fetched_ms;	/* CLOCK_REALTIME ms of it */
+	uint32_t	 jm_nkeys;
+	uint32_t	 jm_pad;
+};
+
+/*
+ * Replace every key record by kv[0..n) (keys starting with 'k') in one
+ * write transaction, and bump the generation (helper).
+ */
+int		 shm_jwks_replace(struct shm *h, const struct shm_kv *kv,
+		    size_t n, uint64_t now_ms);
+
+/* The generation record; all zero before the first replace. */
+int		 shm_jwks_meta(struct shm *h, struct shm_jwks_meta *m);
+
+/*
+ * The value of key record key (klen bytes) into buf (cap bytes): SHM_OK
+ * with *vlen set, 1 when there is none (or it exceeds cap), SHM_ERR.
+ */
+int		 shm_jwks_key(struct shm *h, const void *key, size_t klen,
+		    void *buf, size_t cap, size_t *vlen);
+
+/*
+ * A worker asks for a refresh (an unknown kid): the "want" time becomes
+ * now_ms unless it was set less than gap_ms ago; *set says whether it
+ * was.  shm_jwks_wanted() reads it (helper; 0 = never).
+ */
+int		 shm_jwks_want(struct shm *h, uint64_t now_ms, uint64_t gap_ms,
+		    int *set);
+int		 shm_jwks_wanted(struct shm *h, uint64_t *ms);
 
 /* Why the last call on h failed (static storage). */
 const char	*shm_errstr(const struct shm *h);

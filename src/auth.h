@@ -74,6 +74,13 @@ enum verdict	 auth_kratos(struct req *, struct auth_ident *);
 int		 auth_worker_init(const struct config *cf);
 int		 auth_jwt_worker_init(const struct config *cf);
 
+/* The JWKS helper (jwks_job.c, helper.h): wanted, main. */
+int		 jwks_job_wanted(const struct config *cf);
+void		 jwks_job_main(const struct config *cf);
+
+/* Whether cf's auth mode keeps state in shm/ (the master creates it). */
+int		 auth_needs_shm(const struct config *cf);
+
 /*
  * Answers.  reason is the machine reason logged in auth.denied
  * ("no_credentials", "invalid_signature", ...); msg the JSON message.

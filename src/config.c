@@ -1849,6 +1849,35 @@ check_proxies(struct ctx *c)
 	}
 }
 
+/*
+ * auth.jwt.allowed_algorithms: the JWA names jwt.c verifies.  none and
+ * HS* are never accepted: a shared secret cannot come from a JWKS, and
+ * HS256 "keyed" with a public key is the classic confusion attack.
+ */
+static void
+check_jwt_algs(struct ctx *c)
+{
+	static const char *const ok[] = { "RS256", "RS384", "RS512", "PS256",
+	    "PS384", "PS512", "ES256", "ES384", "ES512", NULL };
+	const struct strlist *al = &c->cfg->auth.jwt.allowed_algorithms;
+	size_t		 i, j;
+
+	for (i = 0; i < al->n; i++) {
+		for (j = 0; ok[j] != NULL; j++)
+			if (strcmp(al->v[i], ok[j]) == 0)
+				break;
+		if (ok[j] == NULL)
+			key_diag(c, key_find("auth.jwt.allowed_algorithms"), 1,
+			    "auth.jwt.allowed_algorithms: '%s' is not "
+			    "accepted (RS256, RS384, RS512, PS256, PS384, "
+			    "PS512, ES256, ES384, ES512; never none or HS*)",
+			    al->v[i]);
+	}
+	if (al->n == 0 && c->cfg->auth.mode == AUTH_JWT)
+		key_diag(c, key_find("auth.jwt.allowed_algorithms"), 1,
+		    "auth.jwt.allowed_algorithms is empty");
+}
+
 static void
 check_misc(struct ctx *c)
 {
@@ -1890,6 +1919,17 @@ check_misc(struct ctx *c)
 	    NULL || cfg->auth.jwt.audience == NULL))
 		key_diag(c, key_find("auth.mode"), 1, "auth.mode jwt needs "
 		    "auth.jwt.issuer and auth.jwt.audience");
+	if (cfg->auth.mode == AUTH_JWT && cfg->auth.jwt.jwks_url == NULL &&
+	    cfg->auth.jwt.issuer_url == NULL)
+		key_diag(c, key_find("auth.mode"), 1, "auth.mode jwt needs "
+		    "auth.jwt.jwks_url or auth.jwt.issuer_url (the original's "
+		    "development key pair is not supported)");
+	check_jwt_algs(c);
+	if (cfg->auth.mode == AUTH_API_KEY &&
+	    cfg->auth.api_key.openbao_path != NULL)
+		key_diag(c, key_find("auth.api_key.openbao_path"), 0,
+		    "auth.api_key.openbao_path is not supported in this "
+		    "build; only auth.api_key.keys authenticate");
 	if (cfg->upstream.health.enabled && cfg->upstream.health.path == NULL)
 		key_diag(c, key_find("upstream.health.path"), 1,
 		    "upstream.health.path is required when health checks are "

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "session.h"
@@ -77,7 +78,7 @@ give_to_user(const struct config *cf)
 	}
 	if (chown(cf->shm.path, pw->pw_uid, pw->pw_gid) == -1)
 		return (-1);
-	for (lock = 0; lock < 2; lock++)
+	for (lock = 0; lock < 3; lock++)
 		if (shm_file(cf->shm.path, lock, f, sizeof(f)) == -1 ||
 		    chown(f, pw->pw_uid, pw->pw_gid) == -1)
 			return (-1);
@@ -91,7 +92,7 @@ shmkeep_open(const struct config *cf, const char **errstr)
 	const char	*e;
 	uint32_t	 freed;
 
-	if (!rl_needs_shm(cf))
+	if (!rl_needs_shm(cf) && !auth_needs_shm(cf))
 		return (0);
 	if (K.shm != NULL && strcmp(K.path, cf->shm.path) == 0 &&
 	    K.map_size == cf->shm.map_size)

@@ -18,8 +18,11 @@
 #include "worker.h"
 
 #define PFX_INTERNAL	"/_vibewarden/"
-#define AUTH_HDR_MAX	8192	/* identity header lines, bytes */
-#define AUTH_LOC_MAX	6144	/* Location of a login redirect */
+#define AUTH_HDR_MAX	2048	/* identity header lines, bytes (inside
+				   the 4 KB the upstream head has on top
+				   of the client's) */
+#define AUTH_LOC_MAX	4096	/* Location of a login redirect (longer:
+				   401 instead) */
 
 static int
 has_prefix(struct vw_str p, const char *pfx)
@@ -143,6 +146,15 @@ default_www(const struct config *cf)
 	}
 }
 
+/* The challenge for a presented credential that is refused. */
+static const char *
+bad_www(const struct req *rq)
+{
+	if (rq->rq_conf->auth.mode == AUTH_JWT)
+		return ("Bearer realm=\"vibewarden\", error=\"invalid_token\"");
+	return (default_www(rq->rq_conf));
+}
+
 static void
 set_xhdr(struct req *rq, const char *name, const char *value, size_t vlen)
 {
@@ -190,25 +202,28 @@ redirect_login(struct req *rq)
 	const struct http_msg *m = &rq->rq_msg;
 	const char	*login = rq->rq_conf->auth.login_url;
 	char		*loc;
-	size_t		 off = 0;
+	size_t		 off = 0, cap;
 
 	if (login == NULL)
 		login = "/self-service/login/browser";
-	if ((loc = arena_alloc(&rq->rq_arena, AUTH_LOC_MAX)) == NULL)
-		return (req_fail(rq, 401, EV_AUTH_DENIED, "unauthorized",
-		    "authentication required"));
-	util_append(loc, AUTH_LOC_MAX, &off, "%s%creturn_to=", login,
+	/* Every byte of the URL may take three. */
+	cap = strlen(login) + 16 + 3 * (16 + m->m_host.len + m->m_path.len +
+	    m->m_query.len);
+	if (cap > AUTH_LOC_MAX ||
+	    (loc = arena_alloc(&rq->rq_arena, cap)) == NULL)
+		return (auth_reject(rq, rq->rq_authwhy, NULL, NULL));
+	util_append(loc, cap, &off, "%s%creturn_to=", login,
 	    strchr(login, '?') != NULL ? '&' : '?');
 	if (m->m_host.len > 0) {
-		pct_enc(loc, AUTH_LOC_MAX, &off, W.w_scheme ? W.w_scheme :
+		pct_enc(loc, cap, &off, W.w_scheme ? W.w_scheme :
 		    "http", strlen(W.w_scheme ? W.w_scheme : "http"));
-		pct_enc(loc, AUTH_LOC_MAX, &off, "://", 3);
-		pct_enc(loc, AUTH_LOC_MAX, &off, m->m_host.p, m->m_host.len);
+		pct_enc(loc, cap, &off, "://", 3);
+		pct_enc(loc, cap, &off, m->m_host.p, m->m_host.len);
 	}
-	pct_enc(loc, AUTH_LOC_MAX, &off, m->m_path.p, m->m_path.len);
+	pct_enc(loc, cap, &off, m->m_path.p, m->m_path.len);
 	if (m->m_query.len > 0) {
-		pct_enc(loc, AUTH_LOC_MAX, &off, "?", 1);
-		pct_enc(loc, AUTH_LOC_MAX, &off, m->m_query.p,
+		pct_enc(loc, cap, &off, "?", 1);
+		pct_enc(loc, cap, &off, m->m_query.p,
 		    m->m_query.len);
 	}
 	req_respond(rq, 302, NULL, NULL, 0);
@@ -276,26 +291,55 @@ static int
 render_identity(struct req *rq, const struct auth_ident *ai)
 {
 	char	*d;
-	size_t	 off = 0, i;
+	size_t	 off = 0, i, cap;
 
-	if ((d = arena_alloc(&rq->rq_arena, AUTH_HDR_MAX)) == NULL)
+	/* Room for every line at most (values are <= 1 KB each). */
+	cap = ai->ai_id.len + ai->ai_email.len + ai->ai_session.len +
+	    ai->ai_keyname.len + 128;
+	for (i = 0; i < ai->ai_nextra && i < AUTH_EXTRA_MAX; i++)
+		cap += strlen(ai->ai_extra[i].ah_name) +
+		    ai->ai_extra[i].ah_value.len + 4;
+	if (cap > AUTH_HDR_MAX ||
+	    (d = arena_alloc(&rq->rq_arena, cap)) == NULL)
 		return (-1);
 	d[0] = '\0';
-	put_hdr(d, AUTH_HDR_MAX, &off, "X-User-Id", ai->ai_id);
-	put_hdr(d, AUTH_HDR_MAX, &off, "X-User-Email", ai->ai_email);
+	put_hdr(d, cap, &off, "X-User-Id", ai->ai_id);
+	put_hdr(d, cap, &off, "X-User-Email", ai->ai_email);
 	if (ai->ai_verified >= 0)
-		util_append(d, AUTH_HDR_MAX, &off, "X-User-Verified: %s\r\n",
+		util_append(d, cap, &off, "X-User-Verified: %s\r\n",
 		    ai->ai_verified ? "true" : "false");
-	put_hdr(d, AUTH_HDR_MAX, &off, "X-Session-Id", ai->ai_session);
-	put_hdr(d, AUTH_HDR_MAX, &off, "X-Api-Key-Name", ai->ai_keyname);
+	put_hdr(d, cap, &off, "X-Session-Id", ai->ai_session);
+	put_hdr(d, cap, &off, "X-Api-Key-Name", ai->ai_keyname);
 	for (i = 0; i < ai->ai_nextra && i < AUTH_EXTRA_MAX; i++)
-		put_hdr(d, AUTH_HDR_MAX, &off, ai->ai_extra[i].ah_name,
+		put_hdr(d, cap, &off, ai->ai_extra[i].ah_name,
 		    ai->ai_extra[i].ah_value);
-	if (off + 1 >= AUTH_HDR_MAX)
+	if (off + 1 >= cap)
 		return (-1);
 	rq->rq_authhdr.p = d;
 	rq->rq_authhdr.len = off;
 	return (0);
+}
+
+/*
+ * Every identity value can go into a header line as it is.  A value that
+ * cannot (CR, LF, NUL, over 1 KB) refuses the credential: dropping just
+ * that header would hand the application a partial identity.
+ */
+static int
+ident_ok(const struct auth_ident *ai)
+{
+	size_t	 i;
+
+	if ((ai->ai_id.len > 0 && !auth_header_value_ok(ai->ai_id)) ||
+	    (ai->ai_email.len > 0 && !auth_header_value_ok(ai->ai_email)) ||
+	    (ai->ai_session.len > 0 &&
+	    !auth_header_value_ok(ai->ai_session)) ||
+	    (ai->ai_keyname.len > 0 && !auth_header_value_ok(ai->ai_keyname)))
+		return (0);
+	for (i = 0; i < ai->ai_nextra && i < AUTH_EXTRA_MAX; i++)
+		if (!auth_header_value_ok(ai->ai_extra[i].ah_value))
+			return (0);
+	return (1);
 }
 
 static enum verdict
@@ -342,10 +386,13 @@ stage_auth(struct req *rq)
 	if ((v = run_mode(rq, ai)) != V_NEXT)
 		return (v);
 	if (ai->ai_id.len == 0 && ai->ai_ratekey.len == 0)
-		return (auth_reject(rq, "token_invalid", NULL,
+		return (auth_reject(rq, "token_invalid", bad_www(rq),
 		    "the credential names no subject"));
+	if (!ident_ok(ai))
+		return (auth_reject(rq, "token_invalid", bad_www(rq),
+		    "the identity cannot be passed on"));
 	if (render_identity(rq, ai) == -1)
-		return (auth_reject(rq, "token_invalid", NULL,
+		return (auth_reject(rq, "token_invalid", bad_www(rq),
 		    "identity too large"));
 	rq->rq_uid = ai->ai_ratekey.len > 0 ? ai->ai_ratekey : ai->ai_id;
 	return (V_NEXT);
@@ -359,4 +406,11 @@ auth_worker_init(const struct config *cf)
 	if (cf->auth.mode == AUTH_KRATOS)
 		return (kratos_worker_init(cf));
 	return (0);
+}
+
+int
+auth_needs_shm(const struct config *cf)
+{
+	return (config_feature_on(cf, "auth") && (cf->auth.mode == AUTH_JWT ||
+	    cf->auth.mode == AUTH_KRATOS));
 }
