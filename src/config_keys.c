@@ -586,7 +586,7 @@ struct feature config_features[] = {
 	{ "auth_kratos", { "auth.mode", "auth.enabled" },
 	    "Kratos sessions (auth.mode kratos)",
 	    "auth.mode: none", "requests are not authenticated",
-	    1, 0, on_auth_kratos },
+	    1, 1, on_auth_kratos },
 	{ "rate_limit", { "rate_limit.enabled" }, "rate limiting",
 	    "rate_limit.enabled: false", "traffic is not rate limited", 1, 1,
 	    on_rate },

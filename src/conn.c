@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "counters.h"
+#include "kratos.h"
 #include "errresp.h"
 #include "log.h"
 #include "pipe.h"
@@ -525,6 +526,7 @@ conn_close(struct conn *cn, const char *reason)
 	ready_del(cn);
 	release_inbuf(cn);
 	rl_conn_close(cn);
+	kratos_conn_close(cn);
 	cn->cn_ep.ep_ops->eo_close(&cn->cn_ep);
 	cn->cn_state = CS_DEAD;
 	if (cn->cn_prev)

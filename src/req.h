@@ -84,6 +84,7 @@ struct flow {
 struct upconn;
 struct req;
 struct auth_ident;
+struct kratos_wait;
 
 enum cn_state {
 	CS_HEAD,	/* reading a request head (or idle keep-alive) */
@@ -116,6 +117,8 @@ struct conn {
 	char		*cn_parked;	/* the buffer the request head is in,
 					   when ep_in grew (conn_grow_inbuf) */
 	void		*cn_rlwait;	/* a Redis decision in flight */
+	struct kratos_wait *cn_kwait;	/* a Kratos answer awaited
+					   (kratos.c) */
 	struct conn	*cn_prev, *cn_next;	/* worker's list */
 	struct conn	*cn_rprev, *cn_rnext;	/* ready list (yielded) */
 	unsigned	 cn_ready:1;		/* on the ready list */

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "auth.h"
+#include "kratos.h"
 #include "pipe.h"
 #include "ratelimit.h"
 #include "util.h"
@@ -434,6 +435,8 @@ auth_worker_init(const struct config *cf)
 	A.cf = cf;
 	if (cf->auth.mode == AUTH_JWT)
 		return (auth_jwt_worker_init(cf));
+	if (cf->auth.mode == AUTH_KRATOS)
+		return (kratos_worker_init(cf));
 	return (0);
 }
 

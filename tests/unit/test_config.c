@@ -22,7 +22,7 @@ static char	 strip[1200];	/* directory cut from file names in lines */
 static struct cfg_diags diags;
 
 static const char *const no_features[] = {
-	"acme", "auth_kratos", "waf", "admin", "telemetry", "otlp", NULL
+	"acme", "waf", "admin", "telemetry", "otlp", NULL
 };
 
 static void
@@ -880,11 +880,10 @@ START_TEST(t_seed_inference)
 	HAS("t.yaml:7:15: warning: auth.mode is not set; kratos.public_url "
 	    "with auth.public_paths or auth.login_url means auth.mode: "
 	    "kratos");
-	HAS("t.yaml: warning: Kratos sessions (auth.mode kratos) is on by "
-	    "default but not implemented in this build; requests are not "
-	    "authenticated (set auth.mode: none)");
+	/* Kratos sessions are implemented: the seed is authenticated. */
+	ck_assert_ptr_null(strstr(lines, "not implemented"));
 	ck_assert_int_eq(c->auth.mode, AUTH_KRATOS);
-	ck_assert_int_eq(config_feature_on(c, "auth_kratos"), 0);
+	ck_assert_int_eq(config_feature_on(c, "auth_kratos"), 1);
 	config_free(c);
 	c = load(OFF "kratos:\n  public_url: http://kratos:4433\n"
 	    "auth:\n  mode: none\n  login_url: /login\n");
