@@ -53,8 +53,11 @@ url_of(json_t *v)
 	if (strncasecmp(s, "https://", 8) != 0 &&
 	    strncasecmp(s, "http://", 7) != 0)
 		return (NULL);
+	/* It goes into a JWS header as is (acme_jws): no quote, no
+	   backslash, nothing JSON would escape. */
 	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f ||
+		    s[i] == '"' || s[i] == '\\')
 			return (NULL);
 	return (strdup(s));
 }
