@@ -95,6 +95,19 @@ asn1_epoch(const ASN1_TIME *t)
 	return ((int64_t)timegm(&tm));
 }
 
+/* t as RFC 3339 UTC, for log lines; buf of at least 32 bytes. */
+static const char *
+rfc3339(int64_t t, char *buf, size_t len)
+{
+	struct tm	 tm;
+	time_t		 tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t);
+	return (buf);
+}
+
 /* Write len bytes to path through path.tmp and a rename. */
 static int
 store_file(const char *path, const void *p, size_t len, mode_t mode)
@@ -278,6 +291,7 @@ issue(struct state *st, char *err, size_t errlen)
 	EVP_PKEY		*ck = NULL;
 	BIO			*b = NULL;
 	char			*chain = NULL, *kpem, *all = NULL;
+	char			 t1[32], t2[32];
 	size_t			 clen = 0;
 	long			 klen;
 	int			 rc = -1;
@@ -322,10 +336,10 @@ issue(struct state *st, char *err, size_t errlen)
 	st->st_jit = jitter();
 	st->st_renew = acme_renew_at(st->st_nb, st->st_na, st->st_jit);
 	log_sys(LOG_LVL_INFO, "tls.certificate_issued", "certificate for %s "
-	    "issued by %s, valid until %lld, stored in %s and installed for "
-	    "new connections; renewal at %lld", t->domain,
-	    t->acme_directory, (long long)st->st_na, st->st_crt,
-	    (long long)st->st_renew);
+	    "issued by %s, valid until %s, stored in %s and installed for "
+	    "new connections; renewal at %s", t->domain, t->acme_directory,
+	    rfc3339(st->st_na, t1, sizeof(t1)), st->st_crt,
+	    rfc3339(st->st_renew, t2, sizeof(t2)));
 	rc = 0;
  out:
 	tls_cert_free(c);
@@ -390,7 +404,7 @@ static uint64_t
 round_once(struct state *st)
 {
 	const struct config	*cf = st->st_cf;
-	char			 err[512];
+	char			 err[512], t1[32];
 	int64_t			 now = (int64_t)time(NULL), next;
 	uint64_t		 wait;
 
@@ -418,9 +432,10 @@ round_once(struct state *st)
 	wait = acme_backoff(++st->st_fails, jitter());
 	if (st->st_na != 0)
 		log_sys(LOG_LVL_ERROR, "tls.acme_failed", "renewal of %s "
-		    "failed: %s; the current certificate (valid until %lld) "
+		    "failed: %s; the current certificate (valid until %s) "
 		    "keeps serving; next attempt in %llu s", cf->tls.domain,
-		    err, (long long)st->st_na, (unsigned long long)wait);
+		    err, rfc3339(st->st_na, t1, sizeof(t1)),
+		    (unsigned long long)wait);
 	else
 		log_sys(LOG_LVL_ERROR, "tls.acme_failed", "certificate for "
 		    "%s not issued: %s; the temporary self-signed one keeps "
