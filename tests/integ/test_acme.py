@@ -11,7 +11,8 @@ http-01 on vibewarden's redirect listener (pebble's httpPort).  pebble
 issues certificates valid for CERT_LIFE seconds, so vibewarden renews at
 two thirds of that.  The cases run in order on one daemon: first
 issuance, renewal with a hot swap while a connection stays open, then
-the CA going away.  Skipped without pebble.  Loopback only; every
+the CA going away, a restart on the stored certificate.  Skipped without
+pebble.  Loopback only; every
 process is stopped by the PID we started.
 """
 
@@ -294,6 +295,22 @@ class TestACME(unittest.TestCase):
         finally:
             s.close()
         self.assertEqual(pem_fp(crt), before)
+
+    def test_4_restart_serves_stored(self):
+        """A restart serves the stored certificate from the first
+        connection (the master loads it), not a temporary one."""
+        self.assertTrue(self.issued(2, 30 + CERT_LIFE))
+        crt = os.path.join(self.store, DOMAIN + ".crt")
+        stored = pem_fp(crt)
+        self.vw.stop()
+        self.vw.start()
+        s = self.connect()
+        try:
+            self.assertEqual(fp(s.getpeercert(binary_form=True)), stored)
+        finally:
+            s.close()
+        self.assertEqual(len(self.vw.events("tls.acme_pending")), 1)
+        self.assertEqual(len(self.vw.events("tls.acme_temporary")), 1)
 
 
 if __name__ == "__main__":
