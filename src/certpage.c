@@ -14,6 +14,13 @@
 
 #include "certpage.h"
 
+/*
+ * Readers give up after this many tries (the page is then "empty" for
+ * this call): a writer is never inside for long, and one that died
+ * inside must not make a worker spin.
+ */
+#define SPIN_MAX	100000
+
 struct cp_chal {
 	uint32_t	 ch_used;
 	char		 ch_token[CP_TOKEN_MAX + 1];
@@ -72,8 +79,13 @@ wlock(int type)
 	fl.l_whence = SEEK_SET;
 	while (fcntl(cp_fd, F_SETLKW, &fl) == -1 && errno == EINTR)
 		;
-	if (type == F_WRLCK)
+	if (type != F_WRLCK)
+		return;
+	/* A writer killed inside left the count odd: even it out first
+	   (its lock went with it). */
+	if (__atomic_load_n(&cp->cp_seq, __ATOMIC_SEQ_CST) & 1)
 		__atomic_add_fetch(&cp->cp_seq, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&cp->cp_seq, 1, __ATOMIC_SEQ_CST);
 }
 
 static void
@@ -132,11 +144,11 @@ certpage_challenge(const char *token, size_t tlen, char *out, size_t outlen)
 	struct cp_chal	*c;
 	uint32_t	 s0;
 	size_t		 n;
-	int		 i, found;
+	int		 i, found, tries;
 
 	if (cp == NULL || tlen == 0 || tlen > CP_TOKEN_MAX || outlen == 0)
 		return (-1);
-	for (;;) {
+	for (tries = 0; tries < SPIN_MAX; tries++) {
 		s0 = __atomic_load_n(&cp->cp_seq, __ATOMIC_ACQUIRE);
 		if (s0 & 1)
 			continue;
@@ -157,6 +169,7 @@ certpage_challenge(const char *token, size_t tlen, char *out, size_t outlen)
 		if (__atomic_load_n(&cp->cp_seq, __ATOMIC_RELAXED) == s0)
 			return (found);
 	}
+	return (-1);
 }
 
 int
@@ -187,11 +200,13 @@ char *
 certpage_cert_copy(size_t *len, uint32_t *gen)
 {
 	char		*buf;
-	uint32_t	 s0, n;
+	uint32_t	 s0, n = 0;
+	int		 tries;
 
 	if (cp == NULL || (buf = malloc(CP_PEM_MAX)) == NULL)
 		return (NULL);
-	for (;;) {
+	*gen = 0;
+	for (tries = 0; tries < SPIN_MAX; tries++) {
 		s0 = __atomic_load_n(&cp->cp_seq, __ATOMIC_ACQUIRE);
 		if (s0 & 1)
 			continue;
@@ -205,7 +220,7 @@ certpage_cert_copy(size_t *len, uint32_t *gen)
 		if (__atomic_load_n(&cp->cp_seq, __ATOMIC_RELAXED) == s0)
 			break;
 	}
-	if (*gen == 0 || n == 0) {
+	if (tries == SPIN_MAX || *gen == 0 || n == 0) {
 		free(buf);
 		return (NULL);
 	}
