@@ -10,10 +10,10 @@ for DNS so that the test domain resolves to 127.0.0.1, and validates
 http-01 on vibewarden's redirect listener (pebble's httpPort).  pebble
 issues certificates valid for CERT_LIFE seconds, so vibewarden renews at
 two thirds of that.  The cases run in order on one daemon: first
-issuance, renewal with a hot swap while a connection stays open, then
-the CA going away, a restart on the stored certificate.  Skipped without
-pebble.  Loopback only; every
-process is stopped by the PID we started.
+issuance, a reload, renewal with a hot swap while a connection stays
+open, the CA going away, a restart on the stored certificate.  Skipped
+without pebble.  Loopback only; every process is stopped by the PID we
+started.
 """
 
 import hashlib
@@ -245,7 +245,28 @@ class TestACME(unittest.TestCase):
         self.assertEqual(r.status, 308)
         self.assertEqual(self.vw.events("tls.acme_failed"), [])
 
-    def test_2_renewal_hot_swap(self):
+    def test_2_reload_keeps_certificate(self):
+        """SIGHUP: the new generation's workers and helper take the
+        stored certificate; nothing is ordered again."""
+        self.assertTrue(self.issued(1, 30))
+        before = pem_fp(os.path.join(self.store, DOMAIN + ".crt"))
+        n0 = len(self.vw.events("config.reloaded"))
+        self.vw.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.vw.wait_event(
+            "config.reloaded",
+            lambda e: len(self.vw.events("config.reloaded")) > n0, 10))
+        time.sleep(1)
+        for _ in range(4):
+            s = self.connect(self.root_ctx())
+            try:
+                self.assertEqual(fp(s.getpeercert(binary_form=True)),
+                                 before)
+            finally:
+                s.close()
+        self.assertEqual(len(self.vw.events("tls.certificate_issued")), 1)
+        self.assertEqual(self.vw.events("tls.certificate_swap_failed"), [])
+
+    def test_3_renewal_hot_swap(self):
         self.assertTrue(self.issued(1, 30))
         n0 = len(self.vw.events("tls.certificate_issued"))
         ctx = self.root_ctx()
@@ -280,7 +301,7 @@ class TestACME(unittest.TestCase):
             finally:
                 s.close()
 
-    def test_3_ca_gone(self):
+    def test_4_ca_gone(self):
         self.assertTrue(self.issued(2, 30 + CERT_LIFE))
         crt = os.path.join(self.store, DOMAIN + ".crt")
         before = pem_fp(crt)
@@ -296,7 +317,7 @@ class TestACME(unittest.TestCase):
             s.close()
         self.assertEqual(pem_fp(crt), before)
 
-    def test_4_restart_serves_stored(self):
+    def test_5_restart_serves_stored(self):
         """A restart serves the stored certificate from the first
         connection (the master loads it), not a temporary one."""
         self.assertTrue(self.issued(2, 30 + CERT_LIFE))
