@@ -44,10 +44,10 @@ struct acme_order {
 struct acme_authz {
 	enum acme_status az_status;
 	char		*az_domain;
-	char		*az_http_url;		/* NULL: no http-01 offered */
+	char		*az_http_url;	/* NULL: no http-01 offered */
 	char		*az_http_token;
 	enum acme_status az_http_status;
-	char		*az_http_error;		/* the challenge's problem */
+	char		*az_http_error;	/* the challenge's problem */
 };
 
 /* RFC 7807 problem document (RFC 8555 6.7) */
@@ -62,7 +62,8 @@ struct acme_problem {
  * requires; the struct then holds nothing to free.  URLs are kept only
  * when they are http(s); a token only when it is base64url.
  */
-int	 acme_parse_directory(const char *buf, size_t len, struct acme_dir *);
+int	 acme_parse_directory(const char *buf, size_t len,
+	    struct acme_dir *);
 int	 acme_parse_order(const char *buf, size_t len, struct acme_order *);
 int	 acme_parse_authz(const char *buf, size_t len, struct acme_authz *);
 int	 acme_parse_problem(const char *buf, size_t len,

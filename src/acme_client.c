@@ -432,7 +432,8 @@ acme_client_issue(struct acme_client *ac, const char *domain,
 {
 	struct acme_order	 o;
 	struct resp		 r;
-	char			*ourl = NULL, *csr = NULL, *pl = NULL, *pem = NULL;
+	char			*ourl = NULL, *csr = NULL, *pl = NULL;
+	char			*pem = NULL;
 	size_t			 i, n;
 
 	memset(&o, 0, sizeof(o));

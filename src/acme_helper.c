@@ -241,7 +241,7 @@ struct state {
 	char		 st_key[PATH_MAX];
 	char		 st_lock[PATH_MAX];
 	EVP_PKEY	*st_akey;
-	int64_t		 st_nb, st_na;	/* the serving ACME cert; 0: none */
+	int64_t		 st_nb, st_na;	/* its validity; 0: none */
 	int64_t		 st_renew;
 	double		 st_jit;	/* this certificate's jitter */
 	unsigned	 st_fails;

@@ -141,8 +141,8 @@ char *
 acme_jws(EVP_PKEY *key, const char *kid, const char *nonce,
     const char *url, const char *payload)
 {
-	char	*jwk = NULL, *hdr = NULL, *ph = NULL, *pp = NULL, *in = NULL;
-	char	*sig = NULL, *out = NULL;
+	char	*jwk = NULL, *hdr = NULL, *ph = NULL, *pp = NULL;
+	char	*in = NULL, *sig = NULL, *out = NULL;
 	size_t	 n;
 
 	if (kid == NULL && (jwk = acme_jwk(key)) == NULL)

@@ -18,8 +18,8 @@
 #include <stdint.h>
 
 #define CP_TOKENS	8		/* challenges pending at once */
-#define CP_TOKEN_MAX	128		/* RFC 8555 8.1: base64url, >= 128
-					   bits; CAs send 43 characters */
+#define CP_TOKEN_MAX	128		/* RFC 8555 8.1: base64url, 128+ bits;
+					   CAs send 43 characters */
 #define CP_KEYAUTH_MAX	256		/* token "." thumbprint */
 #define CP_PEM_MAX	(60 * 1024)	/* chain + key, PEM */
 
@@ -33,7 +33,8 @@ int		 certpage_active(void);
  * Helper: publish (keyauth != NULL) or withdraw (NULL) the answer for
  * token.  0, or -1 when the token is too long or every slot is taken.
  */
-int		 certpage_challenge_set(const char *token, const char *keyauth);
+int		 certpage_challenge_set(const char *token,
+		    const char *keyauth);
 
 /* Helper: withdraw every challenge. */
 void		 certpage_challenge_clear(void);
@@ -43,8 +44,8 @@ void		 certpage_challenge_clear(void);
  * NUL-terminated) into out (NUL-terminated).  Its length, or -1 when no
  * challenge has that token.  Never blocks.
  */
-int		 certpage_challenge(const char *token, size_t tlen, char *out,
-		    size_t outlen);
+int		 certpage_challenge(const char *token, size_t tlen,
+		    char *out, size_t outlen);
 
 /*
  * Helper: publish a certificate chain followed by its private key, both

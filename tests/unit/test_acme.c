@@ -76,7 +76,8 @@ START_TEST(t_order)
 
 	ck_assert_int_eq(acme_parse_order(S("{\"status\":\"pending\","
 	    "\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.example\"}],"
-	    "\"authorizations\":[\"https://ca/authz/1\",\"https://ca/authz/2\"],"
+	    "\"authorizations\":[\"https://ca/authz/1\","
+	    "\"https://ca/authz/2\"],"
 	    "\"finalize\":\"https://ca/fin\"}"), &o), 0);
 	ck_assert_int_eq(o.ao_status, AS_PENDING);
 	ck_assert_uint_eq(o.ao_nauthz, 2);
@@ -169,8 +170,8 @@ unb64url(const char *s, size_t *len)
 	unsigned char	*out = malloc(n + 1);
 	uint32_t	 acc = 0;
 	int		 bits = 0;
-	const char	*a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			    "0123456789-_";
+	const char	*a = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "abcdefghijklmnopqrstuvwxyz0123456789-_";
 
 	for (i = 0; i < n; i++) {
 		acc = acc << 6 | (uint32_t)(strchr(a, s[i]) - a);
