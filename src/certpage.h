@@ -18,8 +18,8 @@
 #include <stdint.h>
 
 #define CP_TOKENS	8		/* challenges pending at once */
-#define CP_TOKEN_MAX	128		/* RFC 8555 8.1: base64url, 128+ bits;
-					   CAs send 43 characters */
+#define CP_TOKEN_MAX	128		/* RFC 8555 8.1: base64url; CAs
+					   send 43 characters */
 #define CP_KEYAUTH_MAX	256		/* token "." thumbprint */
 #define CP_PEM_MAX	(60 * 1024)	/* chain + key, PEM */
 
