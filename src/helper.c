@@ -14,6 +14,7 @@
 
 #include "acme.h"
 #include "counters.h"
+#include "health.h"
 #include "helper.h"
 #include "log.h"
 #include "util.h"
@@ -45,6 +46,7 @@ test_main(const struct config *cf)
 
 const struct helper_kind	 helper_kinds[] = {
 	{ "testjob", test_wanted, test_main },
+	{ "health", health_wanted, health_main },
 	{ "acme", acme_wanted, acme_main },
 	{ NULL, NULL, NULL }
 };

@@ -16,8 +16,8 @@ enum pr {
 /*
  * Push a flow's pending bytes to dst and refill it from src (NULL: the
  * flow has no source).  Returns 1 when the flow is complete, 0 when
- * blocked on a socket, -1 on a source error (bad framing, premature EOF)
- * and -2 when dst failed.
+ * blocked on a socket, -1 on a source error (bad framing, premature EOF),
+ * -2 when dst failed and -3 when a chunked body passes f->fl_max.
  */
 int	 flow_pump(struct flow *f, struct endp *src, struct endp *dst);
 
@@ -38,6 +38,12 @@ enum pr	 proxy_fail(struct conn *cn, int status, enum rq_event ev,
 
 /* The upstream connection's timer fired (connect or response). */
 void	 proxy_up_timeout(struct conn *cn);
+
+/*
+ * The request is freed: stop its retry timer, and give back a circuit
+ * breaker probe that never got an outcome.
+ */
+void	 proxy_req_done(struct req *rq);
 
 /* Forget cn's upstream side: close it, or pool it when reusable. */
 void	 proxy_finish(struct conn *cn, int reusable);

@@ -38,6 +38,10 @@ enum rq_event {
 	EV_FD_EXHAUSTED,	/* worker.fd_exhausted: no descriptor left for
 				   the upstream connection (502) */
 	EV_RATE_LIMITED,	/* rate_limit.blocked (429) */
+	EV_UNAVAILABLE,		/* upstream.unavailable: 503 without a
+				   connect attempt (health, breaker) */
+	EV_IP_BLOCKED,		/* ip_filter.blocked (403) */
+	EV_CSRF_BLOCKED,	/* csrf.blocked (403) */
 	EV__COUNT
 };
 
@@ -64,6 +68,8 @@ struct flow {
 	size_t		 fl_skip;	/* source bytes to drop after the
 					   pending payload (chunk CRLF) */
 	uint64_t	 fl_bytes;	/* payload bytes forwarded */
+	uint64_t	 fl_max;	/* chunked payload limit (body_size),
+					   0: none */
 	unsigned	 fl_chunkout:1;	/* emit chunk framing */
 	unsigned	 fl_shut:1;	/* tunnel: destination half-closed */
 	unsigned	 fl_srcdone:1;	/* source framing complete */
@@ -141,6 +147,11 @@ struct upconn {
 				   connecting (proxy.c buffer_body) */
 #define RQ_TRUSTED_PEER	0x40	/* peer in server.trusted_proxies: its
 				   X-Forwarded-For is appended to */
+#define RQ_BACKOFF	0x100	/* waiting for a retry (rq_btimer) */
+#define RQ_BODY_HELD	0x200	/* the whole body is in the client
+				   buffer from rq_body_start: re-sendable */
+#define RQ_CB_PENDING	0x400	/* an attempt's outcome is owed to the
+				   circuit breaker */
 
 struct req {
 	struct conn		*rq_conn;
@@ -190,6 +201,12 @@ struct req {
 	 * limit (stage_ratelimit_user) keys on it.
 	 */
 	struct vw_str		 rq_uid;
+	uint64_t		 rq_bodymax;	/* body_size limit of this path
+						   (stage_bodysize); 0: none */
+	struct vw_str		 rq_cors;	/* an allowed Origin to answer
+						   with CORS headers (arena;
+						   stage_cors); empty: none */
+	int			 rq_corspre;	/* answered as a preflight */
 	/* A decision from Redis (stage_ratelimit waits with V_AGAIN). */
 	int			 rq_rlstate;	/* RLS_* */
 	int			 rq_rlok;	/* RLS_DONE: allowed */
@@ -204,6 +221,17 @@ struct req {
 	uint64_t		 rq_start_ms;
 	uint64_t		 rq_up_start_ms;
 	uint64_t		 rq_up_ms;	/* time to response head */
+
+	/* Resilience (proxy.c, resil.h). */
+	size_t			 rq_hold;	/* body bytes to read before
+						   connecting (buffer_body) */
+	size_t			 rq_body_start;	/* RQ_BODY_HELD: its offset */
+	size_t			 rq_amark;	/* arena use before the first
+						   response head */
+	uint64_t		 rq_cbtoken;	/* half-open probe, or 0 */
+	int			 rq_attempt;	/* upstream attempts, from 1 */
+	uint32_t		 rq_retry_after; /* Retry-After of a 503 */
+	struct timer		 rq_btimer;	/* retry backoff */
 
 	struct chunked		 rq_preck;	/* chunked body read before
 						   connecting (proxy.c) */

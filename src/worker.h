@@ -29,8 +29,10 @@ enum tq {
 	TQ_ACCEPT,	/* accept paused (EMFILE), share re-check */
 	TQ_READ,	/* server.read_timeout: whole request -> 408 */
 	TQ_SHARE,	/* accept left to other workers: look again */
+	TQ_BACKOFF,	/* resilience.retry waits (timer_set_at) */
 	TQ_N
 };
+_Static_assert(TQ_N <= EV_MAXQUEUES, "more timer queues than ev.c scans");
 
 struct worker {
 	const struct config	*w_conf;
@@ -128,5 +130,7 @@ void	 conn_request_read(struct conn *cn);
 void	 conn_own_response(struct conn *cn);
 /* Emit cn's request event now (once); e.g. when a tunnel opens. */
 void	 conn_log_request(struct conn *cn);
+/* Log ip_filter.blocked for a peer closed right after accept. */
+void	 log_peer_refused(const struct ipaddr *peer);
 
 #endif /* VW_WORKER_H */
