@@ -334,5 +334,44 @@ class TestACME(unittest.TestCase):
         self.assertEqual(len(self.vw.events("tls.acme_temporary")), 1)
 
 
+class TestACMEUnreachable(unittest.TestCase):
+    """No CA answers: the TLS port serves the temporary self-signed
+    certificate, and the failure is logged with the next attempt."""
+
+    def test_temporary_certificate(self):
+        tmp = T.new_tmpdir()
+        up = T.Upstream(tmp).start()
+        vw = None
+        try:
+            port = T.free_port()
+            cfg = T.base_config(port, up.port)
+            cfg["server"]["http_redirect_port"] = T.free_port()
+            cfg["tls"] = {"enabled": True, "provider": "acme",
+                          "domain": DOMAIN,
+                          "storage_path": os.path.join(tmp, "acme"),
+                          "acme_directory":
+                              "https://127.0.0.1:%d/dir" % T.free_port()}
+            vw = T.Vibewarden(tmp, cfg).start()
+            ev = vw.wait_event("tls.acme_failed", timeout=10)
+            self.assertIsNotNone(ev, vw.stdout()[-2000:])
+            self.assertIn("temporary self-signed one keeps serving",
+                          json.dumps(ev))
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_verify_locations(os.path.join(tmp, "acme",
+                                                   "selfsigned.crt"))
+            raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+            with ctx.wrap_socket(raw, server_hostname=DOMAIN) as s:
+                subj = dict(x[0] for x in s.getpeercert()["subject"])
+            self.assertEqual(subj["commonName"], DOMAIN)
+            self.assertEqual(subj["organizationName"],
+                             "vibewarden self-signed")
+            self.assertFalse(os.path.exists(os.path.join(
+                tmp, "acme", DOMAIN + ".crt")))
+        finally:
+            if vw:
+                vw.stop()
+            up.stop()
+
+
 if __name__ == "__main__":
     unittest.main()
