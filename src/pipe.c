@@ -15,6 +15,7 @@ static stage_fn *const stages[] = {
 	stage_internal,		/* 4 internal routes */
 	stage_upgrade,		/* WebSocket handshake checks (SPEC.md 9) */
 	stage_ratelimit_ip,	/* 8 per-IP rate limit */
+	stage_waf,		/* 9 WAF (body: stage_waf_body) */
 	stage_ratelimit_user,	/* 12 per-user rate limit (once auth, 11,
 				   sets rq_uid) */
 	NULL			/* 13 proxy: the driver takes over */
@@ -30,6 +31,14 @@ pipe_run(struct req *rq)
 		if (v != V_NEXT)
 			return (v);
 	}
+	return (V_NEXT);
+}
+
+enum verdict
+pipe_body(struct req *rq, const char *p, size_t len)
+{
+	if (rq->rq_bodyck & (RB_WAF_FORM | RB_WAF_JSON))
+		return (stage_waf_body(rq, p, len));
 	return (V_NEXT);
 }
 

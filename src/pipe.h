@@ -25,6 +25,18 @@ enum verdict	 stage_upgrade(struct req *);	/* WebSocket handshake */
 enum verdict	 stage_connlimit(struct req *);	/* max_connections 429 */
 enum verdict	 stage_ratelimit_ip(struct req *);	/* per-IP limit */
 enum verdict	 stage_ratelimit_user(struct req *);	/* per-user limit */
+enum verdict	 stage_waf(struct req *);	/* 9 WAF: query, headers */
+
+/*
+ * Body checks: run once the first rq->rq_hold body bytes (or the whole
+ * body, when shorter) are held, before the upstream is connected; p is
+ * the decoded payload (chunk framing removed).  V_NEXT or V_DONE.
+ */
+enum verdict	 pipe_body(struct req *rq, const char *p, size_t len);
+enum verdict	 stage_waf_body(struct req *, const char *, size_t);
+
+/* Compile this worker's WAF rules from cf; 0, or -1 with *errstr. */
+int		 stage_waf_init(const struct config *cf, const char **errstr);
 
 /*
  * Response phase: append the configured security headers to a response

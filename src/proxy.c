@@ -586,7 +586,7 @@ proxy_start(struct conn *cn)
 	cn->cn_state = CS_PROXY;
 	/* The chunked pre-scan above goes on where it stopped. */
 	if (f->fl_mode != FL_NONE && (f->fl_mode == FL_CHUNKED ||
-	    f->fl_remain <= BODY_BUFFER))
+	    f->fl_remain <= BODY_BUFFER || rq->rq_hold > 0))
 		rq->rq_flags |= RQ_BUFFERING;
 	else if (attach_upstream(cn) == -1)
 		return (attach_failed(cn));
@@ -594,11 +594,57 @@ proxy_start(struct conn *cn)
 }
 
 /*
+ * The first rq_hold payload bytes of the held body for pipe_body(): in
+ * place for Content-Length, an arena copy without the chunk framing for
+ * a chunked body.  *len is 0 when nothing is held (or no memory).
+ */
+static const char *
+held_body(struct req *rq, const struct buf *b, size_t *len)
+{
+	const char	*p = b->b_data + b->b_start;
+	size_t		 avail = buf_avail(b), off = 0, used, doff, dlen;
+	struct chunked	 ck;
+	enum chunk_rc	 rc;
+	char		*out;
+
+	*len = 0;
+	if (rq->rq_fwd.fl_mode == FL_LENGTH) {
+		*len = avail < rq->rq_fwd.fl_remain ? avail :
+		    (size_t)rq->rq_fwd.fl_remain;
+		if (*len > rq->rq_hold)
+			*len = rq->rq_hold;
+		return (p);
+	}
+	if ((out = arena_alloc(&rq->rq_arena, rq->rq_hold)) == NULL)
+		return (NULL);
+	chunked_init(&ck);
+	while (off < avail && *len < rq->rq_hold) {
+		rc = chunked_step(&ck, p + off, avail - off, &used, &doff,
+		    &dlen);
+		if (rc == CK_DATA) {
+			if (dlen > rq->rq_hold - *len)
+				dlen = rq->rq_hold - *len;
+			memcpy(out + *len, p + off + doff, dlen);
+			*len += dlen;
+		}
+		if (rc != CK_DATA && rc != CK_NEED)
+			break;
+		off += used;
+		if (used == 0)
+			break;
+	}
+	return (out);
+}
+
+/*
  * A small body is read whole before the upstream connection is taken,
  * as nginx's proxy_request_buffering does, so that a client dripping it
  * holds no upstream connection: a Content-Length up to BODY_BUFFER, and
  * a chunked body until it ends or BODY_BUFFER bytes of it are here (a
- * longer one streams from then on).  Returns 1 when the upstream may be
+ * longer one streams from then on).  A stage that reads the body (the
+ * WAF) sets rq_hold: then a longer Content-Length body is held the same
+ * way, up to BODY_BUFFER, and pipe_body() sees its first rq_hold bytes
+ * before anything is connected.  Returns 1 when the upstream may be
  * connected, 0 to wait for the client, -1 when the client went away, -2
  * for malformed chunk framing.
  */
@@ -969,6 +1015,17 @@ proxy_run(struct conn *cn)
 			return (PR_AGAIN);
 		}
 		rq->rq_flags &= ~RQ_BUFFERING;
+		if (rq->rq_bodyck) {
+			const char	*p;
+			size_t		 n;
+
+			p = held_body(rq, &cn->cn_ep.ep_in, &n);
+			if (pipe_body(rq, p, n) == V_DONE) {
+				/* Answered (req_fail): no upstream. */
+				conn_own_response(cn);
+				return (PR_DONE);
+			}
+		}
 		if (attach_upstream(cn) == -1)
 			return (attach_failed(cn));
 		up = cn->cn_up;

@@ -38,6 +38,7 @@ enum rq_event {
 	EV_FD_EXHAUSTED,	/* worker.fd_exhausted: no descriptor left for
 				   the upstream connection (502) */
 	EV_RATE_LIMITED,	/* rate_limit.blocked (429) */
+	EV_WAF_BLOCKED,		/* audit.waf.blocked (403) */
 	EV__COUNT
 };
 
@@ -73,6 +74,17 @@ struct flow {
 
 struct upconn;
 struct req;
+
+/* A WAF detection kept for the log (stage_waf.c; arena copies). */
+struct waf_det {
+	struct waf_det	*wd_next;	/* newest first */
+	int		 wd_rule;	/* waf_rule_name() index */
+	int		 wd_blocked;	/* block mode: the 403's cause */
+	const char	*wd_cat;	/* static */
+	const char	*wd_loc;	/* static */
+	struct vw_str	 wd_name;	/* parameter name (<= 128 bytes) */
+	struct vw_str	 wd_value;	/* first 64 bytes of the value */
+};
 
 enum cn_state {
 	CS_HEAD,	/* reading a request head (or idle keep-alive) */
@@ -139,6 +151,10 @@ struct upconn {
 #define RQ_BADHEAD	0x20	/* rejected before its framing was known */
 #define RQ_BUFFERING	0x80	/* reading a small body before
 				   connecting (proxy.c buffer_body) */
+/* struct req.rq_bodyck: who reads the held body (proxy.c, pipe_body) */
+#define RB_WAF_FORM	0x01	/* the WAF, as a form */
+#define RB_WAF_JSON	0x02	/* the WAF, as JSON */
+
 #define RQ_TRUSTED_PEER	0x40	/* peer in server.trusted_proxies: its
 				   X-Forwarded-For is appended to */
 
@@ -204,6 +220,16 @@ struct req {
 	uint64_t		 rq_start_ms;
 	uint64_t		 rq_up_start_ms;
 	uint64_t		 rq_up_ms;	/* time to response head */
+
+	/*
+	 * Body bytes a stage wants read before the upstream is connected
+	 * (proxy.c buffer_body(), at most its BODY_BUFFER), and who reads
+	 * them then (RB_*, pipe_body()).
+	 */
+	size_t			 rq_hold;
+	unsigned		 rq_bodyck;
+	struct waf_det		*rq_wafdet;	/* WAF detections to log */
+	unsigned		 rq_nwafdet;
 
 	struct chunked		 rq_preck;	/* chunked body read before
 						   connecting (proxy.c) */
