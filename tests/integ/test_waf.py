@@ -248,6 +248,26 @@ class TestDetect(unittest.TestCase):
             e["payload"]["location"] == "json"))
 
 
+class TestConfig(unittest.TestCase):
+    def test_modsecurity_refused_block_accepted(self):
+        tmp = T.new_tmpdir()
+        try:
+            conf = os.path.join(tmp, "c.yaml")
+            with open(conf, "w") as f:
+                f.write("tls:\n  enabled: false\nwaf:\n  mode: block\n"
+                        "  engine: modsecurity\n")
+            rc, _, err = T.run_check(conf)
+            self.assertNotEqual(rc, 0)
+            self.assertIn("waf.engine", err)
+            with open(conf, "w") as f:
+                f.write("tls:\n  enabled: false\nwaf:\n  mode: block\n")
+            rc, _, err = T.run_check(conf)
+            self.assertEqual(rc, 0, err)
+            self.assertNotIn("waf", err)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class TestCorpora(unittest.TestCase):
     """Every corpus line through the binary in block mode."""
 

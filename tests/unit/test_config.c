@@ -22,7 +22,7 @@ static char	 strip[1200];	/* directory cut from file names in lines */
 static struct cfg_diags diags;
 
 static const char *const no_features[] = {
-	"acme", "auth", "ip_filter", "cors", "waf", "csrf",
+	"acme", "auth", "ip_filter", "cors", "waf_modsecurity", "csrf",
 	"body_size", "admin", "telemetry", "health",
 	"circuit_breaker", "retry", "otlp", NULL
 };
@@ -771,13 +771,13 @@ END_TEST
 START_TEST(t_features)
 {
 	ck_assert_ptr_null(load("tls:\n  provider: letsencrypt\n"
-	    "  domain: a.example\nwaf:\n  mode: block\n"
+	    "  domain: a.example\nwaf:\n  engine: modsecurity\n"
 	    "ip_filter:\n  enabled: true\n"));
 	HAS("t.yaml:2:13: error: tls.provider: ACME certificates (tls.provider "
 	    "letsencrypt) is not implemented in this build; set tls.provider: "
 	    "self-signed or external");
-	HAS("t.yaml:5:9: error: waf.mode: the WAF block mode is not "
-	    "implemented in this build; set waf.mode: detect");
+	HAS("t.yaml:5:11: error: waf.engine: the modsecurity WAF engine is "
+	    "not implemented in this build; set waf.engine: builtin");
 	HAS("t.yaml:7:12: error: ip_filter.enabled: the IP filter is not "
 	    "implemented in this build; set ip_filter.enabled: false");
 	ck_assert_int_eq(config_feature_set_implemented("nope", 1), -1);
