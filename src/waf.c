@@ -3,9 +3,10 @@
  * The rules are written from the attack classes, one PCRE2 pattern per
  * category: each rule is one alternative that starts with (*MARK:name),
  * so one JIT-compiled match per category and value says which rule hit.
- * Every repetition is bounded ({0,10}, never a nested unbounded one), and
- * the match limit caps the work of a match whatever the input; values are
- * at most WAF_VALUE_MAX bytes.  Pure: no I/O, no global state.
+ * Every repetition is bounded, and the repeated separators are possessive
+ * ({0,6}+: nothing to backtrack into), so a match costs time linear in the
+ * value; the match limit caps the work of a match whatever the input, and
+ * values are at most WAF_VALUE_MAX bytes.  Pure: no I/O, no global state.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
@@ -29,10 +30,12 @@
 		"|/\\*[^*]{0,40}\\*/)"
 #define Q	"(?:['\"`]|" P("(?:27|22|60)") ")"
 #define EQ	"(?:=|" P("3d") ")"
-#define LT	"(?:<|" P("3c") "|(?:&|" P("26") ")lt(?:;|" P("3b") ")?|&#0{0,5}60;?|&#x0{0,5}3c;?" \
+#define LT	"(?:<|" P("3c") "|(?:&|" P("26") ")lt(?:;|" P("3b") ")?" \
+		"|&#0{0,5}60;?|&#x0{0,5}3c;?" \
 		"|\\\\u003c|\\\\x3c)"
 #define COLON	"(?::|" P("3a") "|&colon;|&#0{0,5}58;?|&#x0{0,5}3a;?)"
-#define DOT	"(?:\\.|" P("2e") "|" P("c0") P("ae") "|" P("e0") P("80") P("ae") \
+#define DOT	"(?:\\.|" P("2e") "|" P("c0") P("ae") "|" P("e0") P("80") \
+		P("ae") \
 		"|" P("c0") P("2e") "|%u002e)"
 #define SL	"(?:/|\\\\|" P("(?:2f|5c)") "|" P("c0") P("af") "|" P("c1") \
 		P("9c") "|" P("c0") P("5c") "|" P("e0") P("80") P("af") \
@@ -58,7 +61,8 @@
 		"|ssh|socat|openssl|mkfifo|useradd)" \
 		"(?:\\.exe)?"
 /* After a command word: an argument that looks like one, or its end. */
-#define CMDARG	"(?:$|" SP "{1,6}+(?:[-/$.~'\"\\\\\\d]|https?" COLON "|[a-z]" COLON SL \
+#define CMDARG	"(?:$|" SP "{1,6}+(?:[-/$.~'\"\\\\\\d]|https?" COLON \
+		"|[a-z]" COLON SL \
 		"|(?:rm|sh|bash|id|cat|ls|curl|wget|nc|python|perl)\\b" \
 		"|[a-z0-9_-]{1,64}\\.[a-z]{2,}|" P("(?:2f|24|2d|5c)") ")" \
 		"|" SP "{0,6}+(?:[|;&><`]|" P("(?:7c|3b|26|3e|3c|60)") ")" \
@@ -73,96 +77,92 @@ struct rule {
 static const struct rule rules[] = {
 	/* SQL injection */
 	{ "sqli_union", WC_SQLI,
-	  WB "union(?:" SP "|" LP "){1,6}+(?:(?:all|distinct)(?:" SP
-	  "|" LP "){1,6}+)?select(?:" SP "|" LP "){1,6}+(?:\\*|null\\b|\\d|" AT AT "?\\w"
-	  "|0x|" Q "|\\w{1,64}" SP "{0,6}+(?:,|" LP "|from\\b|" P("2c") "))" },
+	  WB "union(?:" SP "|" LP "){1,6}+(?:(?:all|distinct)(?:" SP "|" LP
+	  "){1,6}+)?select(?:" SP "|" LP "){1,6}+(?:\\*|null\\b|\\d|" AT AT
+	  "?\\w|0x|" Q "|\\w{1,64}" SP "{0,6}+(?:,|" LP "|from\\b|" P("2c")
+	  "))" },
 	{ "sqli_tautology", WC_SQLI,
-	  BOOL SP "{1,6}+" LP "?" Q
-	  "?(\\w{1,32})" Q "?" SP "{0,6}+(?:" EQ "|" WB "like\\b|<=>)" SP
-	  "*+" LP "?" Q "?\\g{-1}(?!\\w)"
-	  "|" Q SP "{0,6}+" RP "?" SP "{0,6}+" BOOL
-	  SP "{1,6}+" LP "?" Q "\\w{0,32}" Q SP "{0,6}+(?:" EQ "|<>|!=|" WB "like"
-	  "\\b|" WB "is\\b|<|>)"
-	  "|(?:" Q "|\\d)" SP "{0,6}+" BOOL SP "{1,6}+\\d{1,10}" SP "{0,6}+(?:[<>]|" P("3[ce]") ")" SP
-	  "*+\\d"
-	  "|" Q SP "{0,6}+" RP "?" SP "{0,6}+" WB "(?:or|and)" SP "{1,6}+(?:true"
-	  "|false|\\d{1,10})" SP "{0,6}+(?:--|#|/\\*|;|$)" },
+	  BOOL SP "{1,6}+" LP "?" Q "?(\\w{1,32})" Q "?" SP "{0,6}+(?:" EQ
+	  "|" WB "like\\b|<=>)" SP "{0,6}+" LP "?" Q "?\\g{-1}(?!\\w)|" Q SP
+	  "{0,6}+" RP "?" SP "{0,6}+" BOOL SP "{1,6}+" LP "?" Q "\\w{0,32}" Q
+	  SP "{0,6}+(?:" EQ "|<>|!=|" WB "like\\b|" WB "is\\b|<|>)|(?:" Q
+	  "|\\d)" SP "{0,6}+" BOOL SP "{1,6}+\\d{1,10}" SP "{0,6}+(?:[<>]|"
+	  P("3[ce]") ")" SP "{0,6}+\\d|" Q SP "{0,6}+" RP "?" SP "{0,6}+" WB
+	  "(?:or|and)" SP "{1,6}+(?:true|false|\\d{1,10})" SP "{0,6}+(?:--|#"
+	  "|/\\*|;|$)" },
 	{ "sqli_comment", WC_SQLI,
 	  Q "(?:" SP "|" RP "){0,6}+(?:(?:--|#|" P("23") ")(?:[\\s+-]|"
 	  P("20") "){0,3}$|/\\*|" P("2f") P("2a") ")" },
 	{ "sqli_stacked", WC_SQLI,
-	  "(?:" Q "|\\d|" RP ")" SP "{0,6}+(?:;|" P("3b") ")" SP "{0,6}+"
-	  "(?:drop" SP "{1,6}+(?:table|database|schema)|delete" SP
-	  "++from|insert" SP "{1,6}+into|update" SP "{1,6}+\\w{1,64}"
-	  SP "{1,6}+set|select\\b[^;]{0,80}?" WB "from\\b|select" SP
-	  "++(?:\\d|" AT AT "|null|version|user|sleep|pg_sleep|benchmark)"
-	  "|exec(?:ute)?\\b|shutdown\\b|truncate\\b|alter" SP
-	  "++(?:table|user)|create" SP "{1,6}+(?:table|user|database)"
-	  "|declare\\b|waitfor\\b|grant\\b|set" SP "{1,6}+@)" },
+	  "(?:" Q "|\\d|" RP ")" SP "{0,6}+(?:;|" P("3b") ")" SP
+	  "{0,6}+(?:drop" SP "{1,6}+(?:table|database|schema)|delete" SP
+	  "++from|insert" SP "{1,6}+into|update" SP "{1,6}+\\w{1,64}" SP
+	  "{1,6}+set|select\\b[^;]{0,80}?" WB "from\\b|select" SP
+	  "{1,6}+(?:\\d|" AT AT "|null|version|user|sleep|pg_sleep|benchmark"
+	  ")|exec(?:ute)?\\b|shutdown\\b|truncate\\b|alter" SP "{1,6}+(?:tab"
+	  "le|user)|create" SP "{1,6}+(?:table|user|database)|declare\\b|wai"
+	  "tfor\\b|grant\\b|set" SP "{1,6}+@)" },
 	{ "sqli_function", WC_SQLI,
-	  WB "(?:pg_)?sleep" SP "{0,6}+" LP SP "{0,6}+\\d"
-	  "|" WB "benchmark" SP "{0,6}+" LP "|" WB "waitfor" SP "{1,6}+(?:delay|time)"
-	  "\\b|" WB "(?:load_file|extractvalue|updatexml)" SP "{0,6}+" LP
-	  "|" WB "into" SP "{1,6}+(?:out|dump)file\\b|" WB "information_schema\\b"
-	  "|" WB "(?:xp_cmdshell|sp_executesql|sp_oacreate|sqlite_master"
-	  "|pg_catalog)\\b|@@(?:version|datadir|hostname)\\b"
-	  "|" WB "char" SP "{0,6}+" LP SP "{0,6}+\\d{1,3}" SP "{0,6}+(?:,|" RP "|" P("2c") ")" },
+	  WB "(?:pg_)?sleep" SP "{0,6}+" LP SP "{0,6}+\\d|" WB "benchmark" SP
+	  "{0,6}+" LP "|" WB "waitfor" SP "{1,6}+(?:delay|time)\\b|" WB
+	  "(?:load_file|extractvalue|updatexml)" SP "{0,6}+" LP "|" WB "into"
+	  SP "{1,6}+(?:out|dump)file\\b|" WB "information_schema\\b|" WB
+	  "(?:xp_cmdshell|sp_executesql|sp_oacreate|sqlite_master"
+	  "|pg_catalog)\\b|" AT AT "(?:version|datadir|hostname)\\b|"
+	  WB "char" SP "{0,6}+" LP SP "{0,6}+\\d{1,3}" SP "{0,6}+(?:,|" RP
+	  "|" P("2c") ")" },
 	{ "sqli_order", WC_SQLI,
 	  Q RP "?" SP "{1,6}+(?:order|group)" SP "{1,6}+by" SP "{1,6}+\\d" },
 
 	/* Cross-site scripting */
 	{ "xss_script", WC_XSS, LT SP "{0,6}+/?" SP "{0,6}+script\\b" },
 	{ "xss_event", WC_XSS,
-	  "(?:[\\s/\"'`;+]|" P("(?:20|2f|22|27|09|0a|0c|0d)") ")on[a-z]{3,30}"
-	  SP "{0,6}+" EQ },
+	  "(?:[\\s/\"'`;+]|" P("(?:20|2f|22|27|09|0a|0c|0d)") ")on[a-z]{3,30"
+	  "}" SP "{0,6}+" EQ },
 	{ "xss_tag", WC_XSS,
-	  LT SP "{0,6}+(?:iframe|frame|frameset|object|embed|applet|svg"
-	  "|math|meta|base|link|isindex|xss)\\b" },
+	  LT SP "{0,6}+(?:iframe|frame|frameset|object|embed|applet|svg|math"
+	  "|meta|base|link|isindex|xss)\\b" },
 	{ "xss_uri", WC_XSS,
-	  "(?:java|vb|live)" SP "{0,6}+script" SP "{0,6}+" COLON SP "{0,6}+"
-	  "(?:[\\w.$]{1,40}" SP "{0,6}+(?:\\(|" P("28") "|\\[|=|`)|/[/*]"
-	  "|%[0-9a-f]{2}|&#)"
-	  "|" WB "data" SP "{0,6}+" COLON SP "{0,6}+(?:text" SL "(?:html|xml"
-	  "|javascript)|application" SL "(?:x-)?javascript|image" SL
-	  "svg)" },
+	  "(?:java|vb|live)" SP "{0,6}+script" SP "{0,6}+" COLON SP
+	  "{0,6}+(?:[\\w.$]{1,40}" SP "{0,6}+(?:\\(|" P("28") "|\\[|=|`)|/[/"
+	  "*]|%[0-9a-f]{2}|&#)|" WB "data" SP "{0,6}+" COLON SP "{0,6}+(?:te"
+	  "xt" SL "(?:html|xml|javascript)|application" SL "(?:x-)?javascrip"
+	  "t|image" SL "svg)" },
 	{ "xss_js", WC_XSS,
 	  WB "(?:alert|prompt|confirm|eval)(?:" LP "|" BT ")" SP
-	  "*+(?:\\d|" Q "|document|window|this|/|" RP "|string|atob|top"
-	  "|self|location)"
-	  "|" WB "document" SP "{0,6}+\\." SP "{0,6}+(?:cookie|domain|write)\\b"
-	  "|" WB "window" SP "{0,6}+\\." SP "{0,6}+location\\b"
-	  "|" WB "fromcharcode" SP "{0,6}+" LP },
+	  "{0,6}+(?:\\d|" Q "|document|window|this|/|" RP "|string|atob|top|"
+	  "self|location)|" WB "document" SP "{0,6}+\\." SP "{0,6}+(?:cookie"
+	  "|domain|write)\\b|" WB "window" SP "{0,6}+\\." SP "{0,6}+location"
+	  "\\b|" WB "fromcharcode" SP "{0,6}+" LP },
 
 	/* Path traversal */
 	{ "traversal_dotdot", WC_TRAVERSAL,
 	  DOT DOT "(?:" SL "|(?:;|" P("3b") ")" SL ")|" SL DOT DOT "(?:" SL
 	  "|$)" },
 	{ "traversal_target", WC_TRAVERSAL,
-	  WB "etc" SL "(?:passwd|shadow|group|hosts|issue|sudoers|crontab)\\b"
-	  "|" WB "proc" SL "self" SL
-	  "|" WB "(?:boot|win|system)" DOT "ini\\b"
-	  "|" WB "windows" SL "(?:system32|win" DOT "ini)"
-	  "|(?:^|" SL ")" DOT "(?:htaccess|htpasswd|bash_history|ssh" SL
-	  "|git" SL "config)"
-	  "|" WB "file" COLON SL SL },
+	  WB "etc" SL "(?:passwd|shadow|group|hosts|issue|sudoers|crontab)\\"
+	  "b|" WB "proc" SL "self" SL "|" WB "(?:boot|win|system)" DOT
+	  "ini\\b|" WB "windows" SL "(?:system32|win" DOT "ini)|(?:^|" SL ")"
+	  DOT "(?:htaccess|htpasswd|bash_history|ssh" SL "|git" SL "config)|"
+	  WB "file" COLON SL SL },
 	{ "traversal_nul", WC_TRAVERSAL, "\\x00|" P("00") },
 
 	/* Command injection */
 	{ "cmdi_separator", WC_CMDI,
-	  SEP SP "{0,6}+\\{?" CMD CMDARG
-	  "|" SEP SP "{0,6}+net" SP "{1,6}+(?:user|localgroup|share|view)\\b"
-	  "|" SEP SP "{0,6}+sleep" SP "{1,6}+\\d{1,5}" SP "{0,6}+(?:$|[;|&#`]"
-	  "|" P("(?:3b|7c|26|23)") ")" },
+	  SEP SP "{0,6}+\\{?" CMD CMDARG "|" SEP SP "{0,6}+net" SP
+	  "{1,6}+(?:user|localgroup|share|view)\\b|" SEP SP "{0,6}+sleep" SP
+	  "{1,6}+\\d{1,5}" SP "{0,6}+(?:$|[;|&#`]|" P("(?:3b|7c|26|23)") ")" },
 	{ "cmdi_substitution", WC_CMDI,
-	  "(?:\\$|" P("24") ")(?:\\(|" P("28") ")" SP "{0,6}+" CMD "\\b"
-	  "|(?:^|[^\\s(\\[*_'\"`])" BT SP "{0,6}+" CMD "\\b[^`]{0,80}" BT
-	  "(?:$|[^\\s.,;:)!?`])|\\s" BT SP "{0,6}+" CMD "\\b[^`]{0,80}" BT "$"
-	  "|\\$\\{IFS\\}|\\$IFS\\b" },
+	  "(?:\\$|" P("24") ")(?:\\(|" P("28") ")" SP "{0,6}+" CMD
+	  "\\b|(?:^|[^\\s(\\[*_'\"`])" BT SP "{0,6}+" CMD "\\b[^`]{0,80}" BT
+	  "(?:$|[^\\s.,;:)!?`])|\\s" BT SP "{0,6}+" CMD "\\b[^`]{0,80}" BT
+	  "$|\\$\\{IFS\\}|\\$IFS\\b" },
 	{ "cmdi_shell", WC_CMDI,
 	  SL "bin" SL "(?:ba|z|k|da|c)?sh\\b|" SL "dev" SL "(?:tcp|udp)" SL
-	  "|" WB "nc(?:at)?" SP "{1,6}+-[a-z]{0,4}e\\b|" WB "bash" SP "{1,6}+-[ci]\\b"
-	  "|" WB "cmd(?:\\.exe)?" SP "{0,6}+/[ck]\\b|" WB "powershell(?:\\.exe)?"
-	  SP "{1,6}+-|" WB "iex" SP "{0,6}+\\(|" WB "mkfifo\\b" },
+	  "|" WB "nc(?:at)?" SP "{1,6}+-[a-z]{0,4}e\\b|" WB "bash" SP
+	  "{1,6}+-[ci]\\b|" WB "cmd(?:\\.exe)?" SP "{0,6}+/[ck]\\b|" WB
+	  "powershell(?:\\.exe)?" SP "{1,6}+-|" WB "iex" SP "{0,6}+" LP "|" WB
+	  "mkfifo\\b" },
 };
 
 #define NRULES	(sizeof(rules) / sizeof(rules[0]))
