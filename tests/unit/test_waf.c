@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "counters.h"
 #include "waf.h"
 
 static struct waf	*w;
@@ -300,6 +301,27 @@ START_TEST(t_pathological)
 }
 END_TEST
 
+/* The admin process reads detections by rule index and mode. */
+START_TEST(t_counters)
+{
+	static struct vw_counters slots[CTR_SLOTS], sum;
+	int		 r;
+
+	ck_assert_int_le(waf_rule_count(), CTR_WAF_RULES);
+	for (r = 0; r < waf_rule_count(); r++)
+		ck_assert_ptr_nonnull(waf_rule_name(r));
+	ck_assert_ptr_null(waf_rule_name(waf_rule_count()));
+	counters_waf(&slots[1], 3, 0);
+	counters_waf(&slots[2], 3, 0);
+	counters_waf(&slots[2], 3, 1);
+	counters_waf(&slots[2], CTR_WAF_RULES, 1);	/* ignored */
+	counters_waf(NULL, 3, 1);			/* no slot: no-op */
+	counters_sum(slots, &sum);
+	ck_assert_uint_eq(sum.c_waf[0][3], 2);
+	ck_assert_uint_eq(sum.c_waf[1][3], 1);
+}
+END_TEST
+
 static Suite *
 waf_suite(void)
 {
@@ -313,6 +335,7 @@ waf_suite(void)
 	tcase_add_test(tc, t_categories_off);
 	tcase_add_test(tc, t_corpora);
 	tcase_add_test(tc, t_pathological);
+	tcase_add_test(tc, t_counters);
 	suite_add_tcase(s, tc);
 	return (s);
 }
