@@ -10,17 +10,20 @@
 #include "counters.h"
 
 struct vw_counters *counters_base;
+struct vw_resil *counters_resil;
 
 struct vw_counters *
 counters_create(void)
 {
 	void	*p;
 
-	p = mmap(NULL, sizeof(struct vw_counters) * CTR_SLOTS,
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, sizeof(struct vw_counters) * CTR_SLOTS +
+	    sizeof(struct vw_resil), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return (NULL);
 	counters_base = p;
+	counters_resil = (struct vw_resil *)(counters_base + CTR_SLOTS);
 	return (p);
 }
 

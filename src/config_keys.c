@@ -31,6 +31,8 @@ static int	 v_http_url(const char *, char *, size_t);
 static int	 v_redis_url(const char *, char *, size_t);
 static int	 v_frame(const char *, char *, size_t);
 static int	 v_hexhash(const char *, char *, size_t);
+static int	 v_whprov(const char *, char *, size_t);
+static int	 v_hname(const char *, char *, size_t);
 
 static const struct ename e_level[] = {
 	{ "debug", LOG_LVL_DEBUG }, { "info", LOG_LVL_INFO },
@@ -118,6 +120,24 @@ static const struct key f_scoperule[] = {
 	    offsetof(struct cf_scope_rule, required_scopes), NULL,
 	    0, 0, NULL, NULL, NULL, 0, 0 },
 };
+#define IVF(n)	{ #n, KT_INT, offsetof(struct cf_input_override, n), NULL, \
+	    0, INT_MAX, NULL, NULL, NULL, 0, 0 }
+static const struct key f_ivover[] = {
+	{ "path", KT_STR, offsetof(struct cf_input_override, path), NULL,
+	    0, 0, NULL, NULL, NULL, 0, 1 },
+	IVF(max_url_length), IVF(max_query_string_length),
+	IVF(max_header_count), IVF(max_header_size),
+};
+#define WHF(n, v, r) { #n, KT_STR, offsetof(struct cf_webhook_path, n), \
+	    NULL, 0, 0, NULL, v, NULL, 0, r }
+static const struct key f_whpath[] = {
+	WHF(path, NULL, 1), WHF(provider, v_whprov, 1),
+	WHF(secret_env_var, NULL, 1), WHF(header, v_hname, 0),
+};
+static const struct objdesc o_ivover = { sizeof(struct cf_input_override),
+    f_ivover, sizeof(f_ivover) / sizeof(f_ivover[0]) };
+static const struct objdesc o_whpath = { sizeof(struct cf_webhook_path),
+    f_whpath, sizeof(f_whpath) / sizeof(f_whpath[0]) };
 static const struct objdesc o_override = { sizeof(struct cf_body_override),
     f_override, sizeof(f_override) / sizeof(f_override[0]) };
 static const struct objdesc o_apikey = { sizeof(struct cf_api_key),
@@ -183,6 +203,7 @@ const struct key config_keys[] = {
 	KS("tls.storage_path", tls.storage_path,
 	    LOCALSTATEDIR "/lib/vibewarden/acme"),
 	KS("tls.acme_directory", tls.acme_directory, LE_PRODUCTION),
+	KS("tls.acme_ca_file", tls.acme_ca_file, NULL),
 	KE("tls.profile", tls.profile, "intermediate", e_profile),
 	KD("tls.ticket_key_rotation", tls.ticket_key_rotation_ms, "12h"),
 	KB("tls.cert_monitoring.enabled", tls.cert_monitoring.enabled,
@@ -363,6 +384,33 @@ const struct key config_keys[] = {
 	KLV("csrf.trusted_origins", csrf.trusted_origins, NULL, v_origin),
 	KL("csrf.exempt_paths", csrf.exempt_paths, NULL),
 
+	KB("input_validation.enabled", input_validation.enabled, "false"),
+	KI("input_validation.max_url_length",
+	    input_validation.max_url_length, "2048", 0, INT_MAX),
+	KI("input_validation.max_query_string_length",
+	    input_validation.max_query_string_length, "2048", 0, INT_MAX),
+	KI("input_validation.max_header_count",
+	    input_validation.max_header_count, "100", 0, INT_MAX),
+	KI("input_validation.max_header_size",
+	    input_validation.max_header_size, "8192", 0, INT_MAX),
+	KO("input_validation.path_overrides", input_validation.path_overrides,
+	    input_validation.npath_overrides, o_ivover),
+
+	KB("maintenance.enabled", maintenance.enabled, "false"),
+	KS("maintenance.message", maintenance.message,
+	    "Service is under maintenance"),
+
+	KM("response_headers.set", response_headers.set, NULL),
+	KM("response_headers.add", response_headers.add, NULL),
+	KLV("response_headers.remove", response_headers.remove, NULL,
+	    v_hname),
+
+	KB("webhooks.signature_verification.enabled",
+	    webhooks.signature_verification.enabled, "false"),
+	KO("webhooks.signature_verification.paths",
+	    webhooks.signature_verification.paths,
+	    webhooks.signature_verification.npaths, o_whpath),
+
 	KS("shm.path", shm.path, LOCALSTATEDIR "/lib/vibewarden/shm"),
 	KZ("shm.map_size", shm.map_size, "64MB"),
 };
@@ -377,9 +425,8 @@ const char *const config_compat[] = {
 	"profile", "app", "observability", "database", "overrides",
 	"kratos.dsn", "kratos.smtp", "kratos.external",
 	"kratos.social_providers", "auth.ui", "auth.social_providers",
-	"auth.identity_schema", "secrets", "egress", "webhooks", "watch",
-	"compression", "input_validation", "maintenance", "error_pages",
-	"response_headers", "audit",
+	"auth.identity_schema", "secrets", "egress", "webhooks.endpoints",
+	"watch", "compression", "error_pages", "audit",
 };
 const size_t config_ncompat = sizeof(config_compat) /
     sizeof(config_compat[0]);
@@ -429,6 +476,12 @@ static int
 on_auth(const struct config *c)
 {
 	return (c->auth.mode != AUTH_NONE);
+}
+
+static int
+on_auth_kratos(const struct config *c)
+{
+	return (c->auth.mode == AUTH_KRATOS);
 }
 
 static int
@@ -536,20 +589,24 @@ struct feature config_features[] = {
 	{ "acme", { "tls.provider", "tls.enabled" },
 	    "ACME certificates (tls.provider letsencrypt)",
 	    "tls.provider: self-signed or external",
-	    "no certificate can be obtained", 1, 0, on_acme },
+	    "no certificate can be obtained", 1, 1, on_acme },
 	{ "upstream_tls", { "upstream.url" }, "TLS to the upstream",
 	    "an http:// upstream.url", "", 1, 1, on_uptls },
 	{ "auth", { "auth.mode", "auth.enabled" }, "authentication",
-	    "auth.mode: none", "requests are not authenticated", 1, 0,
+	    "auth.mode: none", "requests are not authenticated", 1, 1,
 	    on_auth },
+	{ "auth_kratos", { "auth.mode", "auth.enabled" },
+	    "Kratos sessions (auth.mode kratos)",
+	    "auth.mode: none", "requests are not authenticated",
+	    1, 1, on_auth_kratos },
 	{ "rate_limit", { "rate_limit.enabled" }, "rate limiting",
 	    "rate_limit.enabled: false", "traffic is not rate limited", 1, 1,
 	    on_rate },
 	{ "ip_filter", { "ip_filter.enabled" }, "the IP filter",
-	    "ip_filter.enabled: false", "no address is filtered", 1, 0,
+	    "ip_filter.enabled: false", "no address is filtered", 1, 1,
 	    on_ipf },
 	{ "cors", { "cors.enabled" }, "CORS", "cors.enabled: false",
-	    "no CORS headers are sent", 1, 0, on_cors },
+	    "no CORS headers are sent", 1, 1, on_cors },
 	{ "waf", { "waf.mode", "waf.enabled" }, "the WAF block mode",
 	    "waf.mode: detect", "attacks are not blocked", 1, 1, on_waf },
 	{ "waf_modsecurity", { "waf.engine" }, "the modsecurity WAF engine",
@@ -557,10 +614,10 @@ struct feature config_features[] = {
 	    on_modsec },
 	{ "csrf", { "csrf.enabled" }, "CSRF protection",
 	    "csrf.enabled: false", "cross-site requests are not rejected",
-	    1, 0, on_csrf },
+	    1, 1, on_csrf },
 	{ "body_size", { "body_size.max", "body_size.overrides",
 	    "body_size.enabled" }, "request body size limiting",
-	    "body_size.max: 0", "request bodies are not limited", 1, 0,
+	    "body_size.max: 0", "request bodies are not limited", 1, 1,
 	    on_body },
 	{ "admin", { "admin.enabled" }, "the admin API",
 	    "admin.enabled: false", "there is no admin API", 1, 0, on_admin },
@@ -568,11 +625,11 @@ struct feature config_features[] = {
 	    "telemetry.enabled: false", "no metrics are served", 1, 0,
 	    on_telemetry },
 	{ "health", { "upstream.health.enabled" }, "upstream health checks",
-	    NULL, NULL, 0, 0, on_health },
+	    NULL, NULL, 0, 1, on_health },
 	{ "circuit_breaker", { "resilience.circuit_breaker.enabled" },
-	    "the circuit breaker", NULL, NULL, 0, 0, on_breaker },
+	    "the circuit breaker", NULL, NULL, 0, 1, on_breaker },
 	{ "retry", { "resilience.retry.enabled" }, "retries", NULL, NULL,
-	    0, 0, on_retry },
+	    0, 1, on_retry },
 	{ "otlp", { "telemetry.otlp.enabled", "telemetry.logs.otlp",
 	    "telemetry.traces.enabled" }, "OTLP export", NULL, NULL, 0, 0,
 	    on_otlp },
@@ -779,3 +836,34 @@ v_hexhash(const char *s, char *why, size_t wlen)
 	return (-1);
 }
 
+
+static int
+v_whprov(const char *s, char *why, size_t wlen)
+{
+	static const char *const prov[] = { "stripe", "github", "slack",
+	    "twilio", "generic" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(prov) / sizeof(prov[0]); i++)
+		if (strcmp(s, prov[i]) == 0)
+			return (0);
+	snprintf(why, wlen, "expected stripe, github, slack, twilio or "
+	    "generic, got '%s'", s);
+	return (-1);
+}
+
+/* An HTTP field name (RFC 9110 5.1: a token). */
+static int
+v_hname(const char *s, char *why, size_t wlen)
+{
+	const char	*p;
+
+	for (p = s; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) &&
+		    strchr("!#$%&'*+-.^_`|~", *p) == NULL)
+			break;
+	if (p != s && *p == '\0')
+		return (0);
+	snprintf(why, wlen, "'%s' is not a header field name", s);
+	return (-1);
+}

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "counters.h"
+#include "kratos.h"
 #include "errresp.h"
 #include "log.h"
 #include "pipe.h"
@@ -218,10 +219,49 @@ req_consume_head(struct req *rq)
 }
 
 static void
+unpark(struct conn *cn)
+{
+	if (cn->cn_parked == NULL)
+		return;
+	if (cn->cn_parkbig)
+		free(cn->cn_parked);
+	else
+		blk_put(BLK_CLIENT, cn->cn_parked);
+	cn->cn_parked = NULL;
+	cn->cn_parkbig = 0;
+}
+
+static void
 req_free(struct conn *cn)
 {
+	proxy_req_done(cn->cn_req);
 	blk_put(BLK_REQ, cn->cn_req);
 	cn->cn_req = NULL;
+	unpark(cn);
+}
+
+int
+conn_grow_inbuf(struct conn *cn, size_t cap)
+{
+	struct buf	*b = &cn->cn_ep.ep_in;
+	char		*nb;
+
+	if (cap < buf_avail(b) || (nb = malloc(cap)) == NULL)
+		return (-1);
+	memcpy(nb, b->b_data + b->b_start, buf_avail(b));
+	if (cn->cn_parked == NULL) {
+		cn->cn_parked = b->b_data;
+		cn->cn_parkbig = cn->cn_bigin;
+	} else if (cn->cn_bigin)
+		free(b->b_data);	/* an earlier growth of this request */
+	else
+		blk_put(BLK_CLIENT, b->b_data);
+	b->b_data = nb;
+	b->b_end = buf_avail(b);
+	b->b_start = 0;
+	b->b_cap = cap;
+	cn->cn_bigin = 1;
+	return (0);
 }
 
 static void	 emit_log(struct conn *, struct req *);
@@ -231,7 +271,9 @@ static void	 waf_fields(struct logev *, struct req *,
 static const char *const ev_names[EV__COUNT] = {
 	"request.proxied", "request.blocked", "request.internal",
 	"upstream.timeout", "upstream.error", "worker.fd_exhausted",
-	"rate_limit.blocked", "audit.waf.blocked"
+	"rate_limit.blocked", "upstream.unavailable", "ip_filter.blocked",
+	"csrf.blocked", "maintenance.request_blocked",
+	"webhook.signature_invalid", "auth.denied", "audit.waf.blocked"
 };
 
 /* SPEC.md 11: one event per request, then the counters. */
@@ -311,8 +353,10 @@ emit_log(struct conn *cn, struct req *rq)
 	int		 bad = st >= 500 || rq->rq_event == EV_UPSTREAM_ERROR ||
 			    rq->rq_event == EV_UPSTREAM_TIMEOUT ||
 			    rq->rq_event == EV_FD_EXHAUSTED;
-	const char	*sev = bad || rq->rq_event == EV_RATE_LIMITED ?
-	    "medium" : "info";
+	const char	*sev = bad || rq->rq_event == EV_RATE_LIMITED ||
+			    rq->rq_event == EV_IP_BLOCKED ||
+			    rq->rq_event == EV_CSRF_BLOCKED ||
+			    rq->rq_event == EV_WAF_BLOCKED ? "medium" : "info";
 
 	counters_request(W.w_ctr, st, rq->rq_back.fl_bytes, dur);
 	if (rq->rq_wafdet != NULL)
@@ -322,7 +366,9 @@ emit_log(struct conn *cn, struct req *rq)
 		return;
 	logev_init(&le, bad ? LOG_LVL_WARN : LOG_LVL_INFO, sev,
 	    rq->rq_event == EV_PROXIED ? "network" :
-	    rq->rq_event == EV_RATE_LIMITED ? "resilience" : "policy",
+	    rq->rq_event == EV_RATE_LIMITED ||
+	    rq->rq_event == EV_UNAVAILABLE ? "resilience" :
+	    rq->rq_event == EV_AUTH_DENIED ? "auth" : "policy",
 	    ev_names[rq->rq_event]);
 	if (!log_enabled(le.le_level))
 		return;
@@ -341,15 +387,24 @@ emit_log(struct conn *cn, struct req *rq)
 	logev_str(&le, "user_agent", rq->rq_lua.p, rq->rq_lua.len);
 	if (rq->rq_up_start_ms)
 		logev_int(&le, "upstream_ms", (long long)rq->rq_up_ms);
-	if (rq->rq_errmsg)
+	if (rq->rq_authwhy)
+		logev_cstr(&le, "reason", rq->rq_authwhy);
+	else if (rq->rq_errmsg)
 		logev_cstr(&le, "reason", rq->rq_errmsg);
 	if (rq->rq_rlkind)
 		logev_cstr(&le, "limit_type", rq->rq_rlkind);
+	if (rq->rq_event == EV_IP_BLOCKED)
+		logev_cstr(&le, "mode", ipfilter_mode());
 	if (rq->rq_event == EV_WAF_BLOCKED && rq->rq_wafdet != NULL)
 		waf_fields(&le, rq, rq->rq_wafdet);
 	le.le_request_id = rq->rq_id[0] ? rq->rq_id : NULL;
 	le.le_actor_ip = rq->rq_cip;
 	le.le_outcome = rq->rq_event == EV_BLOCKED ||
+	    rq->rq_event == EV_IP_BLOCKED ||
+	    rq->rq_event == EV_CSRF_BLOCKED ||
+	    rq->rq_event == EV_MAINTENANCE ||
+	    rq->rq_event == EV_WEBHOOK_INVALID ||
+	    rq->rq_event == EV_AUTH_DENIED ||
 	    rq->rq_event == EV_WAF_BLOCKED ? "blocked" :
 	    rq->rq_event == EV_RATE_LIMITED ? "rate_limited" :
 	    bad ? "failed" : "allowed";
@@ -438,7 +493,11 @@ release_inbuf(struct conn *cn)
 {
 	struct buf	*b = &cn->cn_ep.ep_in;
 
-	blk_put(BLK_CLIENT, b->b_data);
+	if (cn->cn_bigin)
+		free(b->b_data);
+	else
+		blk_put(BLK_CLIENT, b->b_data);
+	cn->cn_bigin = 0;
 	b->b_data = NULL;
 	b->b_start = b->b_end = 0;
 }
@@ -527,6 +586,7 @@ conn_close(struct conn *cn, const char *reason)
 	ready_del(cn);
 	release_inbuf(cn);
 	rl_conn_close(cn);
+	kratos_conn_close(cn);
 	cn->cn_ep.ep_ops->eo_close(&cn->cn_ep);
 	cn->cn_state = CS_DEAD;
 	if (cn->cn_prev)
@@ -541,12 +601,37 @@ conn_close(struct conn *cn, const char *reason)
 	worker_conn_closed();
 }
 
+/*
+ * ip_filter.blocked for a connection closed at accept: no request, so no
+ * method or path (SPEC.md 7: before TLS where possible).
+ */
+void
+log_peer_refused(const struct ipaddr *peer)
+{
+	struct logev	 le;
+	char		 ip[46];
+
+	logev_init(&le, LOG_LVL_INFO, "medium", "policy",
+	    "ip_filter.blocked");
+	if (!log_enabled(le.le_level))
+		return;
+	ipaddr_format(peer, ip, sizeof(ip));
+	logev_summary(&le, "connection from %s closed by the IP filter", ip);
+	logev_cstr(&le, "client_ip", ip);
+	logev_cstr(&le, "mode", ipfilter_mode());
+	logev_cstr(&le, "stage", "accept");
+	le.le_actor_ip = ip;
+	le.le_outcome = "blocked";
+	logev_emit(&le);
+}
+
 void
 conn_accept(int lfd)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sl;
 	struct conn		*cn;
+	struct ipaddr		 peer;
 	int			 fd, i, one = 1, drained = 0;
 
 	for (i = 0; i < ACCEPT_BATCH && worker_may_accept(); i++) {
@@ -563,6 +648,12 @@ conn_accept(int lfd)
 			break;
 		}
 		W.w_accept_logged = 0;
+		if (ipaddr_from_sa(&ss, &peer) == 0 &&
+		    ipfilter_peer_refused(&peer)) {
+			close(fd);	/* before any TLS or HTTP */
+			log_peer_refused(&peer);
+			continue;
+		}
 		if ((cn = calloc(1, sizeof(*cn))) == NULL) {
 			close(fd);
 			continue;
@@ -865,7 +956,23 @@ run(struct conn *cn)
 				return;
 			break;
 		case CS_PIPE:
+			if (cn->cn_req->rq_flags & RQ_HOLD) {
+				/* A stage waits for the whole body. */
+				rc = proxy_hold(cn);
+				if (rc == 0)
+					return;
+				if (rc < 0) {
+					conn_close(cn, "client went away");
+					return;
+				}
+				if (rc == 2) {
+					own_response(cn);
+					break;
+				}
+			}
 			v = pipe_run(cn->cn_req);
+			if (v == V_AGAIN && (cn->cn_req->rq_flags & RQ_HOLD))
+				break;	/* proxy_hold() reads it */
 			if (v == V_AGAIN)
 				return;
 			if (v == V_DONE) {
@@ -952,6 +1059,17 @@ conn_timeout(struct timer *t)
 	case CS_LINGER:
 		conn_close(cn, "lingering close timeout");
 		return;
+	case CS_PIPE:
+		/* A body held for a stage stopped arriving. */
+		if (rq != NULL && (rq->rq_flags & RQ_HOLD)) {
+			req_fail(rq, 408, EV_BLOCKED, "request_timeout",
+			    "request body not received in time");
+			own_response(cn);
+			conn_run(cn);
+			return;
+		}
+		conn_close(cn, "timeout");
+		return;
 	default:
 		conn_close(cn, "timeout");
 		return;
@@ -991,6 +1109,13 @@ read_deadline(struct timer *t)
 			return;
 		}
 		conn_close(cn, "read timeout");
+		return;
+	case CS_PIPE:
+		if (rq->rq_flags & RQ_HOLD) {	/* reading a held body */
+			req_fail(rq, 408, EV_BLOCKED, "request_timeout", msg);
+			own_response(cn);
+			conn_run(cn);
+		}
 		return;
 	default:
 		/* Not reading the request (a stage waits, or we answer). */

@@ -13,8 +13,6 @@
 #include "util.h"
 
 #define EV_MAXEVENTS	256
-#define EV_MAXQUEUES	16
-
 static int		 ev_fd = -1;
 static struct tqueue	*ev_queues[EV_MAXQUEUES];
 static int		 ev_nqueues;
@@ -107,10 +105,34 @@ timer_set(struct timer *t, struct tqueue *q, timer_cb *cb)
 }
 
 void
+timer_set_at(struct timer *t, struct tqueue *q, uint64_t deadline,
+    timer_cb *cb)
+{
+	struct timer	*after;
+
+	timer_del(t);
+	if (q->q_ms == 0)
+		return;
+	t->t_cb = cb;
+	t->t_q = q;
+	t->t_deadline = deadline;
+	/* From the tail: the latest deadline not after ours. */
+	for (after = q->q_head.t_prev; after != &q->q_head &&
+	    after->t_deadline > deadline; after = after->t_prev)
+		;
+	t->t_prev = after;
+	t->t_next = after->t_next;
+	after->t_next->t_prev = t;
+	after->t_next = t;
+}
+
+void
 ev_tqueue_register(struct tqueue *q)
 {
-	if (ev_nqueues < EV_MAXQUEUES)
-		ev_queues[ev_nqueues++] = q;
+	/* A queue left out would never fire: a build error in spirit. */
+	if (ev_nqueues >= EV_MAXQUEUES)
+		abort();
+	ev_queues[ev_nqueues++] = q;
 }
 
 /* Milliseconds until the earliest deadline, capped at cap. */

@@ -12,7 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acme.h"
+#include "auth.h"
 #include "counters.h"
+#include "health.h"
 #include "helper.h"
 #include "log.h"
 #include "util.h"
@@ -44,6 +47,9 @@ test_main(const struct config *cf)
 
 const struct helper_kind	 helper_kinds[] = {
 	{ "testjob", test_wanted, test_main },
+	{ "health", health_wanted, health_main },
+	{ "jwks", jwks_job_wanted, jwks_job_main },
+	{ "acme", acme_wanted, acme_main },
 	{ NULL, NULL, NULL }
 };
 

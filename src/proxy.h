@@ -16,13 +16,24 @@ enum pr {
 /*
  * Push a flow's pending bytes to dst and refill it from src (NULL: the
  * flow has no source).  Returns 1 when the flow is complete, 0 when
- * blocked on a socket, -1 on a source error (bad framing, premature EOF)
- * and -2 when dst failed.
+ * blocked on a socket, -1 on a source error (bad framing, premature EOF),
+ * -2 when dst failed and -3 when a chunked body passes f->fl_max.
  */
 int	 flow_pump(struct flow *f, struct endp *src, struct endp *dst);
 
 /* Start proxying cn's parsed request; see enum pr. */
 enum pr	 proxy_start(struct conn *cn);
+
+/*
+ * A stage asked for the whole body (RQ_HOLD): read it into the client
+ * buffer behind the head, which stays where it is, growing the buffer
+ * (conn_grow_inbuf) up to rq_holdmax bytes of payload (chunked: plus
+ * HOLD_FRAMING of framing).  Returns 1 when it is held (RQ_HELD,
+ * rq_held), 0 to wait for the client, -1 when the client went away, 2
+ * when the request got an error answer instead (413, 400).
+ */
+int	 proxy_hold(struct conn *cn);
+#define HOLD_FRAMING	16384
 
 /* Make progress on cn's exchange or tunnel; see enum pr. */
 enum pr	 proxy_run(struct conn *cn);
@@ -38,6 +49,12 @@ enum pr	 proxy_fail(struct conn *cn, int status, enum rq_event ev,
 
 /* The upstream connection's timer fired (connect or response). */
 void	 proxy_up_timeout(struct conn *cn);
+
+/*
+ * The request is freed: stop its retry timer, and give back a circuit
+ * breaker probe that never got an outcome.
+ */
+void	 proxy_req_done(struct req *rq);
 
 /* Forget cn's upstream side: close it, or pool it when reusable. */
 void	 proxy_finish(struct conn *cn, int reusable);

@@ -38,6 +38,14 @@ enum rq_event {
 	EV_FD_EXHAUSTED,	/* worker.fd_exhausted: no descriptor left for
 				   the upstream connection (502) */
 	EV_RATE_LIMITED,	/* rate_limit.blocked (429) */
+	EV_UNAVAILABLE,		/* upstream.unavailable: 503 without a
+				   connect attempt (health, breaker) */
+	EV_IP_BLOCKED,		/* ip_filter.blocked (403) */
+	EV_CSRF_BLOCKED,	/* csrf.blocked (403) */
+	EV_MAINTENANCE,		/* maintenance.request_blocked (503) */
+	EV_WEBHOOK_INVALID,	/* webhook.signature_invalid (401) */
+	EV_AUTH_DENIED,		/* auth.denied: 401, 302 to login, 403,
+				   503 provider unavailable */
 	EV_WAF_BLOCKED,		/* audit.waf.blocked (403) */
 	EV__COUNT
 };
@@ -65,6 +73,8 @@ struct flow {
 	size_t		 fl_skip;	/* source bytes to drop after the
 					   pending payload (chunk CRLF) */
 	uint64_t	 fl_bytes;	/* payload bytes forwarded */
+	uint64_t	 fl_max;	/* chunked payload limit (body_size),
+					   0: none */
 	unsigned	 fl_chunkout:1;	/* emit chunk framing */
 	unsigned	 fl_shut:1;	/* tunnel: destination half-closed */
 	unsigned	 fl_srcdone:1;	/* source framing complete */
@@ -74,6 +84,8 @@ struct flow {
 
 struct upconn;
 struct req;
+struct auth_ident;
+struct kratos_wait;
 
 /* A WAF detection kept for the log (stage_waf.c; arena copies). */
 struct waf_det {
@@ -111,7 +123,14 @@ struct conn {
 	unsigned	 cn_close:1;	/* close after the current response */
 	unsigned	 cn_rlheld:1;	/* holds a max_connections slot */
 	unsigned	 cn_rlover:1;	/* over max_connections: 429 + close */
+	unsigned	 cn_bigin:1;	/* ep_in is a heap buffer (grown for a
+					   held body), not a BLK_CLIENT */
+	unsigned	 cn_parkbig:1;	/* cn_parked is a heap buffer */
+	char		*cn_parked;	/* the buffer the request head is in,
+					   when ep_in grew (conn_grow_inbuf) */
 	void		*cn_rlwait;	/* a Redis decision in flight */
+	struct kratos_wait *cn_kwait;	/* a Kratos answer awaited
+					   (kratos.c) */
 	struct conn	*cn_prev, *cn_next;	/* worker's list */
 	struct conn	*cn_rprev, *cn_rnext;	/* ready list (yielded) */
 	unsigned	 cn_ready:1;		/* on the ready list */
@@ -157,6 +176,16 @@ struct upconn {
 
 #define RQ_TRUSTED_PEER	0x40	/* peer in server.trusted_proxies: its
 				   X-Forwarded-For is appended to */
+#define RQ_BACKOFF	0x100	/* waiting for a retry (rq_btimer) */
+#define RQ_BODY_HELD	0x200	/* the whole body is in the client
+				   buffer from rq_body_start: re-sendable */
+#define RQ_CB_PENDING	0x400	/* an attempt's outcome is owed to the
+				   circuit breaker */
+#define RQ_HOLD		0x1000	/* a stage waits for the whole body
+				   (rq_holdmax): the driver reads it
+				   (proxy_hold) before running it again */
+#define RQ_HELD		0x2000	/* the whole body is in the client buffer
+				   after the head: rq_held */
 
 struct req {
 	struct conn		*rq_conn;
@@ -206,6 +235,20 @@ struct req {
 	 * limit (stage_ratelimit_user) keys on it.
 	 */
 	struct vw_str		 rq_uid;
+	uint64_t		 rq_bodymax;	/* body_size limit of this path
+						   (stage_bodysize); 0: none */
+	struct vw_str		 rq_cors;	/* an allowed Origin to answer
+						   with CORS headers (arena;
+						   stage_cors); empty: none */
+	int			 rq_corspre;	/* answered as a preflight */
+	/* The auth stage (stage_auth.c, auth.h). */
+	struct auth_ident	*rq_ident;	/* arena; NULL before auth */
+	struct vw_str		 rq_authhdr;	/* identity header lines for
+						   the upstream (arena) */
+	struct vw_str		 rq_xhdr;	/* extra header lines of an own
+						   answer (WWW-Authenticate,
+						   Location) */
+	const char		*rq_authwhy;	/* auth.denied reason */
 	/* A decision from Redis (stage_ratelimit waits with V_AGAIN). */
 	int			 rq_rlstate;	/* RLS_* */
 	int			 rq_rlok;	/* RLS_DONE: allowed */
@@ -221,12 +264,31 @@ struct req {
 	uint64_t		 rq_up_start_ms;
 	uint64_t		 rq_up_ms;	/* time to response head */
 
+	/* Resilience (proxy.c, resil.h). */
+	size_t			 rq_hold;	/* body bytes to read before
+						   connecting (buffer_body) */
+	size_t			 rq_body_start;	/* RQ_BODY_HELD: its offset */
+	size_t			 rq_amark;	/* arena use before the first
+						   response head */
+	uint64_t		 rq_cbtoken;	/* half-open probe, or 0 */
+	int			 rq_attempt;	/* upstream attempts, from 1 */
+	uint32_t		 rq_retry_after; /* Retry-After of a 503 */
+	struct timer		 rq_btimer;	/* retry backoff */
+
 	/*
-	 * Body bytes a stage wants read before the upstream is connected
-	 * (proxy.c buffer_body(), at most its BODY_BUFFER), and who reads
-	 * them then (RB_*, pipe_body()).
+	 * A body held for a stage (stage_webhook): at most rq_holdmax bytes
+	 * of payload; once RQ_HELD, its raw bytes (chunk framing included)
+	 * are rq_held[0..rq_heldlen), right after the head in the client
+	 * buffer, valid until proxy_start().
 	 */
-	size_t			 rq_hold;
+	uint64_t		 rq_holdmax;
+	const char		*rq_held;
+	size_t			 rq_heldlen;
+
+	/*
+	 * Who reads the first body bytes that buffer_body() holds before
+	 * connecting (RB_*, pipe_body()), and the WAF's detections.
+	 */
 	unsigned		 rq_bodyck;
 	struct waf_det		*rq_wafdet;	/* WAF detections to log */
 	unsigned		 rq_nwafdet;

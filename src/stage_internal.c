@@ -8,6 +8,7 @@
 
 #include "vw_autoconf.h"
 #include "pipe.h"
+#include "resil.h"
 
 #define PFX	"/_vibewarden/"
 
@@ -15,6 +16,8 @@ static const char health_body[] =
     "{\"status\":\"ok\",\"version\":\"" PACKAGE_VERSION "\","
     "\"components\":{\"proxy\":\"ok\"}}\n";
 static const char ready_body[] = "{\"ready\":true}\n";
+static const char unready_body[] =
+    "{\"ready\":false,\"upstream\":\"unhealthy\"}\n";
 
 enum verdict
 stage_internal(struct req *rq)
@@ -29,6 +32,10 @@ stage_internal(struct req *rq)
 	if (vw_str_eq(rest, "health", 6))
 		return (req_respond(rq, 200, "application/json", health_body,
 		    sizeof(health_body) - 1));
+	/* Not ready while the health prober finds the upstream down. */
+	if (vw_str_eq(rest, "ready", 5) && resil_upstream_down(rq->rq_conf))
+		return (req_respond(rq, 503, "application/json", unready_body,
+		    sizeof(unready_body) - 1));
 	if (vw_str_eq(rest, "ready", 5))
 		return (req_respond(rq, 200, "application/json", ready_body,
 		    sizeof(ready_body) - 1));

@@ -156,9 +156,7 @@ stage_waf(struct req *rq)
 		return (outcome(rq));
 	if (((m->m_flags & M_CLEN) && m->m_clen > 0) ||
 	    (m->m_flags & M_CHUNKED)) {
-		if ((rq->rq_bodyck = body_kind(m)) != 0 &&
-		    rq->rq_hold < WAF_BODY_MAX)
-			rq->rq_hold = WAF_BODY_MAX;
+		rq->rq_bodyck |= body_kind(m);
 	}
 	return (V_NEXT);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "counters.h"
 #include "log.h"
 #include "pipe.h"
@@ -25,6 +26,7 @@
 #include "tls.h"
 #include "upstream.h"
 #include "util.h"
+#include "resil.h"
 #include "worker.h"
 
 struct worker W;
@@ -360,6 +362,7 @@ setup_queues(const struct config *cf)
 	tqueue_init(&W.w_q[TQ_ACCEPT], 100);
 	tqueue_init(&W.w_q[TQ_READ], s->read_timeout_ms);
 	tqueue_init(&W.w_q[TQ_SHARE], 10);
+	tqueue_init(&W.w_q[TQ_BACKOFF], 1);	/* deadlines set per timer */
 	for (i = 0; i < TQ_N; i++)
 		ev_tqueue_register(&W.w_q[i]);
 }
@@ -372,6 +375,9 @@ setup_blocks(const struct config *cf)
 	if (hb < 16384)
 		hb = 16384;
 	sz[BLK_CLIENT] = hb;
+	/* A retried request's body is held whole in the client buffer. */
+	if (cf->resilience.retry.enabled && sz[BLK_CLIENT] < RESIL_HOLD)
+		sz[BLK_CLIENT] = RESIL_HOLD;
 	sz[BLK_UPSTREAM] = 32768;
 	/* struct req, arena, upstream head, client head. */
 	sz[BLK_REQ] = ((sizeof(struct req) + 63) & ~(size_t)63) + REQ_ARENA +
@@ -453,7 +459,10 @@ worker_main(const struct config *cf, int lfd, int slot,
 		start_failed("epoll: %s", strerror(errno));
 	setup_queues(cf);
 	setup_blocks(cf);
-	rl_worker_init(cf);
+	rl_worker_init(cf);	/* a failure fails open, logged */
+	/* Authentication fails closed: no worker rather than no checks. */
+	if (auth_worker_init(cf) == -1)
+		start_failed("authentication (auth.mode) cannot start");
 	if (stage_waf_init(cf, &errstr) == -1)
 		start_failed("WAF rules: %s", errstr);
 	/* Our own SSL_CTX, from the material the master loaded (STYLE). */
@@ -466,6 +475,8 @@ worker_main(const struct config *cf, int lfd, int slot,
 	sechdr_init(cf, cf->tls.enabled);
 	W.w_maxconns = max_conns(cf);
 	if (cidrset_build(&trusted, &cf->server.trusted_proxies) == -1)
+		start_failed("out of memory");
+	if (ipfilter_init(cf) == -1 || cors_init(cf) == -1)
 		start_failed("out of memory");
 	lio.io_fd = lfd;
 	lio.io_cb = listener_cb;

@@ -29,8 +29,10 @@ enum tq {
 	TQ_ACCEPT,	/* accept paused (EMFILE), share re-check */
 	TQ_READ,	/* server.read_timeout: whole request -> 408 */
 	TQ_SHARE,	/* accept left to other workers: look again */
+	TQ_BACKOFF,	/* resilience.retry waits (timer_set_at) */
 	TQ_N
 };
+_Static_assert(TQ_N <= EV_MAXQUEUES, "more timer queues than ev.c scans");
 
 struct worker {
 	const struct config	*w_conf;
@@ -124,9 +126,18 @@ void	 conn_close(struct conn *cn, const char *reason);
 void	 conn_drain_idle(void);
 /* The request's body has been read whole: its read deadline is met. */
 void	 conn_request_read(struct conn *cn);
+/*
+ * Give cn's client buffer room for cap bytes from its first unconsumed
+ * one: a fresh heap buffer that takes the unconsumed bytes.  The buffer
+ * that held the request head stays alive (parked) until the request
+ * ends, so the parsed head keeps pointing into valid memory.  0 or -1.
+ */
+int	 conn_grow_inbuf(struct conn *cn, size_t cap);
 /* Replace the exchange with rq's own (error) response. */
 void	 conn_own_response(struct conn *cn);
 /* Emit cn's request event now (once); e.g. when a tunnel opens. */
 void	 conn_log_request(struct conn *cn);
+/* Log ip_filter.blocked for a peer closed right after accept. */
+void	 log_peer_refused(const struct ipaddr *peer);
 
 #endif /* VW_WORKER_H */
