@@ -12,6 +12,7 @@
 #define CK_ERROR	CHECK_CK_ERROR
 #include <check.h>
 #undef CK_ERROR
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -473,7 +474,8 @@ START_TEST(t_tab_dead_owner)
 	if ((pid = fork()) == 0)
 		_exit(0);
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);	/* a dead PID */
-	ck_assert_int_eq(rltab_test_break(t, "victim", 6, (uint32_t)pid), 0);
+	ck_assert_int_eq(rltab_test_break(t, "victim", 6, (uint32_t)pid, 0),
+	    0);
 	/* The half-written slot is not a home for the key: the lock path
 	   runs, takes over the dead lock and empties the slot. */
 	alarm(10);
@@ -483,6 +485,54 @@ START_TEST(t_tab_dead_owner)
 	ck_assert_uint_eq(r.gr_remaining, 4);	/* started full again */
 	ck_assert_int_eq(rltab_take(t, "victim", 6, &g, T0, &r), RLT_OK);
 	ck_assert_uint_eq(r.gr_remaining, 3);
+	rltab_close(t);
+}
+END_TEST
+
+/*
+ * Attack: a lock left by a dead process under a PID that is alive again.
+ * The table file outlives the processes (shm.path is kept across
+ * restarts), and PIDs are reused: after a container restart the new
+ * worker often gets the very PID of the worker that was killed holding
+ * the lock, and any other process may get it after a wrap.  A live owner
+ * PID must not make every process touching the bucket spin for ever:
+ * the lock's own PID is never a lock it waits for, and a PID whose
+ * process started at another time than the lock records is a new
+ * process.
+ */
+START_TEST(t_tab_stale_owner_pid_reused)
+{
+	struct rltab	*t = open_tab(64, 1);
+	struct gcra	 g;
+	struct gcra_res	 r;
+	pid_t		 pid;
+	int		 st;
+
+	gcra_init(&g, 1, 5);
+	ck_assert_int_eq(rltab_take(t, "victim", 6, &g, T0, &r), RLT_OK);
+	/* Left under our own PID (the dead worker's, reused by us). */
+	ck_assert_int_eq(rltab_test_break(t, "victim", 6,
+	    (uint32_t)getpid(), 0), 0);
+	alarm(10);
+	ck_assert_int_eq(rltab_take(t, "victim", 6, &g, T0, &r), RLT_OK);
+	alarm(0);
+	ck_assert_int_eq(r.gr_allowed, 1);
+	ck_assert_uint_eq(r.gr_remaining, 4);	/* started full again */
+	/* Left under a PID now used by another live process, which
+	   started long after the lock was taken (start time 1 tick). */
+	if ((pid = fork()) == 0) {
+		pause();
+		_exit(0);
+	}
+	ck_assert_int_eq(rltab_test_break(t, "victim", 6, (uint32_t)pid, 1),
+	    0);
+	alarm(10);
+	ck_assert_int_eq(rltab_take(t, "victim", 6, &g, T0, &r), RLT_OK);
+	alarm(0);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_int_eq(r.gr_allowed, 1);
+	ck_assert_uint_eq(r.gr_remaining, 4);
 	rltab_close(t);
 }
 END_TEST
@@ -888,6 +938,7 @@ ratelimit_suite(void)
 	tcase_add_test(ts, t_tab_reuses_expired);
 	tcase_add_test(ts, t_tab_reset);
 	tcase_add_test(ts, t_tab_dead_owner);
+	tcase_add_test(ts, t_tab_stale_owner_pid_reused);
 	tcase_add_test(ts, t_tab_concurrent_inserts);
 	tcase_add_test(ts, t_tab_file);
 	tcase_add_test(ts, t_shm_conns);
