@@ -114,6 +114,20 @@ start_time(uint32_t pid)
 	return ((uint32_t)st);
 }
 
+/*
+ * A file made sparse (by an earlier version) gets its holes filled in
+ * place: fallocate(2) only allocates, so the processes mapping it lose
+ * nothing.  -1 when the filesystem has no room (or no fallocate(2)): the
+ * file is made anew, which reserves its space or fails.
+ */
+static int
+reserve(int fd, const struct stat *st)
+{
+	if ((uint64_t)st->st_blocks * 512 >= (uint64_t)st->st_size)
+		return (0);
+	return (fallocate(fd, 0, 0, st->st_size));
+}
+
 /* Make dir/RLT_FILE anew for nbuckets, atomically (rename). */
 static int
 make_file(const char *dir, uint64_t nbuckets, const char **errstr)
@@ -133,8 +147,14 @@ make_file(const char *dir, uint64_t nbuckets, const char **errstr)
 	if ((fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600)) == -1)
 		goto fail;
-	/* Sparse: pages cost memory once a key lands in them. */
+	/*
+	 * Not sparse: a write through the mapping to a hole needs a new
+	 * block, and on a full filesystem the kernel answers SIGBUS, which
+	 * would kill the worker.  The space is reserved now (page cache is
+	 * still spent only where keys land); no room: no table.
+	 */
 	if (ftruncate(fd, (off_t)map_len(nbuckets)) == -1 ||
+	    (errno = posix_fallocate(fd, 0, (off_t)map_len(nbuckets))) != 0 ||
 	    pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
 	    rename(tmp, path) == -1) {
 		close(fd);
@@ -170,7 +190,8 @@ rltab_open(const char *dir, size_t nkeys, int create, const char **errstr)
 				goto fail;
 			if (pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
 			    head_ok(&h, (size_t)st.st_size) &&
-			    (!create || h.h_nbuckets == nb))
+			    (!create || (h.h_nbuckets == nb &&
+			    (made || reserve(fd, &st) == 0))))
 				break;
 			if (!create || made) {
 				errno = EINVAL;

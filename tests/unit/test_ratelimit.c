@@ -4,6 +4,7 @@
  * concurrent processes, connection slots, purge, sweep, a full map), and
  * the worker's keys and exempt-path globs, and the per-user stage's hook.
  */
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 /* libcheck has a CK_ERROR of its own; keep enum chunk_rc's. */
 #define CK_ERROR	CHECK_CK_ERROR
 #include <check.h>
+#include <sched.h>
 #undef CK_ERROR
 #include <signal.h>
 #include <stdint.h>
@@ -538,6 +540,59 @@ START_TEST(t_tab_stale_owner_pid_reused)
 END_TEST
 
 /*
+ * Attack: the filesystem of shm.path fills up (logs on the same disk, an
+ * attacker's uploads).  The table file was made sparse, so a bucket on a
+ * page no key had touched yet needs a new block on its first write; with
+ * none left the kernel raises SIGBUS, and every new client whose key
+ * lands on such a page kills the worker serving it (and all its
+ * connections).  The table's space is reserved when the file is made:
+ * on a full filesystem it is refused (rate limiting fails open, logged),
+ * never a crash.  Needs a small filesystem: a tmpfs mounted in a private
+ * mount namespace of a child (skipped where that is not allowed).
+ */
+START_TEST(t_tab_full_filesystem)
+{
+	pid_t	 pid;
+	int	 st;
+
+	if ((pid = fork()) == 0) {
+		struct rltab	*t;
+		struct gcra	 g;
+		struct gcra_res	 r;
+		const char	*err;
+		char		 k[32];
+		int		 i, n;
+
+		if (unshare(CLONE_NEWNS) == -1 &&
+		    unshare(CLONE_NEWUSER | CLONE_NEWNS) == -1)
+			_exit(77);
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
+		    mount("tmpfs", dir, "tmpfs", 0, "size=256k") == -1)
+			_exit(77);
+		/* About 9 MB of table on 256 KB. */
+		if ((t = rltab_open(dir, 100000, 1, &err)) == NULL)
+			_exit(0);
+		gcra_init(&g, 1, 5);
+		for (i = 0; i < 100000; i++) {
+			n = snprintf(k, sizeof(k), "k%d", i);
+			if (rltab_take(t, k, (size_t)n, &g, T0, &r) != RLT_OK)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+		fprintf(stderr, "t_tab_full_filesystem: skipped (no mount "
+		    "namespace)\n");
+		return;
+	}
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "child status %#x (signal %d)", st,
+	    WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+END_TEST
+
+/*
  * NPROC processes place the same new keys at once, one token each: one
  * slot per key, so exactly one grant per key in total.
  */
@@ -939,6 +994,7 @@ ratelimit_suite(void)
 	tcase_add_test(ts, t_tab_reset);
 	tcase_add_test(ts, t_tab_dead_owner);
 	tcase_add_test(ts, t_tab_stale_owner_pid_reused);
+	tcase_add_test(ts, t_tab_full_filesystem);
 	tcase_add_test(ts, t_tab_concurrent_inserts);
 	tcase_add_test(ts, t_tab_file);
 	tcase_add_test(ts, t_shm_conns);
