@@ -592,8 +592,14 @@ attempt(struct conn *cn, enum pr *r)
 	struct req	*rq = cn->cn_req;
 	uint32_t	 ra = 1;
 
+	/*
+	 * The half-open probe holds the host's one way upstream until its
+	 * response head: never a request whose body its client drips, which
+	 * could keep every other request at 503 (read_timeout, then again).
+	 */
 	if (rq->rq_conf->resilience.circuit_breaker.enabled &&
-	    resil_cb_admit(rq->rq_conf, util_now_ms, &rq->rq_cbtoken,
+	    resil_cb_admit(rq->rq_conf, util_now_ms, rq->rq_fwd.fl_mode ==
+	    FL_NONE || (rq->rq_flags & RQ_BODY_HELD), &rq->rq_cbtoken,
 	    &ra) == -1) {
 		/* Open: nothing is sent upstream. */
 		proxy_finish(cn, 0);
