@@ -593,6 +593,56 @@ START_TEST(t_tab_full_filesystem)
 END_TEST
 
 /*
+ * The same for LMDB's data file (MDB_WRITEMAP): long keys go there.  The
+ * master's shm_open() reserves the map, or fails on a full filesystem;
+ * a worker never meets a page without a block.
+ */
+START_TEST(t_shm_full_filesystem)
+{
+	pid_t	 pid;
+	int	 st;
+
+	if ((pid = fork()) == 0) {
+		struct shm	*h;
+		struct gcra	 g;
+		struct gcra_res	 r;
+		const char	*err;
+		char		 k[128];
+		int		 i, n;
+
+		if (unshare(CLONE_NEWNS) == -1 &&
+		    unshare(CLONE_NEWUSER | CLONE_NEWNS) == -1)
+			_exit(77);
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
+		    mount("tmpfs", dir, "tmpfs", 0, "size=1m") == -1)
+			_exit(77);
+		/*
+		 * A 768 KB map on 1 MB: the rate-limit table (576 KB) fits,
+		 * LMDB's map does not.  Refused at once, or it must hold.
+		 */
+		if ((h = shm_open(dir, 768 << 10, SHM_CREATE, &err)) == NULL)
+			_exit(0);
+		gcra_init(&g, 1, 5);
+		for (i = 0; i < 20000; i++) {
+			n = snprintf(k, sizeof(k), LONGK "%d", i);
+			if (shm_rl_take(h, k, (size_t)n, &g, T0, &r) == SHM_ERR)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+		fprintf(stderr, "t_shm_full_filesystem: skipped (no mount "
+		    "namespace)\n");
+		return;
+	}
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "child status %#x (signal %d)", st,
+	    WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+END_TEST
+
+/*
  * NPROC processes place the same new keys at once, one token each: one
  * slot per key, so exactly one grant per key in total.
  */
@@ -995,6 +1045,7 @@ ratelimit_suite(void)
 	tcase_add_test(ts, t_tab_dead_owner);
 	tcase_add_test(ts, t_tab_stale_owner_pid_reused);
 	tcase_add_test(ts, t_tab_full_filesystem);
+	tcase_add_test(ts, t_shm_full_filesystem);
 	tcase_add_test(ts, t_tab_concurrent_inserts);
 	tcase_add_test(ts, t_tab_file);
 	tcase_add_test(ts, t_shm_conns);
