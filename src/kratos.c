@@ -187,7 +187,9 @@ cache_store(const unsigned char key[SESS_KEY_LEN],
 		memset(&s, 0, sizeof(s));
 		s.ss_until = now + KRATOS_NEG_TTL_MS * 1000000ULL;
 	}
-	if ((rc = shm_sess_put(h, key, &s)) != SHM_OK && !logged) {
+	/* A refusal left out of a half-full cache is by design (session.h). */
+	if ((rc = shm_sess_put(h, key, &s)) != SHM_OK && !logged &&
+	    (rc != SHM_FULL || s.ss_ok)) {
 		logged = 1;
 		log_sys(LOG_LVL_WARN, "auth.session_cache_failed", "%s; "
 		    "sessions are checked with Kratos more often",
