@@ -174,7 +174,7 @@ cache_store(const unsigned char key[SESS_KEY_LEN],
 	uint64_t	 now = wall_ns(), ttl = K.conf->auth.session_cache_ttl_ms;
 	int		 rc;
 
-	if (h == NULL || a->ka_result == KR_UNAVAIL)
+	if (h == NULL || a->ka_result == KR_UNAVAIL || a->ka_nocache)
 		return;
 	if (a->ka_result == KR_PASS) {
 		if (ttl == 0)
@@ -274,8 +274,15 @@ answered(struct kcall *kc, int status, const char *body, size_t blen)
 	if (status == 200)
 		kratos_whoami_parse(body, blen, wall_ns(), &a);
 	else if (status >= 400 && status < 500) {
+		/*
+		 * SPEC.md 6: every 4xx refuses the request, but only 401 and
+		 * 403 say something about the session; a refusal cached for
+		 * a 429 or a 408 would turn Kratos' passing hiccup into
+		 * KRATOS_NEG_TTL_MS of sign-outs for a valid session.
+		 */
 		a.ka_result = KR_DENY;
 		a.ka_why = "session_invalid";
+		a.ka_nocache = status != 401 && status != 403;
 	} else {
 		a.ka_result = KR_UNAVAIL;
 		a.ka_why = status >= 500 ? "provider_error" :

@@ -334,6 +334,25 @@ class TestCachePoisoning(unittest.TestCase):
         self.k.answers[c] = resp(200, session("uid-flap"))
         self.assertEqual(self.f.get(cookie=c).status, 200)
 
+    def test_4xx_hiccup_not_cached(self):
+        """Kratos rate-limits (429) or times out a read (408): that
+        request is refused (SPEC.md 6), but the valid session must not
+        stay refused from the cache once Kratos answers again."""
+        for st in (429, 408, 400):
+            c = fresh("hiccup")
+            self.k.answers[c] = resp(st, b"{}")
+            self.assertEqual(self.f.get(cookie=c).status, 401)
+            self.k.answers[c] = resp(200, session("uid-hiccup"))
+            self.assertEqual(self.f.get(cookie=c).status, 200, st)
+        # A real refusal (401, 403) is still cached.
+        for st in (401, 403):
+            c = fresh("refused")
+            self.k.answers[c] = resp(st, b"{}")
+            self.assertEqual(self.f.get(cookie=c).status, 401)
+            n = self.k.ncalls()
+            self.assertEqual(self.f.get(cookie=c).status, 401)
+            self.assertEqual(self.k.ncalls(), n)
+
 
 def burst(port, raws, read_timeout=15):
     """Each raw request on its own connection, all sent at once; the
@@ -460,6 +479,85 @@ class TestCacheFill(unittest.TestCase):
         for _ in range(5):
             self.assertEqual(self.f.get(cookie=c).status, 200)
         self.assertEqual(self.k.ncalls(), n)
+
+
+class TestLifecycle(unittest.TestCase):
+    """Calls in flight across a reload, peers that reset, pipelining."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.k = RawKratos()
+        cls.f = Fixture(cls.k.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.f.close()
+        cls.k.stop()
+
+    def test_reset_peers(self):
+        ok = resp(200, session("uid-r"))
+
+        def rst_mid(s):
+            s.sendall(ok[:40])
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.close()
+
+        def close_at_once(s):
+            s.close()
+
+        for fn in (rst_mid, close_at_once):
+            c = fresh("rst")
+            self.k.answers[c] = fn
+            self.assertEqual(self.f.get(cookie=c).status, 503)
+        c = fresh("ok")
+        self.k.answers[c] = ok
+        self.assertEqual(self.f.get(cookie=c).status, 200)
+
+    def test_pipelined_waits(self):
+        """Three requests in one packet, each a different credential
+        answered slowly: each in turn, all answered, in order."""
+        cs = []
+        for i in range(3):
+            c = fresh("pipe")
+
+            def fn(s, i=i):
+                time.sleep(0.3)
+                s.sendall(resp(200, session("uid-p%d" % i)))
+            self.k.answers[c] = fn
+            cs.append(c)
+        raw = b"".join(
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nAccept: application/json"
+            b"\r\nCookie: ory_kratos_session=" + c.encode() +
+            b"\r\n\r\n" for c in cs)
+        with T.Client(self.f.port) as cl:
+            cl.send(raw)
+            for i in range(3):
+                r = cl.read_response()
+                self.assertEqual(r.status, 200, r)
+                self.assertIn("uid-p%d" % i, r.body.decode())
+
+    def test_reload_while_waiting(self):
+        import signal
+        c = fresh("reload")
+
+        def fn(s):
+            time.sleep(1.0)
+            s.sendall(resp(200, session("uid-reload")))
+        self.k.answers[c] = fn
+        old = set(self.f.vw.workers())
+        res = []
+        t = threading.Thread(target=lambda: res.append(
+            self.f.get(cookie=c).status))
+        t.start()
+        time.sleep(0.3)
+        self.f.vw.send_signal(signal.SIGHUP)
+        t.join(10)
+        self.assertEqual(res, [200])
+        end = time.monotonic() + 10
+        while time.monotonic() < end and old & set(self.f.vw.workers()):
+            time.sleep(0.1)
+        self.assertFalse(old & set(self.f.vw.workers()))
 
 
 if __name__ == "__main__":
