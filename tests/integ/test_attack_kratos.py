@@ -560,5 +560,38 @@ class TestLifecycle(unittest.TestCase):
         self.assertFalse(old & set(self.f.vw.workers()))
 
 
+class TestShortTimeouts(unittest.TestCase):
+    """header_timeout and read_timeout shorter than a (legal, < 2 s)
+    whoami call: the wait is bounded by the call, not cut by them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.k = RawKratos()
+        cls.f = Fixture(cls.k.port, {"server": {
+            "header_timeout": "1s", "read_timeout": "1s"}})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.f.close()
+        cls.k.stop()
+
+    def test_slow_call_outlives_client_timers(self):
+        c = fresh("slowok")
+
+        def fn(s):
+            time.sleep(1.5)
+            s.sendall(resp(200, session("uid-slowok")))
+        self.k.answers[c] = fn
+        self.assertEqual(self.f.get(cookie=c).status, 200)
+        c = fresh("slowpost")
+        self.k.answers[c] = fn
+        with T.Client(self.f.port) as cl:
+            r = cl.request("POST", "/echo", [
+                ("Accept", "application/json"),
+                ("Content-Type", "application/json"),
+                ("X-Session-Token", c)], body=b'{"a":1}')
+            self.assertEqual(r.status, 200, r)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
