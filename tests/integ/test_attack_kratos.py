@@ -560,6 +560,39 @@ class TestLifecycle(unittest.TestCase):
         self.assertFalse(old & set(self.f.vw.workers()))
 
 
+    def test_websocket_waits_then_tunnels(self):
+        """A WebSocket upgrade waits for a slow whoami like any request:
+        then 101 and a working tunnel, or 401 with no upstream contact;
+        a client that leaves mid-call costs nothing."""
+        good, bad = fresh("wsgood"), fresh("wsbad")
+
+        def fn(s):
+            time.sleep(0.5)
+            s.sendall(resp(200, session("uid-ws")))
+
+        def no(s):
+            time.sleep(0.5)
+            s.sendall(resp(401, b"{}"))
+        self.k.answers[good] = fn
+        self.k.answers[bad] = no
+        ws = T.WSClient(self.f.port, extra_headers=[
+            ("Origin", "http://example.test"),
+            ("Cookie", "ory_kratos_session=" + good)])
+        try:
+            self.assertTrue(ws.accept_ok(), ws.resp)
+            ws.send_frame(0x1, b"ping-kratos")
+            self.assertEqual(ws.recv_frame()[2], b"ping-kratos")
+        finally:
+            ws.close()
+        n = self.f.nreq()
+        ws = T.WSClient(self.f.port, extra_headers=[
+            ("Origin", "http://example.test"),
+            ("Cookie", "ory_kratos_session=" + bad)])
+        ws.close()
+        self.assertEqual(ws.resp.status, 401)
+        self.assertEqual(self.f.nreq(), n)
+
+
 class TestShortTimeouts(unittest.TestCase):
     """header_timeout and read_timeout shorter than a (legal, < 2 s)
     whoami call: the wait is bounded by the call, not cut by them."""
