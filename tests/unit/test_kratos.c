@@ -147,6 +147,16 @@ START_TEST(t_whoami_deny_unavail)
 	parse("{\"active\":true,\"expires_at\":\"soon\","
 	    "\"identity\":{\"id\":\"u\"}}", &a);
 	ck_assert_int_eq(a.ka_result, KR_UNAVAIL);
+	/* An expires_at that is not a date does not mean "never". */
+	parse("{\"active\":true,\"expires_at\":0,"
+	    "\"identity\":{\"id\":\"u\"}}", &a);
+	ck_assert_int_eq(a.ka_result, KR_UNAVAIL);
+	parse("{\"active\":true,\"expires_at\":null,"
+	    "\"identity\":{\"id\":\"u\"}}", &a);
+	ck_assert_int_eq(a.ka_result, KR_UNAVAIL);
+	parse("{\"active\":true,\"expires_at\":1700000000,"
+	    "\"identity\":{\"id\":\"u\"}}", &a);
+	ck_assert_int_eq(a.ka_result, KR_UNAVAIL);
 	parse("{\"active\":true,\"active\":false,\"identity\":{\"id\":\"u\"}}",
 	    &a);
 	ck_assert_int_eq(a.ka_result, KR_UNAVAIL);
