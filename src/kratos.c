@@ -275,14 +275,16 @@ answered(struct kcall *kc, int status, const char *body, size_t blen)
 		kratos_whoami_parse(body, blen, wall_ns(), &a);
 	else if (status >= 400 && status < 500) {
 		/*
-		 * SPEC.md 6: every 4xx refuses the request, but only 401 and
-		 * 403 say something about the session; a refusal cached for
-		 * a 429 or a 408 would turn Kratos' passing hiccup into
-		 * KRATOS_NEG_TTL_MS of sign-outs for a valid session.
+		 * SPEC.md 6: every 4xx refuses the request, but only a 401
+		 * says the credential is no good for good.  A refusal cached
+		 * for a 429 or a 408 would turn Kratos' passing hiccup into
+		 * KRATOS_NEG_TTL_MS of sign-outs for a valid session, and
+		 * for a 403 (session_aal2_required) a redirect loop: the
+		 * same session passes once its second factor is done.
 		 */
 		a.ka_result = KR_DENY;
 		a.ka_why = "session_invalid";
-		a.ka_nocache = status != 401 && status != 403;
+		a.ka_nocache = status != 401;
 	} else {
 		a.ka_result = KR_UNAVAIL;
 		a.ka_why = status >= 500 ? "provider_error" :
