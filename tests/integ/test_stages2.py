@@ -379,6 +379,28 @@ class TestWebhooks(unittest.TestCase):
                        b"{}")
         self.assertEqual(r.status, 200)
 
+    def test_path_spellings_checked(self):
+        """Attack: a forged call to another spelling of a webhook path,
+        which the application's router takes for the same route (Express
+        and Rails ignore a final '/', Express and ASP.NET case, Tomcat and
+        Spring ";params"), was forwarded unchecked.  Each is checked now;
+        the real provider's spelling still passes, other paths do not."""
+        body = self.BODY
+        for p in ("/wh/github/", "/WH/GitHub", "/wh/github;jsessionid=1",
+                  "/wh;x/github", "/wh/github;x/", "/Wh/GitHub/"):
+            with self.subTest(path=p):
+                n0 = self.f.upstream_count()
+                self.assert_refused(self.post("github", body, [],
+                                              target=p), n0,
+                                    "signature header missing")
+                self.assert_forwarded(self.post("github", body, self.sign(
+                    "github", body), target=p), body)
+        for p in ("/wh/githubx", "/wh/git", "/wh/github/x", "/wh/github;x/y",
+                  "/wh//github/x"):
+            with self.subTest(other=p):
+                r = self.post("github", body, [], target=p)
+                self.assertEqual(r.status, 200, r)
+
     def test_chunked_body(self):
         body = bytes(range(256)) * 40
         with T.Client(self.f.port) as c:
