@@ -603,23 +603,38 @@ conn_close(struct conn *cn, const char *reason)
 
 /*
  * ip_filter.blocked for a connection closed at accept: no request, so no
- * method or path (SPEC.md 7: before TLS where possible).
+ * method or path (SPEC.md 7: before TLS where possible).  A refused peer
+ * pays one connect for each line it would make us write, so the event is
+ * logged at most once every PEER_LOG_MS per worker, and count says how
+ * many connections it stands for (those refused silently since the last
+ * one, and this one).
  */
+#define PEER_LOG_MS	10000
+
 void
 log_peer_refused(const struct ipaddr *peer)
 {
-	struct logev	 le;
-	char		 ip[46];
+	static uint64_t		 logged;	/* util_now_ms, 0: never */
+	static long long	 quiet;		/* refused since, unlogged */
+	struct logev		 le;
+	char			 ip[46];
 
 	logev_init(&le, LOG_LVL_INFO, "medium", "policy",
 	    "ip_filter.blocked");
 	if (!log_enabled(le.le_level))
 		return;
+	if (logged != 0 && util_now_ms - logged < PEER_LOG_MS) {
+		quiet++;
+		return;
+	}
+	logged = util_now_ms ? util_now_ms : 1;
 	ipaddr_format(peer, ip, sizeof(ip));
 	logev_summary(&le, "connection from %s closed by the IP filter", ip);
 	logev_cstr(&le, "client_ip", ip);
 	logev_cstr(&le, "mode", ipfilter_mode());
 	logev_cstr(&le, "stage", "accept");
+	logev_int(&le, "count", quiet + 1);
+	quiet = 0;
 	le.le_actor_ip = ip;
 	le.le_outcome = "blocked";
 	logev_emit(&le);

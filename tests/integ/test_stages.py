@@ -438,6 +438,39 @@ class TestIPFilterForwarded(Case):
         self.assertTrue(refused_at_accept(self.fx.port, "127.0.0.3"))
 
 
+class TestIPBlockedLogFlood(Case):
+    """Attack: a blocked peer reconnecting in a loop made the worker write
+    one ip_filter.blocked line per connect (a line per SYN, with no
+    request needed), flooding the log.  The accept-time event is now
+    written at most once every 10 s per worker, with a count; the
+    per-request 403 events are unchanged."""
+    EXTRA = {"ip_filter": {"enabled": True, "mode": "blocklist",
+                           "addresses": ["127.0.0.3"]}}
+
+    def accept_events(self):
+        return [e for e in self.fx.vw.events("ip_filter.blocked")
+                if e["payload"].get("stage") == "accept"]
+
+    def test_flood_logged_once_per_interval_with_count(self):
+        n = 300
+        for _ in range(n):
+            self.assertTrue(refused_at_accept(self.fx.port, "127.0.0.3"))
+        self.assertIsNotNone(self.fx.vw.wait_event("ip_filter.blocked"))
+        time.sleep(0.3)
+        evs = self.accept_events()
+        self.assertEqual(len(evs), 1)
+        self.assertEqual(evs[0]["payload"]["client_ip"], "127.0.0.3")
+        self.assertEqual(evs[0]["payload"]["count"], 1)
+        # After the interval, the next refusal logs the silent ones too.
+        time.sleep(10.2)
+        self.assertTrue(refused_at_accept(self.fx.port, "127.0.0.3"))
+        self.assertIsNotNone(self.fx.vw.wait_event(
+            "ip_filter.blocked", lambda e: e["payload"].get("count", 1) > 1))
+        evs = self.accept_events()
+        self.assertEqual(len(evs), 2)
+        self.assertEqual(sum(e["payload"]["count"] for e in evs), n + 1)
+
+
 def make_cert(tmp):
     cert, key = os.path.join(tmp, "c.pem"), os.path.join(tmp, "k.pem")
     subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
