@@ -255,6 +255,44 @@ class TestResponseHeaders(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+class TestHeadersNeverSilentlyDropped(unittest.TestCase):
+    """Security headers and rules reach the client whole, or not at all."""
+    CSP = "default-src 'self' " + " ".join(
+        "https://cdn%d.example.com" % i for i in range(200))
+
+    @classmethod
+    def setUpClass(cls):
+        cls.f = Fixture({
+            "security_headers": {"content_security_policy": cls.CSP},
+            "response_headers": {"set": {"X-Rule": "r" * 200}}})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.f.close()
+
+    def test_long_policy_whole(self):
+        """A policy over 4 KB was cut at 4 KB (its later directives,
+        frame-ancestors among them, lost) and lost its CRLF, so the
+        X-Frame-Options line after it joined its value."""
+        r = self.f.req(target="/echo")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header_all("Content-Security-Policy"), [self.CSP])
+        self.assertEqual(r.header_all("X-Frame-Options"), ["DENY"])
+        # Built from the csp lists: frame-ancestors comes last.
+        hosts = ["https://s%d.example.com" % i for i in range(200)]
+        f = Fixture({"security_headers": {"csp": {
+            "default_src": ["'self'"], "script_src": hosts,
+            "frame_ancestors": ["'none'"]}}})
+        try:
+            r = f.req(target="/_vibewarden/health")
+            self.assertEqual(r.header_all("Content-Security-Policy"), [
+                "default-src 'self'; script-src " + " ".join(hosts) +
+                "; frame-ancestors 'none'"])
+            self.assertEqual(r.header_all("X-Frame-Options"), ["DENY"])
+        finally:
+            f.close()
+
+
 # ------------------------------------------------------------ webhooks
 
 def hexmac(secret, data, alg=hashlib.sha256):
