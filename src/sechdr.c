@@ -181,11 +181,19 @@ sechdr_init(const struct config *cf, int tls)
 	return (0);
 }
 
+/*
+ * Append s; when it does not fit, *off = cap + 1, the callers' overflow
+ * mark: a head without all its security headers is never sent.
+ */
 static void
 put(char *dst, size_t cap, size_t *off, const char *s, size_t len)
 {
-	if (s == NULL || *off + len > cap)
+	if (s == NULL)
 		return;
+	if (*off + len > cap) {
+		*off = cap + 1;
+		return;
+	}
 	memcpy(dst + *off, s, len);
 	*off += len;
 }

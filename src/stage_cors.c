@@ -159,11 +159,16 @@ stage_cors(struct req *rq)
 	return (req_respond(rq, 204, NULL, "", 0));
 }
 
+/* Append s, or mark an overflow (*off = cap + 1) as sechdr.c does. */
 static void
 put(char *dst, size_t cap, size_t *off, const char *s, size_t len)
 {
-	if (s == NULL || *off + len > cap)
+	if (s == NULL)
 		return;
+	if (*off + len > cap) {
+		*off = cap + 1;
+		return;
+	}
 	memcpy(dst + *off, s, len);
 	*off += len;
 }

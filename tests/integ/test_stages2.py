@@ -292,6 +292,26 @@ class TestHeadersNeverSilentlyDropped(unittest.TestCase):
         finally:
             f.close()
 
+    def test_all_or_502(self):
+        """Attack: an upstream answer whose head nearly fills the client
+        head buffer (an application reflecting input into a header can be
+        made to send one of a chosen size) went out 200 without the
+        security headers, CORS or response_headers lines that no longer
+        fit: they were skipped silently.  Now such an answer is 502."""
+        seen = set()
+        for pad in range(28000, 33000, 100):
+            r = self.f.req(target="/pad?n=%d" % pad)
+            seen.add(r.status)
+            if r.status == 200:
+                self.assertEqual(r.header("Content-Security-Policy"),
+                                 self.CSP, pad)
+                self.assertEqual(r.header("X-Rule"), "r" * 200, pad)
+                self.assertEqual(r.header("X-Content-Type-Options"),
+                                 "nosniff", pad)
+            else:
+                self.assertEqual(r.status, 502, pad)
+        self.assertEqual(seen, {200, 502})
+
 
 # ------------------------------------------------------------ webhooks
 
