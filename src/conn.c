@@ -223,9 +223,10 @@ unpark(struct conn *cn)
 {
 	if (cn->cn_parked == NULL)
 		return;
-	if (cn->cn_parkbig)
+	if (cn->cn_parkbig) {
 		free(cn->cn_parked);
-	else
+		W.w_heapin -= cn->cn_parkcap;
+	} else
 		blk_put(BLK_CLIENT, cn->cn_parked);
 	cn->cn_parked = NULL;
 	cn->cn_parkbig = 0;
@@ -248,13 +249,16 @@ conn_grow_inbuf(struct conn *cn, size_t cap)
 
 	if (cap < buf_avail(b) || (nb = malloc(cap)) == NULL)
 		return (-1);
+	W.w_heapin += cap;
 	memcpy(nb, b->b_data + b->b_start, buf_avail(b));
 	if (cn->cn_parked == NULL) {
 		cn->cn_parked = b->b_data;
 		cn->cn_parkbig = cn->cn_bigin;
-	} else if (cn->cn_bigin)
+		cn->cn_parkcap = b->b_cap;
+	} else if (cn->cn_bigin) {
 		free(b->b_data);	/* an earlier growth of this request */
-	else
+		W.w_heapin -= b->b_cap;
+	} else
 		blk_put(BLK_CLIENT, b->b_data);
 	b->b_data = nb;
 	b->b_end = buf_avail(b);
@@ -493,9 +497,10 @@ release_inbuf(struct conn *cn)
 {
 	struct buf	*b = &cn->cn_ep.ep_in;
 
-	if (cn->cn_bigin)
+	if (cn->cn_bigin) {
 		free(b->b_data);
-	else
+		W.w_heapin -= b->b_cap;
+	} else
 		blk_put(BLK_CLIENT, b->b_data);
 	cn->cn_bigin = 0;
 	b->b_data = NULL;

@@ -542,6 +542,72 @@ class TestWebhooks(unittest.TestCase):
         self.assertIn("VW_T_STRIPE is not set", err)
 
 
+class TestWebhookHoldBudget(unittest.TestCase):
+    """Held bodies share a per-worker memory budget."""
+    BODY = TestWebhooks.BODY
+    sign = TestWebhooks.sign
+    twilio = staticmethod(TestWebhooks.twilio)
+    ctype = TestWebhooks.ctype
+    post = TestWebhooks.post
+    assert_forwarded = TestWebhooks.assert_forwarded
+
+    def test_many_holds_bounded(self):
+        """Attack: many clients each sending most of a webhook body and
+        then stalling made the worker hold every body in memory at once
+        (150 holds of ~1 MB: +156 MB; max_connections 10000: ~10 GB, or
+        ~160 GB with body_size off).  Held buffers now share a per-worker
+        budget (64 MB); a hold past it is 503 with Retry-After, and the
+        budget comes back when the connections close."""
+        import socket
+        self.f = Fixture({"webhooks": {"signature_verification": {
+            "enabled": True, "paths": [{
+                "path": "/wh/generic", "provider": "generic",
+                "secret_env_var": "VW_T_GENERIC",
+                "header": "X-Signature"}]}},
+            "server": {"body_timeout": "20s"}}, env=SECRETS)
+        self.addCleanup(self.f.close)
+        pid = self.f.vw.workers()[0]
+        rss0 = T.rss_kib(pid)
+        socks = []
+        head = T.build_request("POST", "/wh/generic", [
+            ("Content-Type", "application/json"),
+            ("X-Signature", "00"), ("Content-Length", str(1024 * 1024))])
+        part = b"x" * (600 * 1024)
+        try:
+            for _ in range(100):
+                s = socket.create_connection(("127.0.0.1", self.f.port),
+                                             timeout=5)
+                socks.append(s)
+                try:
+                    s.sendall(head + part)
+                except OSError:
+                    pass        # answered 503 and closed while we sent
+            time.sleep(0.5)
+            statuses = []
+            for s in socks:
+                s.settimeout(0.05)
+                try:
+                    d = s.recv(200)
+                except (socket.timeout, OSError):
+                    d = b""
+                statuses.append(d[:12])
+            busy = [d for d in statuses if d == b"HTTP/1.1 503"]
+            self.assertGreater(len(busy), 10, statuses)
+            grown = T.rss_kib(pid) - rss0
+            self.assertLess(grown, 110 * 1024, grown)
+        finally:
+            for s in socks:
+                s.close()
+        time.sleep(0.5)
+        body = self.BODY
+        self.assert_forwarded(self.post("generic", body, self.sign(
+            "generic", body)), body)
+        # Budget given back: a large body is held again.
+        big = os.urandom(900 * 1024)
+        self.assert_forwarded(self.post("generic", big, self.sign(
+            "generic", big)), big)
+
+
 class TestStageOrder(unittest.TestCase):
     """Which of these stages answers when several would: maintenance,
     then input validation, then content type, then the signature."""
