@@ -154,6 +154,23 @@ class TestInputValidation(unittest.TestCase):
         self.assertEqual(self.f.req("GET", "/echo").status, 200)
         self.assertEqual(self.f.req("DELETE", "/echo").status, 200)
 
+    def test_content_type_twice(self):
+        """Attack: an allowed Content-Type followed by a refused one
+        passed (the check read the first) and both were forwarded; an
+        application that keeps the last (gunicorn) parsed the body as the
+        refused type (XML, say).  Two Content-Type fields are 415."""
+        n0 = self.f.upstream_count()
+        for cts in (("application/json", "text/xml"),
+                    ("text/xml", "application/json"),
+                    ("application/json", "application/json")):
+            with self.subTest(cts=cts):
+                r = self.f.req("POST", "/echo", [("Content-Type", ct)
+                                                 for ct in cts], b"{}")
+                self.assertEqual(r.status, 415, r)
+                self.assertEqual(r.json()["message"],
+                                 "more than one Content-Type field")
+        self.assertEqual(self.f.upstream_count(), n0)
+
 
 # ------------------------------------------------------------ maintenance
 
