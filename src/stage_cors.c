@@ -176,8 +176,14 @@ put(char *dst, size_t cap, size_t *off, const char *s, size_t len)
 void
 cors_append(const struct req *rq, char *dst, size_t cap, size_t *off)
 {
-	if (rq->rq_cors.len == 0)
+	/* Fetch 3.2.5: an answer that would differ for another Origin says
+	   so even when it has no CORS headers, or a shared cache that kept
+	   it (asked without Origin, say) serves it to the listed origins. */
+	if (rq->rq_cors.len == 0) {
+		if (cors_on)	/* with "*" too: no Origin, no header */
+			put(dst, cap, off, "Vary: Origin\r\n", 14);
 		return;
+	}
 	put(dst, cap, off, "Access-Control-Allow-Origin: ", 29);
 	put(dst, cap, off, rq->rq_cors.p, rq->rq_cors.len);
 	put(dst, cap, off, "\r\n", 2);

@@ -592,6 +592,20 @@ class TestCORS(Case):
         r = self.fx.req("GET", "/echo")
         self.assertIsNone(r.header("Access-Control-Allow-Origin"))
 
+    def test_vary_without_cors_headers(self):
+        """Attack: answers without CORS headers (no Origin, or one not
+        listed) had no Vary: Origin, so a shared cache that stored one
+        served it to the listed origins too: priming a cache with a plain
+        request broke the application's cross-origin reads for everyone
+        (Fetch 3.2.5 asks for Vary: Origin on those answers as well)."""
+        for hdrs in ([], [("Origin", "https://evil.example")]):
+            r = self.fx.req("GET", "/echo", hdrs)
+            self.assertEqual(r.status, 200)
+            self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+            self.assertIn("Origin", r.header_all("Vary"), hdrs)
+            r = self.fx.req("GET", "/_vibewarden/health", hdrs)
+            self.assertIn("Origin", r.header_all("Vary"), hdrs)
+
     def test_own_error_carries_headers(self):
         r = self.fx.req("POST", "/echo", [("Origin", "https://app.example")],
                         b"x" * 2000)
@@ -627,6 +641,10 @@ class TestCORSWildcard(Case):
         self.assertEqual(r.header("Access-Control-Allow-Origin"), "*")
         self.assertNotIn("Origin", r.header_all("Vary"))
         self.assertIsNone(r.header("Access-Control-Allow-Credentials"))
+        # Without an Origin there is no "*": a cache must know that.
+        r = self.fx.req("GET", "/echo")
+        self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+        self.assertIn("Origin", r.header_all("Vary"))
 
 
 # ====================================================================== config
