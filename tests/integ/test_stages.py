@@ -668,6 +668,33 @@ class TestConfig(unittest.TestCase):
         self.assertEqual(rc, 1, err)
         self.assertIn("allow_credentials", err)
 
+    def test_header_values_one_line(self):
+        """Attack (config-sourced header injection): a CR or LF in a CORS
+        list or a security header value (a CSP templated from the
+        environment, say) was accepted and written as is, so it started
+        a header line of its own, Set-Cookie say, on every response.  As
+        for response_headers, such a value is a configuration error."""
+        inj = "x\r\nSet-Cookie: injected=1"
+        for extra, key in (
+                ({"security_headers": {"content_security_policy": inj}},
+                 "security_headers.content_security_policy"),
+                ({"security_headers": {"referrer_policy": inj}},
+                 "security_headers.referrer_policy"),
+                ({"security_headers": {"permissions_policy": inj}},
+                 "security_headers.permissions_policy"),
+                ({"security_headers": {"csp": {"script_src": [inj]}}},
+                 "security_headers.csp.script_src"),
+                ({"cors": {"enabled": True, "allowed_origins": ["https://a.b"],
+                           "allowed_headers": [inj]}},
+                 "cors.allowed_headers"),
+                ({"cors": {"enabled": True, "allowed_origins": ["https://a.b"],
+                           "exposed_headers": ["X-A\nX-B: 1"]}},
+                 "cors.exposed_headers")):
+            with self.subTest(key=key):
+                rc, out, err = self.check(extra)
+                self.assertEqual(rc, 1, err)
+                self.assertIn(key + ": a value cannot span lines", err)
+
     def test_features_implemented(self):
         rc, out, err = self.check({
             "cors": {"enabled": True, "allowed_origins": ["https://a.b"]},
