@@ -892,6 +892,14 @@ proxy_hold(struct conn *cn)
 			cap = 2 * b->b_cap > want ? want : 2 * b->b_cap;
 			if (cap < b->b_cap)
 				cap = b->b_cap;	/* room for a next head */
+			if (W.w_heapin + cap > HOLD_BUDGET) {
+				rq->rq_retry_after = 1;
+				req_fail(rq, 503, EV_BLOCKED,
+				    "service_unavailable", "too many request "
+				    "bodies held for verification; try again "
+				    "later");
+				return (2);
+			}
 			if (cap < buf_avail(b) + 1 ||
 			    conn_grow_inbuf(cn, cap) == -1)
 				return (-1);
