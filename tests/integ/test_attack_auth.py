@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Regression tests for attacks on authentication (issue 10) by an outside
+tester: each class is one attack that once worked.  Same harness as
+test_auth.py (the real binary, the test upstream, stand-ins on loopback);
+every process started here is stopped by PID.
+"""
+
+import http.server
+import json
+import os
+import sys
+import threading
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import test_auth as A  # noqa: E402
+import vwtest as T  # noqa: E402
+
+
+class _Server:
+    """A one-handler http.server on a loopback address, in a thread."""
+
+    def __init__(self, host, handler):
+        self.port = T.free_port()
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.httpd = http.server.ThreadingHTTPServer((host, self.port),
+                                                     handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def down(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+@unittest.skipUnless(A.HAVE_CRYPTO, "python3-cryptography not installed")
+class TestJWKSRedirect(unittest.TestCase):
+    """Attack: the JWKS URL answers 302 to another host (an open redirect,
+    a hijacked path, or https -> http for a man in the middle), whose set
+    holds the attacker's key.  libcurl followed it, so tokens signed by the
+    attacker passed.  The manual says "status 200 only": a redirect is a
+    failed fetch, and no key comes from anywhere but the configured URL."""
+
+    def test_redirect_not_followed(self):
+        evil = A.Key("RSA", "evil-1")
+        fetched = []
+
+        class Evil(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                fetched.append(self.path)
+                body = json.dumps({"keys": [evil.jwk]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        es = _Server("127.0.0.2", Evil)
+
+        class Redir(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(302)
+                self.send_header("Location", "http://127.0.0.2:%d/jwks.json"
+                                 % es.port)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        rs = _Server("127.0.0.1", Redir)
+        f = None
+        try:
+            f = A.Fixture({"mode": "jwt", "jwt": {
+                "jwks_url": "http://127.0.0.1:%d/jwks.json" % rs.port,
+                "issuer": A.ISS, "audience": A.AUD}})
+            self.assertTrue(A.wait_for(lambda: f.vw.events(
+                "auth.jwks_error"), 10))
+            self.assertEqual(f.vw.events("auth.jwks_refresh"), [])
+            self.assertEqual(fetched, [])
+            n = f.nreq()
+            r = f.get(headers=A.bearer(A.token(evil)))
+            self.assertNotEqual(r.status, 200)
+            self.assertEqual(f.nreq(), n)
+        finally:
+            if f:
+                f.close()
+            rs.down()
+            es.down()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
