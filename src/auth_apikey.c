@@ -69,19 +69,29 @@ has_scope(const struct cf_api_key *k, const char *scope)
 	return (0);
 }
 
-/* reference 3.4: the first matching rule decides; none = allowed. */
+/*
+ * reference 3.4: the first matching rule decides; none = allowed.  A rule
+ * matches the path, or any spelling the application may route to the
+ * same handler (auth_path_alias, case ignored): "/Admin;x/users/" is
+ * /admin/users to some application servers, and must not dodge the rule
+ * for /admin/ *.  0 also when the arena is full.
+ */
 static int
-scopes_ok(const struct req *rq, const struct cf_api_key *k)
+scopes_ok(struct req *rq, const struct cf_api_key *k)
 {
 	const struct cf_auth *a = &rq->rq_conf->auth;
 	const struct cf_scope_rule *r;
 	const struct http_msg *m = &rq->rq_msg;
+	struct vw_str	 alias;
 	size_t		 i, j;
 	int		 meth;
 
+	if ((alias = auth_path_alias(&rq->rq_arena, m->m_path, 1)).p == NULL)
+		return (0);
 	for (i = 0; i < a->api_key.nscope_rules; i++) {
 		r = &a->api_key.scope_rules[i];
-		if (r->path == NULL || !rl_glob(r->path, m->m_path))
+		if (r->path == NULL || (!rl_glob(r->path, m->m_path) &&
+		    !rl_glob_ci(r->path, alias)))
 			continue;
 		meth = r->methods.n == 0;
 		for (j = 0; j < r->methods.n && !meth; j++)

@@ -275,8 +275,19 @@ rl_report(void)
 
 /* ------------------------------------------------------------ paths */
 
+/* One pattern byte against one path byte, with ci ASCII case folded. */
 static int
-glob_at(const char *p, const char *s, const char *e)
+glob_eq(int ci, char p, char s)
+{
+	if (ci && p >= 'A' && p <= 'Z')
+		p += 'a' - 'A';
+	if (ci && s >= 'A' && s <= 'Z')
+		s += 'a' - 'A';
+	return (p == s);
+}
+
+static int
+glob_at(const char *p, const char *s, const char *e, int ci)
 {
 	for (; *p != '\0'; p++) {
 		/* A trailing / * or / ** takes everything below. */
@@ -287,7 +298,7 @@ glob_at(const char *p, const char *s, const char *e)
 			while (p[1] == '*')
 				p++;
 			for (;; s++) {
-				if (glob_at(p + 1, s, e))
+				if (glob_at(p + 1, s, e, ci))
 					return (1);
 				if (s == e || *s == '/')
 					return (0);
@@ -295,7 +306,7 @@ glob_at(const char *p, const char *s, const char *e)
 		}
 		if (s == e)
 			return (0);
-		if (*p == '?' ? *s == '/' : *p != *s)
+		if (*p == '?' ? *s == '/' : !glob_eq(ci, *p, *s))
 			return (0);
 		s++;
 	}
@@ -305,7 +316,13 @@ glob_at(const char *p, const char *s, const char *e)
 int
 rl_glob(const char *pat, struct vw_str path)
 {
-	return (glob_at(pat, path.p, path.p + path.len));
+	return (glob_at(pat, path.p, path.p + path.len, 0));
+}
+
+int
+rl_glob_ci(const char *pat, struct vw_str path)
+{
+	return (glob_at(pat, path.p, path.p + path.len, 1));
 }
 
 int

@@ -95,5 +95,59 @@ class TestJWKSRedirect(unittest.TestCase):
             es.down()
 
 
+class TestScopeRuleSpelling(unittest.TestCase):
+    """Attack: a scope rule is a glob on the path as sent, but the
+    application may route another spelling of it to the same handler:
+    servlet containers drop ";params" ("/admin;x/users" is /admin/users),
+    Express and ASP.NET match case-insensitively and ignore a trailing
+    slash.  A read-only key reached /admin/* and POST /echo that way."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.f = A.Fixture({
+            "mode": "api-key",
+            "public_paths": ["/public/*", "/*.css"],
+            "api_key": {
+                "keys": [{"name": "ro", "hash": A.sha(A.KEY_RO),
+                          "scopes": ["read"]}],
+                "scope_rules": [
+                    {"path": "/admin/*", "required_scopes": ["admin"]},
+                    {"path": "/echo", "methods": ["POST"],
+                     "required_scopes": ["write"]},
+                ],
+            },
+        })
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.f.close()
+
+    def test_rule_spellings(self):
+        ro = [("X-API-Key", A.KEY_RO)]
+        n = self.f.nreq()
+        for meth, t in (("GET", "/admin;x/users"), ("GET", "/admin;/users"),
+                        ("GET", "/Admin/users"), ("GET", "/ADMIN/users"),
+                        ("POST", "/echo;x"), ("POST", "/echo/"),
+                        ("POST", "/ECHO"), ("POST", "/echo;a=b/")):
+            r = self.f.get(t, headers=ro, method=meth)
+            self.assertEqual(r.status, 403, (meth, t))
+        self.assertEqual(self.f.nreq(), n)
+        # What the rules do not cover still passes.
+        for meth, t in (("GET", "/echo"), ("GET", "/echo/"),
+                        ("GET", "/administrator"), ("GET", "/x;y")):
+            r = self.f.get(t, headers=ro, method=meth)
+            self.assertEqual(r.status, 200, (meth, t))
+
+    def test_public_glob_and_params(self):
+        # "/*.css" is public, but a servlet reads "/echo;.css" as /echo.
+        n = self.f.nreq()
+        for t in ("/echo;.css", "/echo;x.css", "/admin;/x.css"):
+            r = self.f.get(t)
+            self.assertIn(r.status, (400, 401), t)
+        self.assertEqual(self.f.nreq(), n)
+        for t in ("/a.css", "/public/x", "/public/x;y"):
+            self.assertEqual(self.f.get(t).status, 200, t)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

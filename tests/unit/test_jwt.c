@@ -365,28 +365,37 @@ S(const char *s)
 
 START_TEST(t_public_paths)
 {
-	static char	*pp[] = { "/public/*", "/health", "/a/*/c" };
+	static char	*pp[] = { "/public/*", "/health", "/a/*/c", "/*.css" };
 	static char	*ck[] = { "sub", "role" };
 	static char	*cv[] = { "X-User-Id", "X-Role" };
 	struct config	 cf;
+	struct arena	 a;
+	static char	 buf[4096];
 
+	arena_init(&a, buf, sizeof(buf));
 	memset(&cf, 0, sizeof(cf));
 	cf.auth.mode = AUTH_JWT;
 	cf.auth.public_paths.v = pp;
-	cf.auth.public_paths.n = 3;
-	ck_assert(auth_public_path(&cf, S("/public/a.css")));
-	ck_assert(auth_public_path(&cf, S("/public/css/a.css")));
-	ck_assert(auth_public_path(&cf, S("/health")));
-	ck_assert(auth_public_path(&cf, S("/a/b/c")));
-	ck_assert(auth_public_path(&cf, S("/_vibewarden/x")));
-	ck_assert(!auth_public_path(&cf, S("/public")));
-	ck_assert(!auth_public_path(&cf, S("/publicx/a")));
-	ck_assert(!auth_public_path(&cf, S("/health/x")));
-	ck_assert(!auth_public_path(&cf, S("/a/b/d/c")));
-	ck_assert(!auth_public_path(&cf, S("/admin")));
-	ck_assert(!auth_public_path(&cf, S("/self-service/login")));
+	cf.auth.public_paths.n = 4;
+	ck_assert(auth_public_path(&cf, &a, S("/public/a.css")));
+	ck_assert(auth_public_path(&cf, &a, S("/public/css/a.css")));
+	ck_assert(auth_public_path(&cf, &a, S("/health")));
+	ck_assert(auth_public_path(&cf, &a, S("/a/b/c")));
+	ck_assert(auth_public_path(&cf, &a, S("/_vibewarden/x")));
+	ck_assert(!auth_public_path(&cf, &a, S("/public")));
+	ck_assert(!auth_public_path(&cf, &a, S("/publicx/a")));
+	ck_assert(!auth_public_path(&cf, &a, S("/health/x")));
+	ck_assert(!auth_public_path(&cf, &a, S("/a/b/d/c")));
+	ck_assert(!auth_public_path(&cf, &a, S("/admin")));
+	ck_assert(!auth_public_path(&cf, &a, S("/self-service/login")));
+	/* ";params" that an application may drop: both spellings public. */
+	ck_assert(auth_public_path(&cf, &a, S("/public/a;b")));
+	ck_assert(auth_public_path(&cf, &a, S("/a/b;x/c")));
+	ck_assert(auth_public_path(&cf, &a, S("/x.css")));
+	ck_assert(!auth_public_path(&cf, &a, S("/admin;.css")));
+	ck_assert(!auth_public_path(&cf, &a, S("/admin;x.css")));
 	cf.auth.mode = AUTH_KRATOS;
-	ck_assert(auth_public_path(&cf, S("/self-service/login")));
+	ck_assert(auth_public_path(&cf, &a, S("/self-service/login")));
 	cf.auth.jwt.claims_to_headers.k = ck;
 	cf.auth.jwt.claims_to_headers.v = cv;
 	cf.auth.jwt.claims_to_headers.n = 2;
