@@ -149,5 +149,51 @@ class TestScopeRuleSpelling(unittest.TestCase):
             self.assertEqual(self.f.get(t).status, 200, t)
 
 
+@unittest.skipUnless(A.HAVE_CRYPTO, "python3-cryptography not installed")
+class TestPartialIdentity(unittest.TestCase):
+    """Attack: a mapped claim that cannot become a header (over 1 KB, an
+    object, an array with a number) was silently left out, and the token
+    passed: the application got X-User-Id without the X-Tenant or role it
+    relies on (an absent tenant often means a default one).  Whoever can
+    lengthen a claim (a profile field the IdP copies) could strip it.
+    The manual says such a value refuses the token; now it does."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.key = A.Key("RSA", "p-1")
+        cls.jwks = A.JWKSServer([cls.key])
+        try:
+            cls.f = A.Fixture({"mode": "jwt", "jwt": {
+                "jwks_url": cls.jwks.url(), "issuer": A.ISS,
+                "audience": A.AUD,
+                "claims_to_headers": {"role": "X-User-Role",
+                                      "tenant": "X-Tenant"}}})
+        except Exception:
+            cls.jwks.down()
+            raise
+        assert A.wait_for(lambda: cls.f.vw.events("auth.jwks_refresh"), 10)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.f.close()
+        cls.jwks.down()
+
+    def test_unrenderable_claim_refuses(self):
+        n = self.f.nreq()
+        for kw in ({"role": "r" * 1100}, {"tenant": {"id": "t1"}},
+                   {"role": ["user", 7]}, {"tenant": ["t" * 600] * 2},
+                   {"email": "e" * 1100 + "@example.test"}):
+            r = self.f.get(headers=A.bearer(A.token(
+                self.key, body=A.claims(**kw))))
+            self.assertEqual(r.status, 401, kw)
+        self.assertEqual(self.f.nreq(), n)
+        r = self.f.get(headers=A.bearer(A.token(self.key, body=A.claims(
+            role=["user", "dev"], tenant=None))))
+        self.assertEqual(r.status, 200, r.body)
+        got = A.upstream_headers(r)
+        self.assertEqual(A.hdr(got, "X-User-Role"), ["user,dev"])
+        self.assertEqual(A.hdr(got, "X-Tenant"), [])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
