@@ -78,6 +78,13 @@ int		 auth_jwt_worker_init(const struct config *cf);
 int		 jwks_job_wanted(const struct config *cf);
 void		 jwks_job_main(const struct config *cf);
 
+/*
+ * The SHA-256 that names cf's key source (jwks_url, else issuer_url)
+ * into out: the helper stamps it on the keys it stores in shm/, and a
+ * worker uses only keys stamped with its own.
+ */
+void		 jwks_job_source(const struct config *cf, unsigned char out[32]);
+
 /* Whether cf's auth mode keeps state in shm/ (the master creates it). */
 int		 auth_needs_shm(const struct config *cf);
 

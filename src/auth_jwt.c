@@ -76,6 +76,7 @@ static struct {
 	struct kslot		 keys[NKEYS];
 	unsigned		 nextkey;	/* round-robin victim */
 	struct tslot		*tok;
+	unsigned char		 src[32];	/* jwks_job_source() */
 } J;
 
 static void
@@ -106,6 +107,7 @@ auth_jwt_worker_init(const struct config *cf)
 	shm_close(J.sh);
 	memset(&J, 0, sizeof(J));
 	J.cf = cf;
+	jwks_job_source(cf, J.src);
 	for (i = 0; i < al->n; i++)
 		if ((a = jwt_alg_id(al->v[i])) != JWA_NONE)
 			J.allowed |= 1u << a;
@@ -134,7 +136,10 @@ wall_ms(void)
 
 /*
  * The current JWKS generation (0: no key set yet), read at most once per
- * GEN_CHECK_MS unless force; a new one empties both caches.
+ * GEN_CHECK_MS unless force; a new one empties both caches.  Keys from
+ * another source (shm/ outlives a restart with a new jwks_url or
+ * issuer_url) count as none: the old IdP's keys must not sign for us
+ * until the new source has been fetched.
  */
 static uint64_t
 generation(int force)
@@ -146,6 +151,8 @@ generation(int force)
 	J.gen_read = util_now_ms;
 	if (shm_jwks_meta(J.sh, &m) != SHM_OK)
 		return (J.gen);
+	if (CRYPTO_memcmp(m.jm_src, J.src, sizeof(J.src)) != 0)
+		m.jm_gen = 0;
 	if (m.jm_gen != J.gen) {
 		flush();
 		J.gen = m.jm_gen;

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include "vw_autoconf.h"
 #include "auth.h"
@@ -145,6 +146,21 @@ fetch(const char *url, struct body *b, char *err, size_t elen)
 	return (-1);
 }
 
+void
+jwks_job_source(const struct config *cf, unsigned char out[32])
+{
+	const char	*u = cf->auth.jwt.jwks_url;
+	char		 buf[JWKS_URL_MAX + 8];
+	unsigned int	 len = 0;
+
+	/* jwks_url wins when both are set (jwks_url() below). */
+	snprintf(buf, sizeof(buf), "%s%s", u != NULL ? "jwks " : "iss ",
+	    u != NULL ? u : cf->auth.jwt.issuer_url != NULL ?
+	    cf->auth.jwt.issuer_url : "");
+	if (EVP_Digest(buf, strlen(buf), out, &len, EVP_sha256(), NULL) != 1)
+		memset(out, 0, 32);
+}
+
 static int
 add_key(void *arg, const char *kid, enum jwt_alg alg,
     const unsigned char *der, size_t derlen)
@@ -217,6 +233,7 @@ static int
 refresh(const struct config *cf, struct shm *sh)
 {
 	char		 url[JWKS_URL_MAX], err[256];
+	unsigned char	 src[32];
 	const char	*why;
 	struct body	 b;
 	struct keyset	 ks;
@@ -236,7 +253,8 @@ refresh(const struct config *cf, struct shm *sh)
 		keyset_free(&ks);
 		return (-1);
 	}
-	rc = shm_jwks_replace(sh, ks.kv, ks.n, wall_ms());
+	jwks_job_source(cf, src);
+	rc = shm_jwks_replace(sh, ks.kv, ks.n, wall_ms(), src);
 	keyset_free(&ks);
 	if (rc != SHM_OK) {
 		event(0, url, shm_errstr(sh), 0);

@@ -8,6 +8,7 @@ every process started here is stopped by PID.
 import http.server
 import json
 import os
+import shutil
 import sys
 import threading
 import unittest
@@ -193,6 +194,74 @@ class TestPartialIdentity(unittest.TestCase):
         got = A.upstream_headers(r)
         self.assertEqual(A.hdr(got, "X-User-Role"), ["user,dev"])
         self.assertEqual(A.hdr(got, "X-Tenant"), [])
+
+
+@unittest.skipUnless(A.HAVE_CRYPTO, "python3-cryptography not installed")
+class TestStaleKeysOtherSource(unittest.TestCase):
+    """Attack: the shm "jwks" database outlives a restart.  An operator
+    moves jwks_url to a new key server (a compromised key, another IdP)
+    and restarts; until the new server is fetched, which may be never
+    if it is unreachable, the old server's keys stayed in shm and tokens
+    signed with them passed.  Keys are now stamped with their source and
+    a worker uses only its own source's keys (503 until they come)."""
+
+    def test_old_source_keys_ignored(self):
+        old = A.Key("RSA", "old-1")
+        new = A.Key("EC", "new-1")
+        srv_old = A.JWKSServer([old])
+        srv_new = None
+        tmp = T.new_tmpdir()
+        up = T.Upstream(tmp).start()
+        vw = None
+        try:
+            port = T.free_port()
+
+            def cfg(url):
+                c = T.base_config(port, up.port)
+                c["auth"] = {"mode": "jwt", "jwt": {
+                    "jwks_url": url, "issuer": A.ISS, "audience": A.AUD,
+                    "cache_ttl": "1s"}}
+                c["shm"] = {"path": os.path.join(tmp, "shm"),
+                            "map_size": "8MB"}
+                return c
+
+            def get(tok):
+                with T.Client(port) as c:
+                    return c.request("GET", "/echo", A.bearer(tok))
+
+            vw = T.Vibewarden(tmp, cfg(srv_old.url()))
+            vw.start()
+            self.assertTrue(A.wait_for(lambda: vw.events(
+                "auth.jwks_refresh"), 10))
+            self.assertEqual(get(A.token(old)).status, 200)
+            vw.stop()
+            vw = None
+            srv_old.down()
+            new_port = T.free_port()
+            vw = T.Vibewarden(tmp, cfg("http://127.0.0.1:%d/jwks.json" %
+                                       new_port))
+            vw.start()
+            self.assertTrue(A.wait_for(lambda: vw.events(
+                "auth.jwks_error"), 10))
+            n = len(up.requests())
+            r = get(A.token(old))
+            self.assertEqual(r.status, 503, r.body)
+            self.assertEqual(len(up.requests()), n)
+            # The new source, once up, is used.
+            srv_new = A.JWKSServer([new])
+            srv_new.down()
+            srv_new.port = new_port
+            srv_new.up()
+            self.assertTrue(A.wait_for(lambda: get(A.token(new)).status ==
+                                       200, 15))
+            self.assertEqual(get(A.token(old)).status, 401)
+        finally:
+            if vw:
+                vw.stop()
+            if srv_new:
+                srv_new.down()
+            up.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

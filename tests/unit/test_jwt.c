@@ -324,11 +324,11 @@ START_TEST(t_shm_jwks)
 	ck_assert_ptr_nonnull(h);
 	ck_assert_int_eq(shm_jwks_meta(h, &m), SHM_OK);
 	ck_assert_uint_eq(m.jm_gen, 0);
-	ck_assert_int_eq(shm_jwks_replace(h, kv, 2, 1000), SHM_OK);
+	ck_assert_int_eq(shm_jwks_replace(h, kv, 2, 1000, NULL), SHM_OK);
 	ck_assert_int_eq(shm_jwks_key(h, "kb", 2, buf, sizeof(buf), &n),
 	    SHM_OK);
 	ck_assert_uint_eq(n, 2);
-	ck_assert_int_eq(shm_jwks_replace(h, kv, 1, 2000), SHM_OK);
+	ck_assert_int_eq(shm_jwks_replace(h, kv, 1, 2000, NULL), SHM_OK);
 	ck_assert_int_eq(shm_jwks_key(h, "kb", 2, buf, sizeof(buf), &n), 1);
 	ck_assert_int_eq(shm_jwks_meta(h, &m), SHM_OK);
 	ck_assert_uint_eq(m.jm_gen, 2);
@@ -343,7 +343,7 @@ START_TEST(t_shm_jwks)
 	ck_assert_int_eq(shm_jwks_wanted(h, &w), SHM_OK);
 	ck_assert_uint_eq(w, 15001);
 	/* The control records survive a replace. */
-	ck_assert_int_eq(shm_jwks_replace(h, kv, 2, 3000), SHM_OK);
+	ck_assert_int_eq(shm_jwks_replace(h, kv, 2, 3000, NULL), SHM_OK);
 	ck_assert_int_eq(shm_jwks_wanted(h, &w), SHM_OK);
 	ck_assert_uint_eq(w, 15001);
 	shm_close(h);
