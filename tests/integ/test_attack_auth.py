@@ -115,6 +115,10 @@ class TestScopeRuleSpelling(unittest.TestCase):
                     {"path": "/admin/*", "required_scopes": ["admin"]},
                     {"path": "/echo", "methods": ["POST"],
                      "required_scopes": ["write"]},
+                    {"path": "/items/*", "methods": ["DELETE"],
+                     "required_scopes": ["admin"]},
+                    {"path": "/report", "methods": ["GET"],
+                     "required_scopes": ["admin"]},
                 ],
             },
         })
@@ -138,6 +142,33 @@ class TestScopeRuleSpelling(unittest.TestCase):
                         ("GET", "/administrator"), ("GET", "/x;y")):
             r = self.f.get(t, headers=ro, method=meth)
             self.assertEqual(r.status, 200, (meth, t))
+
+    def test_method_spellings(self):
+        """Attack: a rule names methods, but Rack, Symfony, Laravel and
+        Express's method-override run POST with X-HTTP-Method-Override:
+        DELETE (or ?_method=DELETE) as DELETE, and every framework runs
+        HEAD through the GET handler.  The rules were checked for the
+        request line's method only."""
+        ro = [("X-API-Key", A.KEY_RO)]
+        n = self.f.nreq()
+        for meth, t, extra in (
+                ("POST", "/items/1", [("X-HTTP-Method-Override", "DELETE")]),
+                ("POST", "/items/1", [("X-HTTP-Method", "DELETE")]),
+                ("POST", "/items/1", [("x-method-override", "delete")]),
+                ("POST", "/items/1?_method=DELETE", []),
+                ("POST", "/items/1?a=b&_method=delete", []),
+                ("GET", "/echo", [("X-HTTP-Method-Override", "POST")]),
+                ("HEAD", "/report", [])):
+            r = self.f.get(t, headers=ro + extra, method=meth)
+            self.assertEqual(r.status, 403, (meth, t, extra))
+        self.assertEqual(self.f.nreq(), n)
+        for meth, t, extra in (
+                ("POST", "/items/1", []),
+                ("POST", "/items/1", [("X-HTTP-Method-Override", "PATCH")]),
+                ("POST", "/items/1?x_method=DELETE", []),
+                ("HEAD", "/echo", [])):
+            r = self.f.get(t, headers=ro + extra, method=meth)
+            self.assertEqual(r.status, 200, (meth, t, extra))
 
     def test_public_glob_and_params(self):
         # "/*.css" is public, but a servlet reads "/echo;.css" as /echo.
