@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "log.h"
 #include "ratelimit.h"
 #include "redis_ev.h"
@@ -400,14 +402,26 @@ rl_ip_key(char scope, const char *ip, int v6prefix, unsigned char *out)
 	return (n + 2);
 }
 
+/*
+ * 'u' + the id; an id too long for that is 'U' + its SHA-256, never cut:
+ * ids that share their first 255 bytes are still different users, and
+ * one must not spend the other's bucket.
+ */
 size_t
 rl_user_key(struct vw_str uid, unsigned char *out)
 {
-	size_t	 n = uid.len > RL_KEY_MAX - 1 ? RL_KEY_MAX - 1 : uid.len;
+	unsigned int	 len = 0;
 
-	out[0] = 'u';
-	memcpy(out + 1, uid.p, n);
-	return (n + 1);
+	if (uid.len <= RL_KEY_MAX - 1) {
+		out[0] = 'u';
+		memcpy(out + 1, uid.p, uid.len);
+		return (uid.len + 1);
+	}
+	out[0] = 'U';
+	if (EVP_Digest(uid.p, uid.len, out + 1, &len, EVP_sha256(),
+	    NULL) != 1)
+		memset(out + 1, 0, len = 32);
+	return (len + 1);
 }
 
 /* ------------------------------------------------------------ decisions */

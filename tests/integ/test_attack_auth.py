@@ -295,5 +295,42 @@ class TestStaleKeysOtherSource(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@unittest.skipUnless(A.HAVE_CRYPTO, "python3-cryptography not installed")
+class TestUserBucketLongIds(unittest.TestCase):
+    """Attack: the per-user bucket was keyed by the first 255 bytes of
+    the user id, so users whose ids share them (long subjects, or a
+    user-chosen claim mapped to X-User-Id) shared one bucket: one could
+    exhaust it and lock the other out, or a victim's own traffic counted
+    against a lookalike.  Long ids are now keyed by their SHA-256."""
+
+    def test_long_ids_own_buckets(self):
+        key = A.Key("EC", "l-1")
+        jwks = A.JWKSServer([key])
+        f = None
+        try:
+            f = A.Fixture({"mode": "jwt", "jwt": {
+                "jwks_url": jwks.url(), "issuer": A.ISS, "audience": A.AUD}},
+                extra={"rate_limit": {
+                    "enabled": True,
+                    "per_ip": {"requests_per_second": 1000, "burst": 1000},
+                    "per_user": {"requests_per_second": 0.01, "burst": 2}}})
+            self.assertTrue(A.wait_for(lambda: f.vw.events(
+                "auth.jwks_refresh"), 10))
+            common = "u" * 300
+
+            def get(sub):
+                return f.get(headers=A.bearer(A.token(
+                    key, body=A.claims(sub=sub)))).status
+
+            self.assertEqual([get(common + "-a") for _ in range(3)],
+                             [200, 200, 429])
+            self.assertEqual(get(common + "-b"), 200)
+            self.assertEqual(get("short"), 200)
+        finally:
+            if f:
+                f.close()
+            jwks.down()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
