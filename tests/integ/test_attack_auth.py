@@ -332,5 +332,36 @@ class TestUserBucketLongIds(unittest.TestCase):
             jwks.down()
 
 
+class TestClaimHeaderCount(unittest.TestCase):
+    """Attack: claims_to_headers beyond the 16 extra headers a request's
+    identity holds were silently never set (their client copies stripped,
+    so the application just saw them missing: a partial identity).  Such
+    a config is now refused at load."""
+
+    def check(self, n):
+        tmp = T.new_tmpdir()
+        try:
+            cfg = T.base_config(T.free_port(), T.free_port())
+            ch = {"sub": "X-User-Id", "email": "X-User-Email"}
+            ch.update({"c%d" % i: "X-Claim-%d" % i for i in range(n)})
+            cfg["auth"] = {"mode": "jwt", "jwt": {
+                "jwks_url": "http://127.0.0.1:9/jwks.json",
+                "issuer": A.ISS, "audience": A.AUD,
+                "claims_to_headers": ch}}
+            conf = os.path.join(tmp, "vw.yaml")
+            with open(conf, "w") as fh:
+                fh.write(T.to_yaml(cfg) + "\n")
+            return T.run_check(conf)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_too_many_refused(self):
+        rc, out, err = self.check(16)
+        self.assertEqual(rc, 0, out + err)
+        rc, out, err = self.check(17)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("at most 16", out + err)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
