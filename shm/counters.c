@@ -68,6 +68,13 @@ counters_tunnel(struct vw_counters *c, int delta)
 }
 
 void
+counters_waf(struct vw_counters *c, int rule, int blocked)
+{
+	if (c != NULL && rule >= 0 && rule < CTR_WAF_RULES)
+		c->c_waf[blocked ? 1 : 0][rule]++;
+}
+
+void
 counters_sum(const struct vw_counters *base, struct vw_counters *out)
 {
 	int	 i, j;
@@ -82,5 +89,9 @@ counters_sum(const struct vw_counters *base, struct vw_counters *out)
 		out->c_conns_open += base[i].c_conns_open;
 		out->c_tunnels += base[i].c_tunnels;
 		out->c_restarts += base[i].c_restarts;
+		for (j = 0; j < CTR_WAF_RULES; j++) {
+			out->c_waf[0][j] += base[i].c_waf[0][j];
+			out->c_waf[1][j] += base[i].c_waf[1][j];
+		}
 	}
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #define CTR_SLOTS	256
+#define CTR_WAF_RULES	32	/* >= waf_rule_count() */
 
 struct vw_counters {
 	uint64_t	 c_requests[6];	/* by status class: 1xx..5xx, other */
@@ -26,6 +27,10 @@ struct vw_counters {
 	int32_t		 c_accepting;	/* worker: its listener is armed
 					   (read by the other workers to
 					   balance connections) */
+	/* WAF detections by mode (0 detect, 1 block) and rule (index of
+	   waf_rule_name(), < CTR_WAF_RULES): the admin process serves
+	   vibewarden_waf_detections_total{rule,mode}. */
+	uint64_t	 c_waf[2][CTR_WAF_RULES];
 } __attribute__((aligned(64)));
 
 /*
@@ -84,6 +89,8 @@ void	 counters_request(struct vw_counters *c, int status, uint64_t bytes,
 	    uint64_t dur_ms);
 void	 counters_conn(struct vw_counters *c, int delta);
 void	 counters_tunnel(struct vw_counters *c, int delta);
+/* One WAF detection of rule (waf.h index); blocked: in block mode. */
+void	 counters_waf(struct vw_counters *c, int rule, int blocked);
 
 /* Sum every slot into out (the admin process, tests). */
 void	 counters_sum(const struct vw_counters *base, struct vw_counters *out);

@@ -16,12 +16,14 @@
 
 #include "rltab.h"
 #include "shm.h"
+#include "shm_int.h"
 
 enum { DB_RATELIMIT, DB_CONNS, DB_SESSIONS, DB_JWKS, DB_APIKEYS, DB_N };
 
 static const char *const db_names[DB_N] = {
 	"ratelimit", "conns", "sessions", "jwks", "apikeys"
 };
+_Static_assert(DB_SESSIONS == SHM_DB_SESSIONS, "shm_int.h");
 
 /* "conns" value: one entry per worker PID holding slots. */
 struct conn_ent {
@@ -541,6 +543,32 @@ shm_used(struct shm *h, uint64_t *used, uint64_t *mapsize)
 	*used = (uint64_t)(ei.me_last_pgno + 1) * st.ms_psize;
 	*mapsize = ei.me_mapsize;
 	return (SHM_OK);
+}
+
+/* ------------------------------------------- for shm/ only (shm_int.h) */
+
+MDB_env *
+shm_env(struct shm *h)
+{
+	return (h->sh_env);
+}
+
+MDB_dbi
+shm_dbi(struct shm *h, int db)
+{
+	return (h->sh_dbi[db]);
+}
+
+int
+shm_fail(struct shm *h, int rc)
+{
+	return (fail(h, rc));
+}
+
+uint64_t
+shm_mapsize(struct shm *h)
+{
+	return ((uint64_t)h->sh_rlcap * SHM_KEY_BUDGET);
 }
 
 /* ------------------------------------------------------------ jwks */

@@ -70,6 +70,10 @@ static const struct ename e_ipf[] = {
 static const struct ename e_waf[] = {
 	{ "detect", WAF_DETECT }, { "block", WAF_BLOCK }, { NULL, 0 }
 };
+static const struct ename e_wafeng[] = {
+	{ "builtin", WAF_ENGINE_BUILTIN },
+	{ "modsecurity", WAF_ENGINE_MODSECURITY }, { NULL, 0 }
+};
 static const struct ename e_otlp[] = {
 	{ "http", OTLP_HTTP }, { "grpc", OTLP_GRPC }, { NULL, 0 }
 };
@@ -199,6 +203,7 @@ const struct key config_keys[] = {
 	KS("tls.storage_path", tls.storage_path,
 	    LOCALSTATEDIR "/lib/vibewarden/acme"),
 	KS("tls.acme_directory", tls.acme_directory, LE_PRODUCTION),
+	KS("tls.acme_ca_file", tls.acme_ca_file, NULL),
 	KE("tls.profile", tls.profile, "intermediate", e_profile),
 	KD("tls.ticket_key_rotation", tls.ticket_key_rotation_ms, "12h"),
 	KB("tls.cert_monitoring.enabled", tls.cert_monitoring.enabled,
@@ -362,6 +367,7 @@ const struct key config_keys[] = {
 
 	KB("waf.enabled", waf.enabled, "true"),
 	KE("waf.mode", waf.mode, "detect", e_waf),
+	KE("waf.engine", waf.engine, "builtin", e_wafeng),
 	KB("waf.rules.sqli", waf.rules.sqli, "true"),
 	KB("waf.rules.xss", waf.rules.xss, "true"),
 	KB("waf.rules.path_traversal", waf.rules.path_traversal, "true"),
@@ -503,6 +509,12 @@ on_waf(const struct config *c)
 }
 
 static int
+on_modsec(const struct config *c)
+{
+	return (c->waf.enabled && c->waf.engine == WAF_ENGINE_MODSECURITY);
+}
+
+static int
 on_csrf(const struct config *c)
 {
 	return (c->csrf.enabled);
@@ -577,7 +589,7 @@ struct feature config_features[] = {
 	{ "acme", { "tls.provider", "tls.enabled" },
 	    "ACME certificates (tls.provider letsencrypt)",
 	    "tls.provider: self-signed or external",
-	    "no certificate can be obtained", 1, 0, on_acme },
+	    "no certificate can be obtained", 1, 1, on_acme },
 	{ "upstream_tls", { "upstream.url" }, "TLS to the upstream",
 	    "an http:// upstream.url", "", 1, 1, on_uptls },
 	{ "auth", { "auth.mode", "auth.enabled" }, "authentication",
@@ -586,7 +598,7 @@ struct feature config_features[] = {
 	{ "auth_kratos", { "auth.mode", "auth.enabled" },
 	    "Kratos sessions (auth.mode kratos)",
 	    "auth.mode: none", "requests are not authenticated",
-	    1, 0, on_auth_kratos },
+	    1, 1, on_auth_kratos },
 	{ "rate_limit", { "rate_limit.enabled" }, "rate limiting",
 	    "rate_limit.enabled: false", "traffic is not rate limited", 1, 1,
 	    on_rate },
@@ -596,7 +608,10 @@ struct feature config_features[] = {
 	{ "cors", { "cors.enabled" }, "CORS", "cors.enabled: false",
 	    "no CORS headers are sent", 1, 1, on_cors },
 	{ "waf", { "waf.mode", "waf.enabled" }, "the WAF block mode",
-	    "waf.mode: detect", "attacks are not blocked", 1, 0, on_waf },
+	    "waf.mode: detect", "attacks are not blocked", 1, 1, on_waf },
+	{ "waf_modsecurity", { "waf.engine" }, "the modsecurity WAF engine",
+	    "waf.engine: builtin", "the WAF does not run", 1, 0,
+	    on_modsec },
 	{ "csrf", { "csrf.enabled" }, "CSRF protection",
 	    "csrf.enabled: false", "cross-site requests are not rejected",
 	    1, 1, on_csrf },

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "counters.h"
+#include "kratos.h"
 #include "errresp.h"
 #include "log.h"
 #include "pipe.h"
@@ -26,6 +27,7 @@
 #include "ratelimit.h"
 #include "upstream.h"
 #include "util.h"
+#include "waf.h"
 #include "worker.h"
 
 #define ACCEPT_BATCH	32
@@ -263,13 +265,15 @@ conn_grow_inbuf(struct conn *cn, size_t cap)
 }
 
 static void	 emit_log(struct conn *, struct req *);
+static void	 waf_fields(struct logev *, struct req *,
+		    const struct waf_det *);
 
 static const char *const ev_names[EV__COUNT] = {
 	"request.proxied", "request.blocked", "request.internal",
 	"upstream.timeout", "upstream.error", "worker.fd_exhausted",
 	"rate_limit.blocked", "upstream.unavailable", "ip_filter.blocked",
 	"csrf.blocked", "maintenance.request_blocked",
-	"webhook.signature_invalid", "auth.denied"
+	"webhook.signature_invalid", "auth.denied", "audit.waf.blocked"
 };
 
 /* SPEC.md 11: one event per request, then the counters. */
@@ -289,6 +293,57 @@ conn_log_request(struct conn *cn)
 		req_log(cn, cn->cn_req);
 }
 
+/*
+ * One audit.waf.detection per detection of a request in detect mode
+ * (before its own event), and the counters by rule and mode.  A blocked
+ * request's one detection goes in its audit.waf.blocked event instead.
+ */
+static void
+emit_waf(struct req *rq)
+{
+	struct logev	 le;
+	struct waf_det	*d, *rev = NULL, *next;
+
+	/* Oldest first, as found. */
+	for (d = rq->rq_wafdet; d != NULL; d = next) {
+		next = d->wd_next;
+		d->wd_next = rev;
+		rev = d;
+	}
+	rq->rq_wafdet = rev;
+	for (d = rq->rq_wafdet; d != NULL; d = d->wd_next) {
+		counters_waf(W.w_ctr, d->wd_rule, d->wd_blocked);
+		if (d->wd_blocked)
+			continue;
+		logev_init(&le, LOG_LVL_WARN, "medium", "policy",
+		    "audit.waf.detection");
+		if (!log_enabled(le.le_level))
+			continue;
+		logev_summary(&le, "WAF %s in %s %.*s (detect mode)",
+		    waf_rule_name(d->wd_rule), d->wd_loc,
+		    (int)(d->wd_name.len > 64 ? 64 : d->wd_name.len),
+		    d->wd_name.p ? d->wd_name.p : "");
+		waf_fields(&le, rq, d);
+		logev_str(&le, "method", rq->rq_lmethod.p, rq->rq_lmethod.len);
+		logev_str(&le, "path", rq->rq_lpath.p, rq->rq_lpath.len);
+		logev_cstr(&le, "client_ip", rq->rq_cip);
+		le.le_request_id = rq->rq_id[0] ? rq->rq_id : NULL;
+		le.le_actor_ip = rq->rq_cip;
+		le.le_outcome = "allowed";
+		logev_emit(&le);
+	}
+}
+
+static void
+waf_fields(struct logev *le, struct req *rq, const struct waf_det *d)
+{
+	logev_cstr(le, "rule", waf_rule_name(d->wd_rule));
+	logev_cstr(le, "category", d->wd_cat);
+	logev_cstr(le, "location", d->wd_loc);
+	logev_str(le, "parameter", d->wd_name.p, d->wd_name.len);
+	logev_str(le, "value", d->wd_value.p, d->wd_value.len);
+}
+
 static void
 emit_log(struct conn *cn, struct req *rq)
 {
@@ -300,9 +355,12 @@ emit_log(struct conn *cn, struct req *rq)
 			    rq->rq_event == EV_FD_EXHAUSTED;
 	const char	*sev = bad || rq->rq_event == EV_RATE_LIMITED ||
 			    rq->rq_event == EV_IP_BLOCKED ||
-			    rq->rq_event == EV_CSRF_BLOCKED ? "medium" : "info";
+			    rq->rq_event == EV_CSRF_BLOCKED ||
+			    rq->rq_event == EV_WAF_BLOCKED ? "medium" : "info";
 
 	counters_request(W.w_ctr, st, rq->rq_back.fl_bytes, dur);
+	if (rq->rq_wafdet != NULL)
+		emit_waf(rq);
 	if (!W.w_conf->log.access_log && rq->rq_event == EV_PROXIED &&
 	    st < 500)
 		return;
@@ -337,6 +395,8 @@ emit_log(struct conn *cn, struct req *rq)
 		logev_cstr(&le, "limit_type", rq->rq_rlkind);
 	if (rq->rq_event == EV_IP_BLOCKED)
 		logev_cstr(&le, "mode", ipfilter_mode());
+	if (rq->rq_event == EV_WAF_BLOCKED && rq->rq_wafdet != NULL)
+		waf_fields(&le, rq, rq->rq_wafdet);
 	le.le_request_id = rq->rq_id[0] ? rq->rq_id : NULL;
 	le.le_actor_ip = rq->rq_cip;
 	le.le_outcome = rq->rq_event == EV_BLOCKED ||
@@ -344,7 +404,8 @@ emit_log(struct conn *cn, struct req *rq)
 	    rq->rq_event == EV_CSRF_BLOCKED ||
 	    rq->rq_event == EV_MAINTENANCE ||
 	    rq->rq_event == EV_WEBHOOK_INVALID ||
-	    rq->rq_event == EV_AUTH_DENIED ? "blocked" :
+	    rq->rq_event == EV_AUTH_DENIED ||
+	    rq->rq_event == EV_WAF_BLOCKED ? "blocked" :
 	    rq->rq_event == EV_RATE_LIMITED ? "rate_limited" :
 	    bad ? "failed" : "allowed";
 	logev_emit(&le);
@@ -525,6 +586,7 @@ conn_close(struct conn *cn, const char *reason)
 	ready_del(cn);
 	release_inbuf(cn);
 	rl_conn_close(cn);
+	kratos_conn_close(cn);
 	cn->cn_ep.ep_ops->eo_close(&cn->cn_ep);
 	cn->cn_state = CS_DEAD;
 	if (cn->cn_prev)

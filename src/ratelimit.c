@@ -22,6 +22,7 @@
 
 #include <openssl/evp.h>
 
+#include "auth.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "redis_ev.h"
@@ -65,7 +66,18 @@ static struct {
 int
 rl_needs_shm(const struct config *cf)
 {
-	return (config_feature_on(cf, "rate_limit"));
+	/*
+	 * The Kratos session cache and the JWKS keys live there too: one
+	 * handle per process, this one (LMDB: an environment opened twice
+	 * in one process loses its locks when either handle closes).
+	 */
+	return (config_feature_on(cf, "rate_limit") || auth_needs_shm(cf));
+}
+
+struct shm *
+rl_shm(void)
+{
+	return (R.shm);
 }
 
 int
@@ -90,7 +102,7 @@ rl_worker_init(const struct config *cf)
 	R.pid = getpid();
 	if (!rl_needs_shm(cf))
 		return (0);
-	R.on = 1;
+	R.on = config_feature_on(cf, "rate_limit");
 	gcra_init(&R.g[RL_IP], r->per_ip.requests_per_second,
 	    (uint32_t)r->per_ip.burst);
 	gcra_init(&R.g[RL_USER], r->per_user.requests_per_second,
@@ -106,7 +118,7 @@ rl_worker_init(const struct config *cf)
 		    "rate limiting fails open");
 		return (-1);
 	}
-	if (r->store == RL_STORE_REDIS)
+	if (r->store == RL_STORE_REDIS && R.on)
 		return (redis_init(cf));
 	return (0);
 }
@@ -640,6 +652,7 @@ rl_conn_open(struct conn *cn)
 	uint32_t	 lim;
 
 	if (R.shm == NULL || R.conf == NULL ||
+	    !R.on ||
 	    (lim = (uint32_t)R.conf->rate_limit.per_ip.max_connections) == 0)
 		return (0);
 	release_owed();

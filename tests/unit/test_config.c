@@ -22,7 +22,7 @@ static char	 strip[1200];	/* directory cut from file names in lines */
 static struct cfg_diags diags;
 
 static const char *const no_features[] = {
-	"acme", "auth_kratos", "waf", "admin", "telemetry", "otlp", NULL
+	"acme", "waf_modsecurity", "admin", "telemetry", "otlp", NULL
 };
 
 static void
@@ -229,10 +229,7 @@ START_TEST(t_seed000_this_build)
 {
 	ck_assert_ptr_null(load_data("tests/unit/data/config/"
 	    "seed000_flat.yaml"));
-	NERR(3);
-	HAS("seed000_flat.yaml:11:13: error: tls.provider: ACME certificates "
-	    "(tls.provider letsencrypt) is not implemented in this build; set "
-	    "tls.provider: self-signed or external");
+	NERR(2);
 	/* body_size is implemented: its 10MB is taken, not refused. */
 	ck_assert_ptr_null(strstr(lines, "body_size"));
 	HAS("seed000_flat.yaml:53:12: error: admin.enabled: the admin API is "
@@ -454,12 +451,15 @@ START_TEST(t_env)
 	HAS("env:VIBEWARDEN_CSRF_TRUSTED_ORIGINS: error: csrf.trusted_origins: "
 	    "'ftp://b' is not an origin like https://example.com");
 	NERR(2);
-	ck_assert_ptr_null(load_env("tls:\n  enabled: false\n"
-	    "  provider: acme\n  domain: a.example\n", tls));
-	HAS("t.yaml:3:13: error: tls.provider: ACME certificates "
-	    "(tls.provider letsencrypt) is not implemented in this build; set "
-	    "tls.provider: self-signed or external");
-	NERR(1);
+	/* The environment switches TLS on: ACME, with its http-01 port. */
+	c = load_env("tls:\n  enabled: false\n"
+	    "  provider: acme\n  domain: a.example\n", tls);
+	ck_assert_ptr_nonnull(c);
+	NERR(0);
+	ck_assert_int_eq(c->tls.enabled, 1);
+	ck_assert_int_eq(c->tls.provider, TLS_PROV_LETSENCRYPT);
+	ck_assert_int_eq(c->server.http_redirect_port, 80);
+	config_free(c);
 }
 END_TEST
 
@@ -856,15 +856,12 @@ END_TEST
 START_TEST(t_features)
 {
 	ck_assert_ptr_null(load("tls:\n  provider: letsencrypt\n"
-	    "  domain: a.example\nwaf:\n  mode: block\n"
+	    "  domain: a.example\nwaf:\n  engine: modsecurity\n"
 	    "ip_filter:\n  enabled: true\n"));
-	HAS("t.yaml:2:13: error: tls.provider: ACME certificates (tls.provider "
-	    "letsencrypt) is not implemented in this build; set tls.provider: "
-	    "self-signed or external");
-	HAS("t.yaml:5:9: error: waf.mode: the WAF block mode is not "
-	    "implemented in this build; set waf.mode: detect");
-	/* Implemented: no diagnostic about the IP filter. */
-	NERR(2);
+	HAS("t.yaml:5:11: error: waf.engine: the modsecurity WAF engine is "
+	    "not implemented in this build; set waf.engine: builtin");
+	/* Implemented: no diagnostic about the IP filter or ACME. */
+	NERR(1);
 	ck_assert_ptr_null(strstr(lines, "ip_filter"));
 	ck_assert_int_eq(config_feature_set_implemented("nope", 1), -1);
 }
@@ -880,11 +877,10 @@ START_TEST(t_seed_inference)
 	HAS("t.yaml:7:15: warning: auth.mode is not set; kratos.public_url "
 	    "with auth.public_paths or auth.login_url means auth.mode: "
 	    "kratos");
-	HAS("t.yaml: warning: Kratos sessions (auth.mode kratos) is on by "
-	    "default but not implemented in this build; requests are not "
-	    "authenticated (set auth.mode: none)");
+	/* Kratos sessions are implemented: the seed is authenticated. */
+	ck_assert_ptr_null(strstr(lines, "not implemented"));
 	ck_assert_int_eq(c->auth.mode, AUTH_KRATOS);
-	ck_assert_int_eq(config_feature_on(c, "auth_kratos"), 0);
+	ck_assert_int_eq(config_feature_on(c, "auth_kratos"), 1);
 	config_free(c);
 	c = load(OFF "kratos:\n  public_url: http://kratos:4433\n"
 	    "auth:\n  mode: none\n  login_url: /login\n");
