@@ -218,12 +218,18 @@ jwks_url(const struct config *cf, char *out, size_t cap, char *err,
 	snprintf(out, cap, "%s", disc);
 	if (fetch(disc, &b, err, elen) == -1)
 		return (-1);
-	rc = jwks_discovery_uri(b.b, b.len, out, cap);
+	/*
+	 * An https issuer's keys must not come over http: the discovery
+	 * document cannot be forged, but an http jwks_uri it names can be
+	 * answered by anyone on the path.
+	 */
+	rc = jwks_discovery_uri(b.b, b.len, strncmp(iss, "https://", 8) ==
+	    0, out, cap);
 	free(b.b);
 	if (rc == -1) {
 		snprintf(out, cap, "%s", disc);
-		snprintf(err, elen, "no http(s) jwks_uri in the discovery "
-		    "document");
+		snprintf(err, elen, "no %s jwks_uri in the discovery document",
+		    strncmp(iss, "https://", 8) == 0 ? "https" : "http(s)");
 	}
 	return (rc);
 }

@@ -298,10 +298,17 @@ START_TEST(t_jwks)
 	ck_assert_int_eq(jwks_parse("{\"keys\":{}}", 11, count_key, NULL,
 	    &why), -1);
 	ck_assert_int_eq(jwks_discovery_uri("{\"jwks_uri\":\"https://i/k\"}",
-	    26, uri, sizeof(uri)), 0);
+	    26, 0, uri, sizeof(uri)), 0);
 	ck_assert_str_eq(uri, "https://i/k");
+	ck_assert_int_eq(jwks_discovery_uri("{\"jwks_uri\":\"https://i/k\"}",
+	    26, 1, uri, sizeof(uri)), 0);
 	ck_assert_int_eq(jwks_discovery_uri("{\"jwks_uri\":\"file:///x\"}",
-	    24, uri, sizeof(uri)), -1);
+	    24, 0, uri, sizeof(uri)), -1);
+	/* An https issuer naming an http jwks_uri: a downgrade. */
+	ck_assert_int_eq(jwks_discovery_uri("{\"jwks_uri\":\"http://i/k\"}",
+	    25, 0, uri, sizeof(uri)), 0);
+	ck_assert_int_eq(jwks_discovery_uri("{\"jwks_uri\":\"http://i/k\"}",
+	    25, 1, uri, sizeof(uri)), -1);
 }
 END_TEST
 
