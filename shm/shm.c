@@ -625,7 +625,7 @@ jwks_put(struct shm *h, MDB_txn *txn, const void *key, size_t klen,
 
 int
 shm_jwks_replace(struct shm *h, const struct shm_kv *kv, size_t n,
-    uint64_t now_ms)
+    uint64_t now_ms, const unsigned char *src)
 {
 	MDB_txn			*txn;
 	MDB_cursor		*cur;
@@ -661,6 +661,10 @@ shm_jwks_replace(struct shm *h, const struct shm_kv *kv, size_t n,
 	m.jm_gen++;
 	m.jm_fetched_ms = now_ms;
 	m.jm_nkeys = (uint32_t)n;
+	if (src != NULL)
+		memcpy(m.jm_src, src, sizeof(m.jm_src));
+	else
+		memset(m.jm_src, 0, sizeof(m.jm_src));
 	if ((rc = jwks_put(h, txn, JWKS_META, sizeof(JWKS_META) - 1, &m,
 	    sizeof(m))) != 0)
 		return (abort_fail(h, txn, rc));

@@ -33,6 +33,7 @@
 
 #include <yaml.h>
 
+#include "auth.h"
 #include "config.h"
 #include "config_keys.h"
 #include "http_parse.h"
@@ -1907,12 +1908,21 @@ check_claim_headers(struct ctx *c)
 {
 	const struct strmap *m = &c->cfg->auth.jwt.claims_to_headers;
 	struct vw_str	 n;
-	size_t		 i, j;
+	size_t		 i, j, extra;
 	int		 bad;
 
-	for (i = 0; i < m->n; i++) {
+	for (i = 0, extra = 0; i < m->n; i++) {
 		n.p = m->v[i];
 		n.len = strlen(m->v[i]);
+		/* auth_ident holds AUTH_EXTRA_MAX more: never drop one. */
+		if (strcasecmp(m->v[i], "X-User-Id") != 0 &&
+		    strcasecmp(m->v[i], "X-User-Email") != 0 &&
+		    strcasecmp(m->v[i], "X-User-Verified") != 0 &&
+		    ++extra == AUTH_EXTRA_MAX + 1)
+			key_diag(c, key_find("auth.jwt.claims_to_headers"), 1,
+			    "auth.jwt.claims_to_headers: at most %d headers "
+			    "besides X-User-Id, X-User-Email and X-User-Verified",
+			    AUTH_EXTRA_MAX);
 		bad = n.len == 0 || n.len > 64;
 		for (j = 0; j < n.len && !bad; j++)
 			bad = !isalnum((unsigned char)n.p[j]) && n.p[j] != '-';
