@@ -137,8 +137,9 @@ scopes_ok(struct req *rq, const struct cf_api_key *k)
 			    strlen(overrides[j])) && !rules_allow(rq, k, alias,
 			    m->m_fields[i].f_value))
 				return (0);
-	for (q = m->m_query.p, e = q + m->m_query.len; q != NULL && q < e;
-	    q = amp + 1) {
+	if ((q = m->m_query.p) == NULL)
+		return (1);
+	for (e = q + m->m_query.len; q < e; q = amp + 1) {
 		if ((amp = memchr(q, '&', (size_t)(e - q))) == NULL)
 			amp = e;
 		if ((size_t)(amp - q) > 8 && strncmp(q, "_method=", 8) == 0) {

@@ -1187,19 +1187,10 @@ class TestOverTLSPassThrough(OverTLS, P.TestPassThrough):
                              if hdrs is None else ["127.0.0.1"])
 
 
-def sanitized():
-    """True when VW_BIN is an ASan build."""
-    try:
-        with open(T.VW_BIN, "rb") as f:
-            return b"__asan_init" in f.read()
-    except OSError:
-        return False
-
-
 class TestOverTLSBodies(OverTLS, P.TestBodies):
 
     def test_64mib_streams_with_bounded_memory(self):
-        if sanitized():
+        if T.sanitized():
             # OpenSSL frees and re-allocates record buffers (RELEASE_BUFFERS)
             # and ASan's quarantine keeps them all: RSS says nothing there.
             self.skipTest("RSS bound not meaningful under ASan")

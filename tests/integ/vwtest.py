@@ -175,6 +175,16 @@ def proc_state(pid):
         return None
 
 
+def sanitized():
+    """True when VW_BIN is an ASan build: its quarantine keeps freed
+    buffers, so RSS bounds say nothing there."""
+    try:
+        with open(VW_BIN, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
 def rss_kib(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
