@@ -447,6 +447,13 @@ pairs(struct waf *w, enum waf_loc loc, const char *p, size_t len, char sep,
 		name.p = w->w_name;
 		name.len = waf_pct_decode(p, cap((size_t)(eq - p),
 		    WAF_NAME_MAX / 3), w->w_name, plus);
+		/* The name is data too (a key the application reads, or
+		   the whole of a parameter without '='): inspected as a
+		   value, under its own name. */
+		vlen = waf_pct_decode(p, cap((size_t)(eq - p),
+		    WAF_VALUE_MAX), w->w_val, plus);
+		if (vlen > 0 && check(w, loc, name, vlen, fn, arg, &n))
+			return (n);
 		if (eq < e) {
 			vlen = waf_pct_decode(eq + 1, cap((size_t)(e - eq - 1),
 			    WAF_VALUE_MAX), w->w_val, plus);
@@ -579,6 +586,10 @@ json(struct waf *w, const char *p, size_t len, waf_hit_fn *fn, void *arg)
 			/* A member name: the key of what follows. */
 			name.len = cap(vlen, WAF_NAME_MAX);
 			memcpy(w->w_name, w->w_val, name.len);
+			/* Keys reach the application too. */
+			if (vlen > 0 && check(w, WL_JSON, name, vlen, fn,
+			    arg, &n))
+				return (n);
 			continue;
 		}
 		if (vlen > 0 && check(w, WL_JSON, name, vlen, fn, arg, &n))

@@ -147,8 +147,14 @@ START_TEST(t_locations)
 	ck_assert(inspect_s(WL_QUERY, "f=%252e%252e%252fetc%252fpasswd") &
 	    WAF_TRAVERSAL);
 	ck_assert_int_eq(inspect_s(WL_QUERY, "q=o%27brien&x=%2B1"), 0);
-	/* Values only: an attack in a parameter name is not looked at. */
-	ck_assert_int_eq(inspect_s(WL_QUERY, "%3Cscript%3E=1"), 0);
+	/* Names too, and a parameter without '=': the application reads
+	   keys and raw query strings (attack-waf). */
+	ck_assert(inspect_s(WL_QUERY, "%3Cscript%3E=1") & WAF_XSS);
+	ck_assert(inspect_s(WL_QUERY, "a=1&%3Cscript%3Ealert(1)") & WAF_XSS);
+	ck_assert(inspect_s(WL_COOKIE, "a=b; <script>alert(1)") & WAF_XSS);
+	ck_assert(inspect_s(WL_JSON, "{\"1 union select password from "
+	    "users--\":1}") & WAF_SQLI);
+	ck_assert_int_eq(inspect_s(WL_JSON, "{\"select\":\"union\"}"), 0);
 }
 END_TEST
 
