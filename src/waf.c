@@ -28,18 +28,27 @@
 /* White space, '+', an SQL comment: what separates SQL words. */
 #define SP	"(?:[\\s+]|" P("(?:20|09|0a|0b|0c|0d|2b|a0)") \
 		"|/\\*[^*]{0,40}\\*/)"
+/*
+ * Between UNION and SELECT: a comment as SQL has it, '*' inside or to the
+ * end of the line, bounded (256 bytes a run) so that a value full of
+ * "union" and comment openers costs linear time.
+ */
+#define SPC	"(?:[\\s+]|" P("(?:20|09|0a|0b|0c|0d|2b|a0)") \
+		"|/\\*[^*]{0,256}+(?:\\*{1,16}+[^*/][^*]{0,256}+){0,2}+" \
+		"\\*{1,16}+/|(?:--|#)[^\\n]{0,256}+\\n)"
 #define Q	"(?:['\"`]|" P("(?:27|22|60)") ")"
 #define EQ	"(?:=|" P("3d") ")"
 #define LT	"(?:<|" P("3c") "|(?:&|" P("26") ")lt(?:;|" P("3b") ")?" \
 		"|&#0{0,5}60;?|&#x0{0,5}3c;?" \
 		"|\\\\u003c|\\\\x3c)"
 #define COLON	"(?::|" P("3a") "|&colon;|&#0{0,5}58;?|&#x0{0,5}3a;?)"
+/* Overlong UTF-8 forms count raw too: decoders that accept them. */
 #define DOT	"(?:\\.|" P("2e") "|" P("c0") P("ae") "|" P("e0") P("80") \
 		P("ae") \
-		"|" P("c0") P("2e") "|%u002e)"
+		"|" P("c0") P("2e") "|%u002e|\\xc0[\\xae\\x2e]|\\xe0\\x80\\xae)"
 #define SL	"(?:/|\\\\|" P("(?:2f|5c)") "|" P("c0") P("af") "|" P("c1") \
 		P("9c") "|" P("c0") P("5c") "|" P("e0") P("80") P("af") \
-		"|%u2215|%u2216)"
+		"|%u2215|%u2216|\\xc0[\\xaf\\x5c]|\\xc1\\x9c|\\xe0\\x80\\xaf)"
 #define BT	"(?:`|" P("60") ")"
 /* A word start: \\b would miss "%20or" (the 0 is a word byte). */
 #define WB	"(?:(?<![a-z_])|(?<=%[0-9a-f]{2})|(?<=%25[0-9a-f]{2})" \
@@ -77,8 +86,8 @@ struct rule {
 static const struct rule rules[] = {
 	/* SQL injection */
 	{ "sqli_union", WC_SQLI,
-	  WB "union(?:" SP "|" LP "){1,6}+(?:(?:all|distinct)(?:" SP "|" LP
-	  "){1,6}+)?select(?:" SP "|" LP "){1,6}+(?:\\*|null\\b|\\d|" AT AT
+	  WB "union(?:" SPC "|" LP "){1,6}+(?:(?:all|distinct)(?:" SPC "|"
+	  LP "){1,6}+)?select(?:" SP "|" LP "){1,6}+(?:\\*|null\\b|\\d|" AT AT
 	  "?\\w|0x|" Q "|\\w{1,64}" SP "{0,6}+(?:,|" LP "|from\\b|" P("2c")
 	  "))" },
 	{ "sqli_tautology", WC_SQLI,
@@ -92,7 +101,10 @@ static const struct rule rules[] = {
 	  "|/\\*|;|$)" },
 	{ "sqli_comment", WC_SQLI,
 	  Q "(?:" SP "|" RP "){0,6}+(?:(?:--|#|" P("23") ")(?:[\\s+-]|"
-	  P("20") "){0,3}$|/\\*|" P("2f") P("2a") ")" },
+	  P("20") "){0,3}$|/\\*|" P("2f") P("2a") ")"
+	  /* MySQL runs what a versioned comment holds. */
+	  "|/\\*!\\d{0,6}+" SP "{0,6}+(?:union|select|and|or|from|where"
+	  "|insert|update|delete|drop|sleep|benchmark|concat)\\b" },
 	{ "sqli_stacked", WC_SQLI,
 	  "(?:" Q "|\\d|" RP ")" SP "{0,6}+(?:;|" P("3b") ")" SP
 	  "{0,6}+(?:drop" SP "{1,6}+(?:table|database|schema)|delete" SP

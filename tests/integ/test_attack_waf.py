@@ -97,5 +97,16 @@ class TestBlockEvasion(unittest.TestCase):
                                   b'{"1 union select password from users'
                                   b'--": 1}'), "attack in a JSON key")
 
+    def test_overlong_and_comment_evasions(self):
+        fx = self.fx
+        for q in ("f=..%c0%af..%c0%afvar%c0%aflog",
+                  "id=1%20/*!50000UNION*/%20/*!50000SELECT*/%201,2",
+                  "id=1%20UNION--%0aSELECT%20password%20FROM%20users",
+                  "id=1%20UNION%23x%0aSELECT%20password%20FROM%20users",
+                  "id=1%20UNION/*" + "x" * 60 +
+                  "*/SELECT%20password%20FROM%20users"):
+            self.assertBlocked(fx.req("GET", "/echo?" + q), q)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -158,6 +158,32 @@ START_TEST(t_locations)
 }
 END_TEST
 
+/* Evasions an outside tester found (attack-waf). */
+START_TEST(t_evasions)
+{
+	/* Overlong UTF-8 still raw after the one decode. */
+	ck_assert(inspect_s(WL_QUERY, "f=..%c0%af..%c0%afvar") &
+	    WAF_TRAVERSAL);
+	ck_assert(inspect_s(WL_QUERY, "f=%c0%ae%c0%ae/x") & WAF_TRAVERSAL);
+	/* MySQL versioned comments run their content. */
+	ck_assert(inspect_s(WL_QUERY, "id=1 /*!50000UNION*/ /*!50000SELECT*/"
+	    " 1,2") & WAF_SQLI);
+	/* Any comment between UNION and SELECT: long, with '*', by line. */
+	ck_assert(inspect_s(WL_QUERY, "id=1 UNION/*xxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxx*/SELECT password FROM users") &
+	    WAF_SQLI);
+	ck_assert(inspect_s(WL_QUERY, "id=1 UNION/* a*b */SELECT password,"
+	    "2") & WAF_SQLI);
+	ck_assert(inspect_s(WL_QUERY, "id=1 UNION--%0aSELECT password,2") &
+	    WAF_SQLI);
+	ck_assert(inspect_s(WL_QUERY, "id=1 UNION%23x%0aSELECT password,2") &
+	    WAF_SQLI);
+	/* A minified script's licence comment is not SQL. */
+	ck_assert_int_eq(inspect_s(WL_JSON, "{\"js\":\"/*! jQuery v3.7.1 | "
+	    "(c) OpenJS Foundation */\"}"), 0);
+}
+END_TEST
+
 START_TEST(t_categories_off)
 {
 	const char	*err;
@@ -338,6 +364,7 @@ waf_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, t_decode);
 	tcase_add_test(tc, t_locations);
+	tcase_add_test(tc, t_evasions);
 	tcase_add_test(tc, t_categories_off);
 	tcase_add_test(tc, t_corpora);
 	tcase_add_test(tc, t_pathological);
