@@ -111,7 +111,9 @@ body_kind(const struct http_msg *m)
 	struct vw_str	 ct = http_field_get(m, H_CONTENT_TYPE);
 	size_t		 n;
 
-	for (n = 0; n < ct.len && ct.p[n] != ';' && ct.p[n] != ' '; n++)
+	/* RFC 9110 8.3.1: OWS (SP or HTAB) may stand before the ';'. */
+	for (n = 0; n < ct.len && ct.p[n] != ';' && ct.p[n] != ' ' &&
+	    ct.p[n] != '\t'; n++)
 		;
 	ct.len = n;
 	if (vw_str_caseeq(ct, "application/x-www-form-urlencoded", 33))

@@ -97,6 +97,21 @@ class TestBlockEvasion(unittest.TestCase):
                                   b'{"1 union select password from users'
                                   b'--": 1}'), "attack in a JSON key")
 
+    def test_content_type_with_whitespace(self):
+        # "type \t; charset" is the same media type to every framework
+        # (RFC 9110 8.3.1 allows OWS before ';'); it was not read.
+        fx = self.fx
+        for ct in ("application/x-www-form-urlencoded\t; charset=utf-8",
+                   "application/x-www-form-urlencoded ;charset=utf-8",
+                   "Application/X-WWW-Form-Urlencoded;Charset=UTF-8"):
+            r = fx.req("POST", "/echo", [("Content-Type", ct)],
+                       b"q=%3Cscript%3Ealert(1)%3C/script%3E")
+            self.assertBlocked(r, ct)
+        r = fx.req("POST", "/echo", [("Content-Type",
+                                      "application/json\t; charset=utf-8")],
+                   b'{"q":"<script>alert(1)</script>"}')
+        self.assertBlocked(r, "json with a tab")
+
     def test_overlong_and_comment_evasions(self):
         fx = self.fx
         for q in ("f=..%c0%af..%c0%afvar%c0%aflog",
