@@ -725,17 +725,20 @@ proxy_start(struct conn *cn)
 
 /*
  * The first BODY_CHECK payload bytes of the held body for pipe_body(): in
- * place for Content-Length, an arena copy without the chunk framing for
- * a chunked body.  *len is 0 when nothing is held (or no memory).
+ * place for Content-Length, a copy without the chunk framing for a
+ * chunked body.  The copy is this worker's one buffer, not the request
+ * arena: an arena with less than BODY_CHECK bytes left passed a chunked
+ * body on uninspected and unlogged.  Valid until the next call.
+ * *len is 0 when nothing is held.
  */
 static const char *
 held_body(struct req *rq, const struct buf *b, size_t *len)
 {
+	static char	 out[BODY_CHECK];
 	const char	*p = b->b_data + b->b_start;
 	size_t		 avail = buf_avail(b), off = 0, used, doff, dlen;
 	struct chunked	 ck;
 	enum chunk_rc	 rc;
-	char		*out;
 
 	*len = 0;
 	if (rq->rq_fwd.fl_mode == FL_LENGTH) {
@@ -745,8 +748,6 @@ held_body(struct req *rq, const struct buf *b, size_t *len)
 			*len = BODY_CHECK;
 		return (p);
 	}
-	if ((out = arena_alloc(&rq->rq_arena, BODY_CHECK)) == NULL)
-		return (NULL);
 	chunked_init(&ck);
 	while (off < avail && *len < BODY_CHECK) {
 		rc = chunked_step(&ck, p + off, avail - off, &used, &doff,

@@ -71,8 +71,11 @@ record(void *arg, const struct waf_hit *h)
 
 	if (rq->rq_nwafdet >= WAF_DET_MAX)
 		return (block);
-	if ((d = arena_alloc(&rq->rq_arena, sizeof(*d))) == NULL)
+	if ((d = arena_alloc(&rq->rq_arena, sizeof(*d))) == NULL) {
+		/* Not recorded, but found: block mode still blocks. */
+		rq->rq_nwafdet++;
 		return (block);
+	}
 	memset(d, 0, sizeof(*d));
 	d->wd_rule = h->h_rule;
 	d->wd_cat = waf_cat_name(h->h_cat);
