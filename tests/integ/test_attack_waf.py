@@ -112,6 +112,44 @@ class TestBlockEvasion(unittest.TestCase):
                    b'{"q":"<script>alert(1)</script>"}')
         self.assertBlocked(r, "json with a tab")
 
+    def test_chunked_small_chunks_within_8k(self):
+        # The hold before connecting counted wire bytes: with one-byte
+        # chunks (6 wire bytes each) only what fits in the read buffer
+        # (~5 KiB of payload) was inspected, not the first 8 KiB.
+        fx = self.fx
+        n0 = fx.upstream_count()
+        body = b'{"pad":"' + b"x" * 7000 + b'","q":"<script>alert(1)' \
+            b'</script>"}'
+        self.assertLess(len(body), 8192)
+        r = fx.req("POST", "/echo", [JSON, CHUNKED],
+                   T.chunk_encode(body, [1]))
+        self.assertBlocked(r, "attack at payload byte 7000 in 1-byte chunks")
+        self.assertEqual(fx.upstream_count(), n0)
+
+    def test_chunked_small_chunks_benign_intact(self):
+        # The buffer grows to hold 8 KiB of payload in small chunks; the
+        # body still reaches the upstream whole, byte-identical.
+        fx = self.fx
+        body = b'{"text":"' + b"plain words " * 1500 + b'"}'
+        r = fx.req("POST", "/echo", [JSON, CHUNKED],
+                   T.chunk_encode(body, [1, 2, 3]))
+        self.assertEqual(r.status, 200, r)
+        rec = fx.up.requests()[-1]
+        self.assertEqual(rec["body_sha256"],
+                         hashlib.sha256(body).hexdigest())
+
+    def test_chunked_dense_framing_refused(self):
+        # One payload byte per 1 KiB of chunk extensions: 8 KiB of
+        # payload would need 8 MiB held.  Refused, never passed on.
+        fx = self.fx
+        n0 = fx.upstream_count()
+        ext = b";e=" + b"v" * 1000
+        body = b"".join(b"1" + ext + b"\r\n" + bytes([c]) + b"\r\n"
+                        for c in b"q=" + b"x" * 200) + b"0\r\n\r\n"
+        r = fx.req("POST", "/echo", [FORM, CHUNKED], body)
+        self.assertEqual(r.status, 413, r)
+        self.assertEqual(fx.upstream_count(), n0)
+
     def test_overlong_and_comment_evasions(self):
         fx = self.fx
         for q in ("f=..%c0%af..%c0%afvar%c0%aflog",
