@@ -161,5 +161,26 @@ class TestBlockEvasion(unittest.TestCase):
             self.assertBlocked(fx.req("GET", "/echo?" + q), q)
 
 
+class TestTextLog(unittest.TestCase):
+    def test_name_cannot_forge_a_log_line(self):
+        # The text log's summary carried the decoded parameter name raw:
+        # "%0a" in a name started a forged line.
+        fx = Fixture({"enabled": True, "mode": "detect"},
+                     {"format": "text"})
+        try:
+            r = fx.req("GET", "/echo?x%0a2030-01-01T00:00:00Z%20INFO%20"
+                       "forged.event%20ok%0d=%3Cscript%3E")
+            self.assertEqual(r.status, 200, r)
+            fx.vw.stop()
+            out = fx.vw.stdout() + fx.vw.stderr()
+            self.assertIn("audit.waf.detection", out)
+            for line in out.splitlines():
+                self.assertFalse(line.startswith("2030-01-01"),
+                                 "forged log line: %r" % line)
+                self.assertNotIn("\r", line)
+        finally:
+            fx.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
