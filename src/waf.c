@@ -93,7 +93,7 @@ static const struct rule rules[] = {
 	{ "sqli_tautology", WC_SQLI,
 	  BOOL SP "{1,6}+" LP "?" Q "?(\\w{1,32})" Q "?" SP "{0,6}+(?:" EQ
 	  "|" WB "like\\b|<=>)" SP "{0,6}+" LP "?" Q "?\\g{-1}(?!\\w)|" Q SP
-	  "{0,6}+" RP "?" SP "{0,6}+" BOOL SP "{1,6}+" LP "?" Q "\\w{0,32}" Q
+	  "{0,6}+" RP "?" SP "{0,6}+" BOOL SP "{0,6}+" LP "?" Q "\\w{0,32}" Q
 	  SP "{0,6}+(?:" EQ "|<>|!=|" WB "like\\b|" WB "is\\b|<|>)|(?:" Q
 	  "|\\d)" SP "{0,6}+" BOOL SP "{1,6}+\\d{1,10}" SP "{0,6}+(?:[<>]|"
 	  P("3[ce]") ")" SP "{0,6}+\\d|" Q SP "{0,6}+" RP "?" SP "{0,6}+" WB
@@ -169,6 +169,13 @@ static const struct rule rules[] = {
 	  "\\b|(?:^|[^\\s(\\[*_'\"`])" BT SP "{0,6}+" CMD "\\b[^`]{0,80}" BT
 	  "(?:$|[^\\s.,;:)!?`])|\\s" BT SP "{0,6}+" CMD "\\b[^`]{0,80}" BT
 	  "$|\\$\\{IFS\\}|\\$IFS\\b" },
+	/* A command word the shell puts together again: quotes, '\\',
+	   "$@" or an empty expansion inside it, brace expansion, globs. */
+	{ "cmdi_obfuscated", WC_CMDI,
+	  SEP SP "{0,6}+(?:[a-z]{1,20}+(?:''|\"\")[a-z]{2}|[a-z]{1,20}+"
+	  "(?:\\$@|\\$\\{\\w{0,20}+\\}|\\$\\(\\))[a-z]|[a-z]{1,3}+\\\\[a-z]"
+	  "|\\$'\\\\x[0-9a-f]|\\{[a-z]{2,20}+,|/\\?{1,4}+/"
+	  "|/[a-z]{1,8}+/[a-z]{1,3}+\\?{1,3}+[a-z])" },
 	{ "cmdi_shell", WC_CMDI,
 	  SL "bin" SL "(?:ba|z|k|da|c)?sh\\b|" SL "dev" SL "(?:tcp|udp)" SL
 	  "|" WB "nc(?:at)?" SP "{1,6}+-[a-z]{0,4}e\\b|" WB "bash" SP

@@ -157,7 +157,9 @@ class TestBlockEvasion(unittest.TestCase):
                   "id=1%20UNION--%0aSELECT%20password%20FROM%20users",
                   "id=1%20UNION%23x%0aSELECT%20password%20FROM%20users",
                   "id=1%20UNION/*" + "x" * 60 +
-                  "*/SELECT%20password%20FROM%20users"):
+                  "*/SELECT%20password%20FROM%20users",
+                  "id=1'or'1'='1", "h=x;w%5Cho%5Cami",
+                  "h=x;c''at%20/tmp/x", "h=x;/???/c?t%20/???/p??s??"):
             self.assertBlocked(fx.req("GET", "/echo?" + q), q)
 
 

@@ -178,6 +178,20 @@ START_TEST(t_evasions)
 	    WAF_SQLI);
 	ck_assert(inspect_s(WL_QUERY, "id=1 UNION%23x%0aSELECT password,2") &
 	    WAF_SQLI);
+	/* Tautologies without spaces. */
+	ck_assert(inspect_s(WL_QUERY, "id=1'or'1'='1") & WAF_SQLI);
+	ck_assert(inspect_s(WL_QUERY, "id=1'||'1'='1") & WAF_SQLI);
+	/* Command words the shell puts together again. */
+	ck_assert(inspect_s(WL_QUERY, "h=x;w\\ho\\ami") & WAF_CMDI);
+	ck_assert(inspect_s(WL_QUERY, "h=x;c''at /tmp/x") & WAF_CMDI);
+	ck_assert(inspect_s(WL_QUERY, "h=x;who${x}ami") & WAF_CMDI);
+	ck_assert(inspect_s(WL_QUERY, "h=x;ca$@t x") & WAF_CMDI);
+	ck_assert(inspect_s(WL_QUERY, "h=x;{ls,-la}") & WAF_CMDI);
+	ck_assert(inspect_s(WL_QUERY, "h=x;/???/c?t /???/p??s??") & WAF_CMDI);
+	ck_assert(inspect_s(WL_QUERY, "h=x;/bin/c?t x") & WAF_CMDI);
+	ck_assert_int_eq(inspect_s(WL_JSON, "{\"css\":\"a { color: red; "
+	    "/* note */ }\"}"), 0);
+	ck_assert_int_eq(inspect_s(WL_QUERY, "q=see; /faq? ok"), 0);
 	/* A minified script's licence comment is not SQL. */
 	ck_assert_int_eq(inspect_s(WL_JSON, "{\"js\":\"/*! jQuery v3.7.1 | "
 	    "(c) OpenJS Foundation */\"}"), 0);
