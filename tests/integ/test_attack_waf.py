@@ -112,6 +112,21 @@ class TestBlockEvasion(unittest.TestCase):
                    b'{"q":"<script>alert(1)</script>"}')
         self.assertBlocked(r, "json with a tab")
 
+    def test_content_type_twice(self):
+        # Two Content-Type fields, or two types in one: the WAF read the
+        # first (text/plain: not inspected) while servers hand the
+        # application the last, or both joined with ", ".
+        fx = self.fx
+        n0 = fx.upstream_count()
+        b = b"q=%3Cscript%3Ealert(1)%3C/script%3E"
+        for hs in ([("Content-Type", "text/plain"), FORM],
+                   [("Content-Type", "text/plain, application/"
+                     "x-www-form-urlencoded")],
+                   [("Content-Type", "text/plain"), JSON]):
+            body = b if hs[-1] != JSON else b'{"q":"<script>alert(1)"}'
+            self.assertBlocked(fx.req("POST", "/echo", hs, body), hs)
+        self.assertEqual(fx.upstream_count(), n0)
+
     def test_chunked_small_chunks_within_8k(self):
         # The hold before connecting counted wire bytes: with one-byte
         # chunks (6 wire bytes each) only what fits in the read buffer
