@@ -115,7 +115,8 @@ static const struct rule rules[] = {
 	  "le|user)|create" SP "{1,6}+(?:table|user|database)|declare\\b|wai"
 	  "tfor\\b|grant\\b|set" SP "{1,6}+@)" },
 	{ "sqli_function", WC_SQLI,
-	  WB "(?:pg_)?sleep" SP "{0,6}+" LP SP "{0,6}+\\d|" WB "benchmark" SP
+	  WB "(?:pg_)?sleep" SP "{0,6}+" LP SP "{0,6}+\\d{1,10}+(?:\\.\\d{1,6}+)?"
+	  SP "{0,6}+(?:" RP "|[-+*/,%])|" WB "benchmark" SP
 	  "{0,6}+" LP "|" WB "waitfor" SP "{1,6}+(?:delay|time)\\b|" WB
 	  "(?:load_file|extractvalue|updatexml)" SP "{0,6}+" LP "|" WB "into"
 	  SP "{1,6}+(?:out|dump)file\\b|" WB "information_schema\\b|" WB

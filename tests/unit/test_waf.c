@@ -192,6 +192,11 @@ START_TEST(t_evasions)
 	ck_assert_int_eq(inspect_s(WL_JSON, "{\"css\":\"a { color: red; "
 	    "/* note */ }\"}"), 0);
 	ck_assert_int_eq(inspect_s(WL_QUERY, "q=see; /faq? ok"), 0);
+	/* False positive found on outside benign text: prose about sleep. */
+	ck_assert_int_eq(inspect_s(WL_QUERY, "q=Note: sleep(8 hours) is "
+	    "important :)"), 0);
+	ck_assert(inspect_s(WL_QUERY, "q=1 and sleep( 5 )") & WAF_SQLI);
+	ck_assert(inspect_s(WL_QUERY, "q=sleep(0.5)") & WAF_SQLI);
 	/* A minified script's licence comment is not SQL. */
 	ck_assert_int_eq(inspect_s(WL_JSON, "{\"js\":\"/*! jQuery v3.7.1 | "
 	    "(c) OpenJS Foundation */\"}"), 0);
