@@ -410,8 +410,13 @@ logev_emit(struct logev *le)
 		return;
 	util_rfc3339(ts, sizeof(ts));
 	if (log_format == LOG_FMT_TEXT) {
-		util_append(line, sizeof(line), &off, "%s %s %s %s%.*s", ts,
-		    lvl_names[le->le_level], le->le_type, le->le_summary,
+		/* The summary may quote client bytes (a decoded parameter
+		   name): escaped, so that it cannot start a line. */
+		util_append(line, sizeof(line), &off, "%s %s %s ", ts,
+		    lvl_names[le->le_level], le->le_type);
+		util_json_esc(line, sizeof(line) - 512, &off, le->le_summary,
+		    strlen(le->le_summary));
+		util_append(line, sizeof(line), &off, "%.*s",
 		    (int)le->le_plen, le->le_payload);
 		if (le->le_request_id)
 			util_append(line, sizeof(line), &off,

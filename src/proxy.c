@@ -37,6 +37,12 @@ static const char continue100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 #define BODY_BUFFER	16384
 /* Body bytes a body check (pipe_body(): the WAF) sees. */
 #define BODY_CHECK	8192
+/*
+ * The read buffer may grow to this to hold BODY_CHECK payload bytes of a
+ * body framed in small chunks (one-byte chunks take 6 wire bytes each);
+ * framing denser than that is refused rather than passed uninspected.
+ */
+#define CHECK_HOLD_MAX	(16 * BODY_CHECK)
 
 /* ------------------------------------------------------------ flows */
 
@@ -731,17 +737,20 @@ proxy_start(struct conn *cn)
 
 /*
  * The first BODY_CHECK payload bytes of the held body for pipe_body(): in
- * place for Content-Length, an arena copy without the chunk framing for
- * a chunked body.  *len is 0 when nothing is held (or no memory).
+ * place for Content-Length, a copy without the chunk framing for a
+ * chunked body.  The copy is this worker's one buffer, not the request
+ * arena: an arena with less than BODY_CHECK bytes left passed a chunked
+ * body on uninspected and unlogged.  Valid until the next call.
+ * *len is 0 when nothing is held.
  */
 static const char *
 held_body(struct req *rq, const struct buf *b, size_t *len)
 {
+	static char	 out[BODY_CHECK];
 	const char	*p = b->b_data + b->b_start;
 	size_t		 avail = buf_avail(b), off = 0, used, doff, dlen;
 	struct chunked	 ck;
 	enum chunk_rc	 rc;
-	char		*out;
 
 	*len = 0;
 	if (rq->rq_fwd.fl_mode == FL_LENGTH) {
@@ -751,8 +760,6 @@ held_body(struct req *rq, const struct buf *b, size_t *len)
 			*len = BODY_CHECK;
 		return (p);
 	}
-	if ((out = arena_alloc(&rq->rq_arena, BODY_CHECK)) == NULL)
-		return (NULL);
 	chunked_init(&ck);
 	while (off < avail && *len < BODY_CHECK) {
 		rc = chunked_step(&ck, p + off, avail - off, &used, &doff,
@@ -773,6 +780,24 @@ held_body(struct req *rq, const struct buf *b, size_t *len)
 }
 
 /*
+ * 1 while a body check (rq_bodyck) has fewer than BODY_CHECK payload bytes
+ * held and more are to come.  A chunked body counts its payload, not its
+ * wire bytes: small chunks must not push the inspected window out of the
+ * held bytes.
+ */
+static int
+check_short(const struct req *rq, const struct buf *b)
+{
+	const struct flow *f = &rq->rq_fwd;
+
+	if (!rq->rq_bodyck)
+		return (0);
+	if (f->fl_mode == FL_CHUNKED)
+		return (rq->rq_preck.ck_total < BODY_CHECK);
+	return (buf_avail(b) < BODY_CHECK && buf_avail(b) < f->fl_remain);
+}
+
+/*
  * A small body is read whole before the upstream connection is taken,
  * as nginx's proxy_request_buffering does, so that a client dripping it
  * holds no upstream connection: a Content-Length up to rq_hold, and a
@@ -784,7 +809,8 @@ held_body(struct req *rq, const struct buf *b, size_t *len)
  * sees its first BODY_CHECK bytes before anything is connected.
  * Returns 1 when the upstream may be connected, 0 to wait for the client,
  * -1 when the client went away, -2 for malformed chunk framing, -3 for a
- * chunked body over body_size.
+ * chunked body over body_size, -4 for a body whose first BODY_CHECK
+ * payload bytes do not fit in CHECK_HOLD_MAX.
  */
 static int
 buffer_body(struct conn *cn)
@@ -807,8 +833,8 @@ buffer_body(struct conn *cn)
 		if (f->fl_mode == FL_CHUNKED && (rc = chunks_more(rq, b,
 		    &toobig)) != CK_NEED)
 			return (rc == CK_DONE ? 1 : toobig ? -3 : -2);
-		if (buf_avail(b) >= rq->rq_hold || (f->fl_mode == FL_LENGTH &&
-		    buf_avail(b) >= f->fl_remain))
+		if ((buf_avail(b) >= rq->rq_hold && !check_short(rq, b)) ||
+		    (f->fl_mode == FL_LENGTH && buf_avail(b) >= f->fl_remain))
 			return (1);
 		if (!cn->cn_ep.ep_readable || W.w_budget <= 0)
 			return (0);
@@ -818,8 +844,17 @@ buffer_body(struct conn *cn)
 			    cn->cn_timer.t_cb, 1);
 			continue;
 		}
-		if (n == -2)
+		if (n == -2 && !check_short(rq, b))
 			return (1);	/* the buffer is full: stream on */
+		if (n == -2) {
+			/* Framing filled it before the WAF's bytes came:
+			   grow, within bounds, else refuse. */
+			if (b->b_cap >= CHECK_HOLD_MAX || conn_grow_inbuf(cn,
+			    2 * b->b_cap > CHECK_HOLD_MAX ? CHECK_HOLD_MAX :
+			    2 * b->b_cap) == -1)
+				return (-4);
+			continue;
+		}
 		if (n == 0 || cn->cn_ep.ep_err)
 			return (-1);
 		return (0);
@@ -1417,6 +1452,9 @@ proxy_run(struct conn *cn)
 			    "malformed chunked body"));
 		if (rc == -3)
 			return (body_too_large(cn));
+		if (rc == -4)
+			return (proxy_fail(cn, 413, EV_BLOCKED, "request body "
+			    "framing too dense to inspect"));
 		if (rc < 0) {
 			proxy_finish(cn, 0);
 			return (PR_ABORT);	/* the client went away */

@@ -71,8 +71,11 @@ record(void *arg, const struct waf_hit *h)
 
 	if (rq->rq_nwafdet >= WAF_DET_MAX)
 		return (block);
-	if ((d = arena_alloc(&rq->rq_arena, sizeof(*d))) == NULL)
+	if ((d = arena_alloc(&rq->rq_arena, sizeof(*d))) == NULL) {
+		/* Not recorded, but found: block mode still blocks. */
+		rq->rq_nwafdet++;
 		return (block);
+	}
 	memset(d, 0, sizeof(*d));
 	d->wd_rule = h->h_rule;
 	d->wd_cat = waf_cat_name(h->h_cat);
@@ -104,14 +107,19 @@ outcome(struct req *rq)
 	return (V_NEXT);
 }
 
-/* RB_WAF_* when the body's Content-Type is one the WAF reads, else 0. */
+/* RB_WAF_* for one media type (up to ',' or the end), else 0. */
 static unsigned
-body_kind(const struct http_msg *m)
+media_kind(struct vw_str ct)
 {
-	struct vw_str	 ct = http_field_get(m, H_CONTENT_TYPE);
 	size_t		 n;
 
-	for (n = 0; n < ct.len && ct.p[n] != ';' && ct.p[n] != ' '; n++)
+	while (ct.len > 0 && (*ct.p == ' ' || *ct.p == '\t')) {
+		ct.p++;
+		ct.len--;
+	}
+	/* RFC 9110 8.3.1: OWS (SP or HTAB) may stand before the ';'. */
+	for (n = 0; n < ct.len && ct.p[n] != ';' && ct.p[n] != ' ' &&
+	    ct.p[n] != '\t'; n++)
 		;
 	ct.len = n;
 	if (vw_str_caseeq(ct, "application/x-www-form-urlencoded", 33))
@@ -120,6 +128,36 @@ body_kind(const struct http_msg *m)
 	    strncasecmp(ct.p + n - 5, "+json", 5) == 0))
 		return (RB_WAF_JSON);
 	return (0);
+}
+
+/*
+ * RB_WAF_* when the body's Content-Type is one the WAF reads, else 0.
+ * Every Content-Type field and every comma-separated type in one counts:
+ * servers and frameworks disagree on which of several an application
+ * gets (the first, the last, or all joined with ", "), so a form or JSON
+ * type anywhere has the body read as that.
+ */
+static unsigned
+body_kind(const struct http_msg *m)
+{
+	struct vw_str	 ct;
+	const char	*c;
+	unsigned	 i, kind = 0;
+
+	for (i = 0; i < m->m_nfields; i++) {
+		if (m->m_fields[i].f_id != H_CONTENT_TYPE)
+			continue;
+		ct = m->m_fields[i].f_value;
+		while (ct.len > 0 &&
+		    (c = memchr(ct.p, ',', ct.len)) != NULL) {
+			kind |= media_kind((struct vw_str){ ct.p,
+			    (size_t)(c - ct.p) });
+			ct.len -= (size_t)(c - ct.p) + 1;
+			ct.p = c + 1;
+		}
+		kind |= media_kind(ct);
+	}
+	return (kind);
 }
 
 enum verdict
@@ -168,7 +206,12 @@ stage_waf_body(struct req *rq, const char *p, size_t len)
 		return (V_NEXT);
 	if (len > WAF_BODY_MAX)
 		len = WAF_BODY_MAX;
-	(void)waf_inspect(engine, rq->rq_bodyck & RB_WAF_FORM ? WL_FORM :
-	    WL_JSON, p, len, record, rq);
+	/* Both when the Content-Type fields disagree (body_kind()). */
+	if (rq->rq_bodyck & RB_WAF_FORM &&
+	    waf_inspect(engine, WL_FORM, p, len, record, rq) > 0 &&
+	    rq->rq_conf->waf.mode == WAF_BLOCK)
+		return (outcome(rq));
+	if (rq->rq_bodyck & RB_WAF_JSON)
+		(void)waf_inspect(engine, WL_JSON, p, len, record, rq);
 	return (outcome(rq));
 }

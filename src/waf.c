@@ -28,18 +28,27 @@
 /* White space, '+', an SQL comment: what separates SQL words. */
 #define SP	"(?:[\\s+]|" P("(?:20|09|0a|0b|0c|0d|2b|a0)") \
 		"|/\\*[^*]{0,40}\\*/)"
+/*
+ * Between UNION and SELECT: a comment as SQL has it, '*' inside or to the
+ * end of the line, bounded (256 bytes a run) so that a value full of
+ * "union" and comment openers costs linear time.
+ */
+#define SPC	"(?:[\\s+]|" P("(?:20|09|0a|0b|0c|0d|2b|a0)") \
+		"|/\\*[^*]{0,256}+(?:\\*{1,16}+[^*/][^*]{0,256}+){0,2}+" \
+		"\\*{1,16}+/|(?:--|#)[^\\n]{0,256}+\\n)"
 #define Q	"(?:['\"`]|" P("(?:27|22|60)") ")"
 #define EQ	"(?:=|" P("3d") ")"
 #define LT	"(?:<|" P("3c") "|(?:&|" P("26") ")lt(?:;|" P("3b") ")?" \
 		"|&#0{0,5}60;?|&#x0{0,5}3c;?" \
 		"|\\\\u003c|\\\\x3c)"
 #define COLON	"(?::|" P("3a") "|&colon;|&#0{0,5}58;?|&#x0{0,5}3a;?)"
+/* Overlong UTF-8 forms count raw too: decoders that accept them. */
 #define DOT	"(?:\\.|" P("2e") "|" P("c0") P("ae") "|" P("e0") P("80") \
 		P("ae") \
-		"|" P("c0") P("2e") "|%u002e)"
+		"|" P("c0") P("2e") "|%u002e|\\xc0[\\xae\\x2e]|\\xe0\\x80\\xae)"
 #define SL	"(?:/|\\\\|" P("(?:2f|5c)") "|" P("c0") P("af") "|" P("c1") \
 		P("9c") "|" P("c0") P("5c") "|" P("e0") P("80") P("af") \
-		"|%u2215|%u2216)"
+		"|%u2215|%u2216|\\xc0[\\xaf\\x5c]|\\xc1\\x9c|\\xe0\\x80\\xaf)"
 #define BT	"(?:`|" P("60") ")"
 /* A word start: \\b would miss "%20or" (the 0 is a word byte). */
 #define WB	"(?:(?<![a-z_])|(?<=%[0-9a-f]{2})|(?<=%25[0-9a-f]{2})" \
@@ -77,14 +86,14 @@ struct rule {
 static const struct rule rules[] = {
 	/* SQL injection */
 	{ "sqli_union", WC_SQLI,
-	  WB "union(?:" SP "|" LP "){1,6}+(?:(?:all|distinct)(?:" SP "|" LP
-	  "){1,6}+)?select(?:" SP "|" LP "){1,6}+(?:\\*|null\\b|\\d|" AT AT
+	  WB "union(?:" SPC "|" LP "){1,6}+(?:(?:all|distinct)(?:" SPC "|"
+	  LP "){1,6}+)?select(?:" SP "|" LP "){1,6}+(?:\\*|null\\b|\\d|" AT AT
 	  "?\\w|0x|" Q "|\\w{1,64}" SP "{0,6}+(?:,|" LP "|from\\b|" P("2c")
 	  "))" },
 	{ "sqli_tautology", WC_SQLI,
 	  BOOL SP "{1,6}+" LP "?" Q "?(\\w{1,32})" Q "?" SP "{0,6}+(?:" EQ
 	  "|" WB "like\\b|<=>)" SP "{0,6}+" LP "?" Q "?\\g{-1}(?!\\w)|" Q SP
-	  "{0,6}+" RP "?" SP "{0,6}+" BOOL SP "{1,6}+" LP "?" Q "\\w{0,32}" Q
+	  "{0,6}+" RP "?" SP "{0,6}+" BOOL SP "{0,6}+" LP "?" Q "\\w{0,32}" Q
 	  SP "{0,6}+(?:" EQ "|<>|!=|" WB "like\\b|" WB "is\\b|<|>)|(?:" Q
 	  "|\\d)" SP "{0,6}+" BOOL SP "{1,6}+\\d{1,10}" SP "{0,6}+(?:[<>]|"
 	  P("3[ce]") ")" SP "{0,6}+\\d|" Q SP "{0,6}+" RP "?" SP "{0,6}+" WB
@@ -92,7 +101,10 @@ static const struct rule rules[] = {
 	  "|/\\*|;|$)" },
 	{ "sqli_comment", WC_SQLI,
 	  Q "(?:" SP "|" RP "){0,6}+(?:(?:--|#|" P("23") ")(?:[\\s+-]|"
-	  P("20") "){0,3}$|/\\*|" P("2f") P("2a") ")" },
+	  P("20") "){0,3}$|/\\*|" P("2f") P("2a") ")"
+	  /* MySQL runs what a versioned comment holds. */
+	  "|/\\*!\\d{0,6}+" SP "{0,6}+(?:union|select|and|or|from|where"
+	  "|insert|update|delete|drop|sleep|benchmark|concat)\\b" },
 	{ "sqli_stacked", WC_SQLI,
 	  "(?:" Q "|\\d|" RP ")" SP "{0,6}+(?:;|" P("3b") ")" SP
 	  "{0,6}+(?:drop" SP "{1,6}+(?:table|database|schema)|delete" SP
@@ -103,7 +115,8 @@ static const struct rule rules[] = {
 	  "le|user)|create" SP "{1,6}+(?:table|user|database)|declare\\b|wai"
 	  "tfor\\b|grant\\b|set" SP "{1,6}+@)" },
 	{ "sqli_function", WC_SQLI,
-	  WB "(?:pg_)?sleep" SP "{0,6}+" LP SP "{0,6}+\\d|" WB "benchmark" SP
+	  WB "(?:pg_)?sleep" SP "{0,6}+" LP SP "{0,6}+\\d{1,10}+(?:\\.\\d{1,6}+)?"
+	  SP "{0,6}+(?:" RP "|[-+*/,%])|" WB "benchmark" SP
 	  "{0,6}+" LP "|" WB "waitfor" SP "{1,6}+(?:delay|time)\\b|" WB
 	  "(?:load_file|extractvalue|updatexml)" SP "{0,6}+" LP "|" WB "into"
 	  SP "{1,6}+(?:out|dump)file\\b|" WB "information_schema\\b|" WB
@@ -157,6 +170,13 @@ static const struct rule rules[] = {
 	  "\\b|(?:^|[^\\s(\\[*_'\"`])" BT SP "{0,6}+" CMD "\\b[^`]{0,80}" BT
 	  "(?:$|[^\\s.,;:)!?`])|\\s" BT SP "{0,6}+" CMD "\\b[^`]{0,80}" BT
 	  "$|\\$\\{IFS\\}|\\$IFS\\b" },
+	/* A command word the shell puts together again: quotes, '\\',
+	   "$@" or an empty expansion inside it, brace expansion, globs. */
+	{ "cmdi_obfuscated", WC_CMDI,
+	  SEP SP "{0,6}+(?:[a-z]{1,20}+(?:''|\"\")[a-z]{2}|[a-z]{1,20}+"
+	  "(?:\\$@|\\$\\{\\w{0,20}+\\}|\\$\\(\\))[a-z]|[a-z]{1,3}+\\\\[a-z]"
+	  "|\\$'\\\\x[0-9a-f]|\\{[a-z]{2,20}+,|/\\?{1,4}+/"
+	  "|/[a-z]{1,8}+/[a-z]{1,3}+\\?{1,3}+[a-z])" },
 	{ "cmdi_shell", WC_CMDI,
 	  SL "bin" SL "(?:ba|z|k|da|c)?sh\\b|" SL "dev" SL "(?:tcp|udp)" SL
 	  "|" WB "nc(?:at)?" SP "{1,6}+-[a-z]{0,4}e\\b|" WB "bash" SP
@@ -447,6 +467,13 @@ pairs(struct waf *w, enum waf_loc loc, const char *p, size_t len, char sep,
 		name.p = w->w_name;
 		name.len = waf_pct_decode(p, cap((size_t)(eq - p),
 		    WAF_NAME_MAX / 3), w->w_name, plus);
+		/* The name is data too (a key the application reads, or
+		   the whole of a parameter without '='): inspected as a
+		   value, under its own name. */
+		vlen = waf_pct_decode(p, cap((size_t)(eq - p),
+		    WAF_VALUE_MAX), w->w_val, plus);
+		if (vlen > 0 && check(w, loc, name, vlen, fn, arg, &n))
+			return (n);
 		if (eq < e) {
 			vlen = waf_pct_decode(eq + 1, cap((size_t)(e - eq - 1),
 			    WAF_VALUE_MAX), w->w_val, plus);
@@ -579,6 +606,10 @@ json(struct waf *w, const char *p, size_t len, waf_hit_fn *fn, void *arg)
 			/* A member name: the key of what follows. */
 			name.len = cap(vlen, WAF_NAME_MAX);
 			memcpy(w->w_name, w->w_val, name.len);
+			/* Keys reach the application too. */
+			if (vlen > 0 && check(w, WL_JSON, name, vlen, fn,
+			    arg, &n))
+				return (n);
 			continue;
 		}
 		if (vlen > 0 && check(w, WL_JSON, name, vlen, fn, arg, &n))

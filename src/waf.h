@@ -15,6 +15,9 @@
  *   User-Agent: inspected as received;
  *   JSON body: each string value (keyed by the nearest member name), its
  *     JSON escapes decoded (\uXXXX to UTF-8); no percent-decoding.
+ * A parameter, cookie or member name is inspected as a value too (under
+ * its own name), and so is a parameter without '=': applications read
+ * keys and raw query strings.
  * Input that was percent-encoded twice therefore reaches the rules with
  * one layer of %XX left, as the application sees it.  The rules match an
  * attack character still written as %XX (or %25XX, %2525XX) as that

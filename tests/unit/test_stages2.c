@@ -48,8 +48,8 @@ static const char yaml[] =
     "  path_overrides:\n"
     "    - {path: /up/*, max_header_size: 16}\n"
     "    - {path: /up/x, max_header_size: 30}\n"
-    "waf: {content_type_validation: {enabled: true,"
-    " allowed: [application/json, text/csv]}}\n"
+    "waf: {enabled: true, mode: block, content_type_validation: {enabled:"
+    " true, allowed: [application/json, text/csv]}}\n"
     "maintenance: {enabled: true, message: gone fishing}\n"
     "response_headers:\n"
     "  set: {Referrer-Policy: no-referrer}\n"
@@ -288,6 +288,30 @@ START_TEST(t_webhook_hold)
 }
 END_TEST
 
+/*
+ * A detection the arena has no room to record still blocks (attack-waf:
+ * record() returned "stop" without counting it, and the request passed).
+ */
+START_TEST(t_waf_full_arena)
+{
+	const char	*err = NULL;
+	const char	*js = "{\"q\":\"<script>alert(1)\"}";
+
+	ck_assert_int_eq(stage_waf_init(cf, &err), 0);
+	parse("GET /x?q=%3Cscript%3Ealert(1) HTTP/1.1\r\nHost: h\r\n\r\n");
+	rq->rq_arena.a_used = rq->rq_arena.a_cap;
+	ck_assert_int_eq(stage_waf(rq), V_DONE);
+	ck_assert_int_eq(rq->rq_status, 403);
+	ck_assert_int_eq(rq->rq_event, EV_WAF_BLOCKED);
+	parse("POST /x HTTP/1.1\r\nHost: h\r\nContent-Type: application/json"
+	    "\r\nContent-Length: 24\r\n\r\n");
+	ck_assert_int_eq(stage_waf(rq), V_NEXT);
+	rq->rq_arena.a_used = rq->rq_arena.a_cap;
+	ck_assert_int_eq(stage_waf_body(rq, js, strlen(js)), V_DONE);
+	ck_assert_int_eq(rq->rq_status, 403);
+}
+END_TEST
+
 START_TEST(t_dechunk)
 {
 	const char	*c = "3;x=y\r\nabc\r\n1\r\nd\r\n0\r\nT: 1\r\n\r\n";
@@ -316,6 +340,7 @@ suite(void)
 	tcase_add_test(tc, t_rhdr);
 	tcase_add_test(tc, t_webhook_hold);
 	tcase_add_test(tc, t_dechunk);
+	tcase_add_test(tc, t_waf_full_arena);
 	suite_add_tcase(s, tc);
 	return (s);
 }

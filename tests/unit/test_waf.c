@@ -147,8 +147,59 @@ START_TEST(t_locations)
 	ck_assert(inspect_s(WL_QUERY, "f=%252e%252e%252fetc%252fpasswd") &
 	    WAF_TRAVERSAL);
 	ck_assert_int_eq(inspect_s(WL_QUERY, "q=o%27brien&x=%2B1"), 0);
-	/* Values only: an attack in a parameter name is not looked at. */
-	ck_assert_int_eq(inspect_s(WL_QUERY, "%3Cscript%3E=1"), 0);
+	/* Names too, and a parameter without '=': the application reads
+	   keys and raw query strings (attack-waf). */
+	ck_assert(inspect_s(WL_QUERY, "%3Cscript%3E=1") & WAF_XSS);
+	ck_assert(inspect_s(WL_QUERY, "a=1&%3Cscript%3Ealert(1)") & WAF_XSS);
+	ck_assert(inspect_s(WL_COOKIE, "a=b; <script>alert(1)") & WAF_XSS);
+	ck_assert(inspect_s(WL_JSON, "{\"1 union select password from "
+	    "users--\":1}") & WAF_SQLI);
+	ck_assert_int_eq(inspect_s(WL_JSON, "{\"select\":\"union\"}"), 0);
+}
+END_TEST
+
+/* Evasions an outside tester found (attack-waf). */
+START_TEST(t_evasions)
+{
+	/* Overlong UTF-8 still raw after the one decode. */
+	ck_assert(inspect_s(WL_QUERY, "f=..%c0%af..%c0%afvar") &
+	    WAF_TRAVERSAL);
+	ck_assert(inspect_s(WL_QUERY, "f=%c0%ae%c0%ae/x") & WAF_TRAVERSAL);
+	/* MySQL versioned comments run their content. */
+	ck_assert(inspect_s(WL_QUERY, "id=1 /*!50000UNION*/ /*!50000SELECT*/"
+	    " 1,2") & WAF_SQLI);
+	/* Any comment between UNION and SELECT: long, with '*', by line. */
+	ck_assert(inspect_s(WL_QUERY, "id=1 UNION/*xxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxx*/SELECT password FROM users") &
+	    WAF_SQLI);
+	ck_assert(inspect_s(WL_QUERY, "id=1 UNION/* a*b */SELECT password,"
+	    "2") & WAF_SQLI);
+	ck_assert(inspect_s(WL_QUERY, "id=1 UNION--%0aSELECT password,2") &
+	    WAF_SQLI);
+	ck_assert(inspect_s(WL_QUERY, "id=1 UNION%23x%0aSELECT password,2") &
+	    WAF_SQLI);
+	/* Tautologies without spaces. */
+	ck_assert(inspect_s(WL_QUERY, "id=1'or'1'='1") & WAF_SQLI);
+	ck_assert(inspect_s(WL_QUERY, "id=1'||'1'='1") & WAF_SQLI);
+	/* Command words the shell puts together again. */
+	ck_assert(inspect_s(WL_QUERY, "h=x;w\\ho\\ami") & WAF_CMDI);
+	ck_assert(inspect_s(WL_QUERY, "h=x;c''at /tmp/x") & WAF_CMDI);
+	ck_assert(inspect_s(WL_QUERY, "h=x;who${x}ami") & WAF_CMDI);
+	ck_assert(inspect_s(WL_QUERY, "h=x;ca$@t x") & WAF_CMDI);
+	ck_assert(inspect_s(WL_QUERY, "h=x;{ls,-la}") & WAF_CMDI);
+	ck_assert(inspect_s(WL_QUERY, "h=x;/???/c?t /???/p??s??") & WAF_CMDI);
+	ck_assert(inspect_s(WL_QUERY, "h=x;/bin/c?t x") & WAF_CMDI);
+	ck_assert_int_eq(inspect_s(WL_JSON, "{\"css\":\"a { color: red; "
+	    "/* note */ }\"}"), 0);
+	ck_assert_int_eq(inspect_s(WL_QUERY, "q=see; /faq? ok"), 0);
+	/* False positive found on outside benign text: prose about sleep. */
+	ck_assert_int_eq(inspect_s(WL_QUERY, "q=Note: sleep(8 hours) is "
+	    "important :)"), 0);
+	ck_assert(inspect_s(WL_QUERY, "q=1 and sleep( 5 )") & WAF_SQLI);
+	ck_assert(inspect_s(WL_QUERY, "q=sleep(0.5)") & WAF_SQLI);
+	/* A minified script's licence comment is not SQL. */
+	ck_assert_int_eq(inspect_s(WL_JSON, "{\"js\":\"/*! jQuery v3.7.1 | "
+	    "(c) OpenJS Foundation */\"}"), 0);
 }
 END_TEST
 
@@ -332,6 +383,7 @@ waf_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, t_decode);
 	tcase_add_test(tc, t_locations);
+	tcase_add_test(tc, t_evasions);
 	tcase_add_test(tc, t_categories_off);
 	tcase_add_test(tc, t_corpora);
 	tcase_add_test(tc, t_pathological);
