@@ -281,6 +281,31 @@ load_stored(struct state *st, int publish)
 	return (0);
 }
 
+/*
+ * A certificate from the CA that clients would refuse now (expired, not
+ * yet valid), or that is due for renewal already, must not replace the
+ * one serving: it would be installed for every new connection, and the
+ * next round would order again at once, without back-off.  1 when it is
+ * usable, else 0 with err.
+ */
+static int
+usable_now(const struct tls_cert *c, char *err, size_t errlen)
+{
+	int64_t		 nb, na, now = (int64_t)time(NULL);
+	char		 t1[32], t2[32];
+
+	nb = asn1_epoch(X509_get0_notBefore(c->tc_leaf));
+	na = asn1_epoch(X509_get0_notAfter(c->tc_leaf));
+	if (na <= now || nb > now || acme_renew_at(nb, na, 0) <= now) {
+		snprintf(err, errlen, "the CA sent a certificate valid from %s "
+		    "until %s, %s", rfc3339(nb, t1, sizeof(t1)),
+		    rfc3339(na, t2, sizeof(t2)), na <= now ? "expired" :
+		    nb > now ? "not valid yet" : "already due for renewal");
+		return (0);
+	}
+	return (1);
+}
+
 /* Order a certificate; store and publish it.  0 or -1 with err. */
 static int
 issue(struct state *st, char *err, size_t errlen)
@@ -318,7 +343,7 @@ issue(struct state *st, char *err, size_t errlen)
 	memcpy(all + clen, kpem, (size_t)klen);
 	/* What the CA sent must be a chain for our key and our domain. */
 	if ((c = tls_cert_from_pem(all, clen + (size_t)klen, t->domain, err,
-	    errlen)) == NULL)
+	    errlen)) == NULL || !usable_now(c, err, errlen))
 		goto out;
 	if (store_file(st->st_key, kpem, (size_t)klen, 0600) == -1 ||
 	    store_file(st->st_crt, chain, clen, 0644) == -1) {

@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Attacks on the ACME helper (issue 8) from a CA that misbehaves.
+
+    VW_BIN=./vibewarden python3 tests/integ/test_attack_acme.py [-v]
+
+A small fake RFC 8555 CA made here (plain HTTP on loopback, which
+tls.acme_directory allows for internal CAs) answers every step; its
+authorizations are already valid, so no http-01 round trip is needed,
+and it signs the CSR with the openssl command line, with the validity
+a case asks for.  Loopback only; every process is stopped by the PID we
+started (the CA is a thread of this process).
+"""
+
+import base64
+import http.server
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import vwtest as T  # noqa: E402
+
+OPENSSL = shutil.which("openssl")
+DOMAIN = "acme.test"
+
+
+def b64d(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+class FakeCA:
+    """An ACME server that issues whatever certificate self.sign makes.
+    days: the openssl x509 -days argument (-1: already expired)."""
+
+    def __init__(self, tmp, days=1):
+        self.tmp = tmp
+        self.days = days
+        self.orders = 0
+        self.lock = threading.Lock()
+        self.cakey = os.path.join(tmp, "fakeca.key")
+        self.cacrt = os.path.join(tmp, "fakeca.crt")
+        subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", self.cakey, "-out", self.cacrt,
+                        "-days", "2", "-subj", "/CN=fake ACME CA"],
+                       check=True, capture_output=True, timeout=30)
+        self.cert = None
+        ca = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def send(self, status, body=b"", ctype="application/json",
+                     loc=None):
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Replay-Nonce", "n%d" % time.time_ns())
+                if loc:
+                    self.send_header("Location", ca.url(loc))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_HEAD(self):
+                self.send(200)
+
+            def do_GET(self):
+                if self.path == "/dir":
+                    self.send(200, json.dumps({
+                        "newNonce": ca.url("/nonce"),
+                        "newAccount": ca.url("/acct"),
+                        "newOrder": ca.url("/order")}).encode())
+                else:
+                    self.send(404)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                jws = json.loads(self.rfile.read(n))
+                pl = b64d(jws["payload"])
+                order = {"status": "ready",
+                         "authorizations": [ca.url("/authz")],
+                         "finalize": ca.url("/finalize")}
+                if self.path == "/acct":
+                    self.send(201, b"{}", loc="/acct/1")
+                elif self.path == "/order":
+                    with ca.lock:
+                        ca.orders += 1
+                        ca.cert = None
+                    self.send(201, json.dumps(order).encode(),
+                              loc="/order/1")
+                elif self.path == "/authz":
+                    self.send(200, json.dumps({
+                        "status": "valid",
+                        "identifier": {"type": "dns", "value": DOMAIN},
+                        "challenges": []}).encode())
+                elif self.path == "/finalize":
+                    ca.sign(b64d(json.loads(pl)["csr"]))
+                    self.send(200, json.dumps(order).encode())
+                elif self.path == "/order/1":
+                    if ca.cert is not None:
+                        order["status"] = "valid"
+                        order["certificate"] = ca.url("/cert")
+                    self.send(200, json.dumps(order).encode())
+                elif self.path == "/cert":
+                    self.send(200, ca.cert,
+                              "application/pem-certificate-chain")
+                else:
+                    self.send(404)
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        self.th = threading.Thread(target=self.srv.serve_forever,
+                                   daemon=True)
+        self.th.start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def sign(self, der):
+        csr = os.path.join(self.tmp, "req.der")
+        crt = os.path.join(self.tmp, "leaf.crt")
+        with open(csr, "wb") as f:
+            f.write(der)
+        subprocess.run([OPENSSL, "x509", "-req", "-inform", "DER", "-in",
+                        csr, "-CA", self.cacrt, "-CAkey", self.cakey,
+                        "-days", str(self.days), "-copy_extensions",
+                        "copy", "-out", crt],
+                       check=True, capture_output=True, timeout=30)
+        with open(crt, "rb") as f, open(self.cacrt, "rb") as g:
+            self.cert = f.read() + g.read()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+@unittest.skipUnless(OPENSSL, "openssl is not installed")
+class TestBadCA(unittest.TestCase):
+
+    def start(self, ca_days):
+        self.tmp = T.new_tmpdir()
+        self.ca = FakeCA(self.tmp, ca_days)
+        self.addCleanup(self.ca.stop)
+        self.up = T.Upstream(self.tmp).start()
+        self.addCleanup(self.up.stop)
+        self.port = T.free_port()
+        cfg = T.base_config(self.port, self.up.port)
+        cfg["server"]["http_redirect_port"] = T.free_port()
+        cfg["tls"] = {"enabled": True, "provider": "letsencrypt",
+                      "domain": DOMAIN,
+                      "storage_path": os.path.join(self.tmp, "acme"),
+                      "acme_directory": self.ca.url("/dir")}
+        self.vw = T.Vibewarden(self.tmp, cfg).start()
+        self.addCleanup(self.vw.stop)
+
+    def served_org(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        with ctx.wrap_socket(raw, server_hostname=DOMAIN) as s:
+            der = s.getpeercert(binary_form=True)
+        pem = ssl.DER_cert_to_PEM_cert(der)
+        out = subprocess.run([OPENSSL, "x509", "-noout", "-issuer"],
+                             input=pem.encode(), capture_output=True,
+                             check=True, timeout=10).stdout.decode()
+        return out
+
+    def test_expired_certificate_refused(self):
+        """The CA issues a certificate that has already expired.  Before
+        the fix the helper stored and installed it (every new client got
+        an expired certificate) and, its renewal time being past, ordered
+        again every second, without back-off, for as long as the CA
+        played along.  Now it is refused like any failed order: the
+        current certificate keeps serving, and the next try backs off."""
+        self.start(-1)
+        ev = self.vw.wait_event("tls.acme_failed", timeout=15)
+        self.assertIsNotNone(ev, self.vw.stdout()[-3000:])
+        self.assertIn("expired", json.dumps(ev))
+        time.sleep(4)
+        self.assertEqual(self.vw.events("tls.certificate_issued"), [])
+        self.assertEqual(self.ca.orders, 1)
+        self.assertIn("vibewarden self-signed", self.served_org())
+        self.assertFalse(os.path.exists(os.path.join(
+            self.tmp, "acme", DOMAIN + ".crt")))
+
+    def test_valid_certificate_installed(self):
+        """The same CA with a valid certificate: the control case."""
+        self.start(1)
+        ev = self.vw.wait_event("tls.certificate_issued", timeout=15)
+        self.assertIsNotNone(ev, self.vw.stdout()[-3000:])
+        deadline = time.monotonic() + 5
+        while "fake ACME CA" not in self.served_org():
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.2)
+        self.assertEqual(self.ca.orders, 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
