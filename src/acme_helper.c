@@ -345,6 +345,12 @@ issue(struct state *st, char *err, size_t errlen)
 	if ((c = tls_cert_from_pem(all, clen + (size_t)klen, t->domain, err,
 	    errlen)) == NULL || !usable_now(c, err, errlen))
 		goto out;
+	/* Nothing is stored that the workers cannot be handed. */
+	if (clen + (size_t)klen >= CP_PEM_MAX) {
+		snprintf(err, errlen, "chain of %zu bytes too large to hand "
+		    "to the workers", clen);
+		goto out;
+	}
 	if (store_file(st->st_key, kpem, (size_t)klen, 0600) == -1 ||
 	    store_file(st->st_crt, chain, clen, 0644) == -1) {
 		snprintf(err, errlen, "cannot store the certificate in "

@@ -41,9 +41,10 @@ class FakeCA:
     """An ACME server that issues whatever certificate self.sign makes.
     days: the openssl x509 -days argument (-1: already expired)."""
 
-    def __init__(self, tmp, days=1):
+    def __init__(self, tmp, days=1, mode="ok"):
         self.tmp = tmp
         self.days = days
+        self.mode = mode
         self.orders = 0
         self.lock = threading.Lock()
         self.cakey = os.path.join(tmp, "fakeca.key")
@@ -130,17 +131,31 @@ class FakeCA:
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
     def sign(self, der):
+        """mode: "ok"; "otherkey" (for a key of the CA's making);
+        "otherdomain" (for another name); "bigchain" (the chain padded
+        with copies of the CA's certificate to some 70 KB)."""
         csr = os.path.join(self.tmp, "req.der")
         crt = os.path.join(self.tmp, "leaf.crt")
         with open(csr, "wb") as f:
             f.write(der)
+        extra = ["-copy_extensions", "copy"]
+        if self.mode == "otherkey":
+            subprocess.run([OPENSSL, "req", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                            os.path.join(self.tmp, "other.key"), "-outform",
+                            "DER", "-out", csr, "-subj", "/CN=" + DOMAIN,
+                            "-addext", "subjectAltName=DNS:" + DOMAIN],
+                           check=True, capture_output=True, timeout=30)
+        elif self.mode == "otherdomain":
+            extra = ["-subj", "/CN=other.test"]
         subprocess.run([OPENSSL, "x509", "-req", "-inform", "DER", "-in",
                         csr, "-CA", self.cacrt, "-CAkey", self.cakey,
-                        "-days", str(self.days), "-copy_extensions",
-                        "copy", "-out", crt],
+                        "-days", str(self.days), "-out", crt] + extra,
                        check=True, capture_output=True, timeout=30)
         with open(crt, "rb") as f, open(self.cacrt, "rb") as g:
-            self.cert = f.read() + g.read()
+            leaf, root = f.read(), g.read()
+        n = 70000 // len(root) + 1 if self.mode == "bigchain" else 1
+        self.cert = leaf + root * n
 
     def stop(self):
         self.srv.shutdown()
@@ -150,9 +165,9 @@ class FakeCA:
 @unittest.skipUnless(OPENSSL, "openssl is not installed")
 class TestBadCA(unittest.TestCase):
 
-    def start(self, ca_days):
+    def start(self, ca_days, mode="ok"):
         self.tmp = T.new_tmpdir()
-        self.ca = FakeCA(self.tmp, ca_days)
+        self.ca = FakeCA(self.tmp, ca_days, mode)
         self.addCleanup(self.ca.stop)
         self.up = T.Upstream(self.tmp).start()
         self.addCleanup(self.up.stop)
@@ -196,6 +211,40 @@ class TestBadCA(unittest.TestCase):
         self.assertIn("vibewarden self-signed", self.served_org())
         self.assertFalse(os.path.exists(os.path.join(
             self.tmp, "acme", DOMAIN + ".crt")))
+
+    def refused(self, mode, why):
+        self.start(1, mode)
+        ev = self.vw.wait_event("tls.acme_failed", timeout=15)
+        self.assertIsNotNone(ev, self.vw.stdout()[-3000:])
+        self.assertIn(why, json.dumps(ev))
+        time.sleep(2)
+        self.assertEqual(self.vw.events("tls.certificate_issued"), [])
+        self.assertEqual(self.ca.orders, 1)
+        self.assertIn("vibewarden self-signed", self.served_org())
+        for f in (DOMAIN + ".crt", DOMAIN + ".key"):
+            self.assertFalse(os.path.exists(os.path.join(
+                self.tmp, "acme", f)), f)
+
+    def test_chain_too_large_not_stored(self):
+        """A chain too large for the page that hands it to the workers
+        (some 70 KB).  Before the fix the helper wrote it and its key to
+        storage_path first and only then found that it did not fit: the
+        workers kept the old certificate while the files held the new
+        one, which the next start served; and since the helper cannot
+        read back a stored chain that large, each later round ordered
+        yet another certificate.  Now it is refused before anything is
+        stored."""
+        self.refused("bigchain", "too large")
+
+    def test_certificate_for_another_key_refused(self):
+        """Not a finding: a certificate for a key that is not the CSR's
+        is refused, and nothing is stored."""
+        self.refused("otherkey", "does not match")
+
+    def test_certificate_for_another_domain_refused(self):
+        """Not a finding: a certificate that does not name tls.domain is
+        refused, and nothing is stored."""
+        self.refused("otherdomain", "does not name")
 
     def test_valid_certificate_installed(self):
         """The same CA with a valid certificate: the control case."""
