@@ -46,6 +46,7 @@ class FakeCA:
         self.days = days
         self.mode = mode
         self.orders = 0
+        self.plain = 0
         self.lock = threading.Lock()
         self.cakey = os.path.join(tmp, "fakeca.key")
         self.cacrt = os.path.join(tmp, "fakeca.crt")
@@ -76,6 +77,7 @@ class FakeCA:
                     self.wfile.write(body)
 
             def do_HEAD(self):
+                ca.count(self)
                 self.send(200)
 
             def do_GET(self):
@@ -88,6 +90,7 @@ class FakeCA:
                     self.send(404)
 
             def do_POST(self):
+                ca.count(self)
                 n = int(self.headers.get("Content-Length", "0"))
                 jws = json.loads(self.rfile.read(n))
                 pl = b64d(jws["payload"])
@@ -123,12 +126,41 @@ class FakeCA:
 
         self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.port = self.srv.server_address[1]
-        self.th = threading.Thread(target=self.srv.serve_forever,
-                                   daemon=True)
-        self.th.start()
+        self.servers = [self.srv]
+        self.https_port = None
+        if mode == "downgrade":
+            # The directory over HTTPS (its certificate is the CA's own,
+            # for 127.0.0.1), naming plain-http endpoints.
+            self.tlscrt = os.path.join(tmp, "fakeca-https.crt")
+            tlskey = os.path.join(tmp, "fakeca-https.key")
+            subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec",
+                            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                            "-keyout", tlskey, "-out", self.tlscrt, "-days",
+                            "2", "-subj", "/CN=fake ACME CA https",
+                            "-addext", "subjectAltName=IP:127.0.0.1"],
+                           check=True, capture_output=True, timeout=30)
+            hs = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+            sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            sctx.load_cert_chain(self.tlscrt, tlskey)
+            hs.socket = sctx.wrap_socket(hs.socket, server_side=True)
+            self.https_port = hs.server_address[1]
+            self.servers.append(hs)
+        for srv in self.servers:
+            threading.Thread(target=srv.serve_forever, daemon=True).start()
+
+    def count(self, handler):
+        """Requests after the directory that came over plain HTTP."""
+        if handler.server is self.srv and self.https_port:
+            with self.lock:
+                self.plain += 1
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def dir_url(self):
+        if self.https_port:
+            return "https://127.0.0.1:%d/dir" % self.https_port
+        return self.url("/dir")
 
     def sign(self, der):
         """mode: "ok"; "otherkey" (for a key of the CA's making);
@@ -158,8 +190,9 @@ class FakeCA:
         self.cert = leaf + root * n
 
     def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        for srv in self.servers:
+            srv.shutdown()
+            srv.server_close()
 
 
 @unittest.skipUnless(OPENSSL, "openssl is not installed")
@@ -177,7 +210,9 @@ class TestBadCA(unittest.TestCase):
         cfg["tls"] = {"enabled": True, "provider": "letsencrypt",
                       "domain": DOMAIN,
                       "storage_path": os.path.join(self.tmp, "acme"),
-                      "acme_directory": self.ca.url("/dir")}
+                      "acme_directory": self.ca.dir_url()}
+        if self.ca.https_port:
+            cfg["tls"]["acme_ca_file"] = self.ca.tlscrt
         self.vw = T.Vibewarden(self.tmp, cfg).start()
         self.addCleanup(self.vw.stop)
 
@@ -245,6 +280,21 @@ class TestBadCA(unittest.TestCase):
         """Not a finding: a certificate that does not name tls.domain is
         refused, and nothing is stored."""
         self.refused("otherdomain", "does not name")
+
+    def test_https_directory_no_plain_http(self):
+        """An https directory names plain-http endpoints.  Before the fix
+        the helper followed them: every signed request, the CSR and the
+        certificate went over the network unencrypted, where anyone on
+        the path could swap the answer (say, a chain from another issuer
+        for our key, which every client then refuses).  RFC 8555 6.1
+        wants HTTPS for every request; a directory given as https now
+        holds the whole order to https (an http:// directory, for a
+        test CA, still works: the other cases here use one)."""
+        self.start(1, "downgrade")
+        ev = self.vw.wait_event("tls.acme_failed", timeout=15)
+        self.assertIsNotNone(ev, self.vw.stdout()[-3000:])
+        self.assertEqual(self.ca.plain, 0)
+        self.assertEqual(self.vw.events("tls.certificate_issued"), [])
 
     def test_valid_certificate_installed(self):
         """The same CA with a valid certificate: the control case."""
