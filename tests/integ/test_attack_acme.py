@@ -31,6 +31,7 @@ import vwtest as T  # noqa: E402
 
 OPENSSL = shutil.which("openssl")
 DOMAIN = "acme.test"
+TOKEN = "Tok-_0123456789abcdefghijklmnopqrstuvwxyzAB"
 
 
 def b64d(s):
@@ -47,6 +48,7 @@ class FakeCA:
         self.mode = mode
         self.orders = 0
         self.plain = 0
+        self.chal_posts = 0
         self.lock = threading.Lock()
         self.cakey = os.path.join(tmp, "fakeca.key")
         self.cacrt = os.path.join(tmp, "fakeca.crt")
@@ -105,6 +107,19 @@ class FakeCA:
                         ca.cert = None
                     self.send(201, json.dumps(order).encode(),
                               loc="/order/1")
+                elif self.path == "/authz" and ca.mode == "pending":
+                    # Never validated: the answer stays published.
+                    self.send(200, json.dumps({
+                        "status": "pending",
+                        "identifier": {"type": "dns", "value": DOMAIN},
+                        "challenges": [{"type": "http-01",
+                                        "url": ca.url("/chal"),
+                                        "token": TOKEN,
+                                        "status": "pending"}]}).encode())
+                elif self.path == "/chal":
+                    with ca.lock:
+                        ca.chal_posts += 1
+                    self.send(200, b"{}")
                 elif self.path == "/authz":
                     self.send(200, json.dumps({
                         "status": "valid",
@@ -295,6 +310,46 @@ class TestBadCA(unittest.TestCase):
         self.assertIsNotNone(ev, self.vw.stdout()[-3000:])
         self.assertEqual(self.ca.plain, 0)
         self.assertEqual(self.vw.events("tls.certificate_issued"), [])
+
+    def test_challenge_endpoint(self):
+        """Not a finding: the http-01 answers on the redirect port.  Only
+        the exact token of a pending challenge gets its key
+        authorization; a prefix, an extension, another token, dot
+        segments that leave the directory, encoded NUL, CR or LF, and a
+        very long token get no key authorization (404, 400, or the
+        connection closed), so the account thumbprint is not handed out
+        for arbitrary tokens."""
+        self.start(1, "pending")
+        rport = self.vw.cfg["server"]["http_redirect_port"]
+        end = time.monotonic() + 15
+        while self.ca.chal_posts == 0:
+            self.assertLess(time.monotonic(), end, self.vw.stdout()[-3000:])
+            time.sleep(0.1)
+        pfx = "/.well-known/acme-challenge/"
+
+        def get(target, method="GET"):
+            try:
+                r, _ = T.exchange(rport, ("%s %s HTTP/1.1\r\nHost: %s\r\n"
+                                          "\r\n" % (method, target, DOMAIN)
+                                          ).encode(), method=method)
+            except (T.ProtocolError, OSError):
+                r = None
+            return (r.status, r.body) if r else (None, b"")
+
+        st, body = get(pfx + TOKEN)
+        self.assertEqual(st, 200)
+        self.assertTrue(body.startswith((TOKEN + ".").encode()), body)
+        thumb = body.split(b".", 1)[1]
+        self.assertEqual(get(pfx + TOKEN, "HEAD")[0], 200)
+        self.assertEqual(get(pfx + "x/../" + TOKEN)[0], 200)
+        for bad in (TOKEN[:-1], TOKEN + "A", TOKEN + "/", TOKEN + "%00",
+                    TOKEN + "%0d%0aX:y", "A" * 43, "../" + TOKEN,
+                    pfx + "../" + TOKEN, TOKEN + "A" * 200,
+                    "A" * 7000, "%2e%2e/" + TOKEN, TOKEN.lower()):
+            target = bad if bad.startswith(pfx) else pfx + bad
+            st, body = get(target)
+            self.assertIn(st, (None, 400, 404, 308, 431), bad)
+            self.assertNotIn(thumb, body, bad)
 
     def test_valid_certificate_installed(self):
         """The same CA with a valid certificate: the control case."""
