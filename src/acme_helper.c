@@ -177,6 +177,29 @@ account_key(const char *dir)
 	return (NULL);
 }
 
+/*
+ * A file of storage_path, read as it is: never through a link (as root,
+ * before the helper drops privileges, or as a server.user that can read
+ * more than the workers should get), nor from a FIFO.
+ */
+static FILE *
+open_stored(const char *path)
+{
+	struct stat	 st;
+	FILE		*fp;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK)) == -1)
+		return (NULL);
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return (NULL);
+	}
+	return (fp);
+}
+
 /* The stored chain + key as one PEM (key last), for certpage. */
 static char *
 stored_pem(const char *crt, const char *key, size_t *len)
@@ -190,7 +213,7 @@ stored_pem(const char *crt, const char *key, size_t *len)
 	if ((buf = malloc(CP_PEM_MAX)) == NULL)
 		return (NULL);
 	for (i = 0; i < 2; i++) {
-		if ((fp = fopen(paths[i], "re")) == NULL)
+		if ((fp = open_stored(paths[i])) == NULL)
 			goto fail;
 		r = fread(buf + n, 1, CP_PEM_MAX - 1 - n, fp);
 		if (ferror(fp) || !feof(fp)) {

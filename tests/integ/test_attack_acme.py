@@ -12,6 +12,7 @@ started (the CA is a thread of this process).
 """
 
 import base64
+import hashlib
 import http.server
 import json
 import os
@@ -361,6 +362,80 @@ class TestBadCA(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.2)
         self.assertEqual(self.ca.orders, 1)
+
+
+@unittest.skipUnless(OPENSSL, "openssl is not installed")
+class TestStorageLinks(unittest.TestCase):
+    """tls.storage_path belongs to server.user (the ACME helper hands it
+    over), but the master, which stays root, reads the certificate and
+    key stored there at every start and reload."""
+
+    def test_master_does_not_follow_links(self):
+        """Attack: whoever runs as server.user (a compromised worker or
+        helper) replaces acme.test.key with a symlink to a private key
+        that only root may read, and acme.test.crt with a certificate
+        for that key's public half naming tls.domain (its signature is
+        never checked, so any key can sign it).  Before the fix the root
+        master followed the link at the next start or reload and handed
+        the other service's private key to the workers, which run as
+        server.user: the TLS port served the forged certificate with
+        it.  The files of storage_path are now opened without following
+        links (and must be regular files: a FIFO would hang the master),
+        by the master and by the helper (which would otherwise hand the
+        pair to the workers through the certificate page whenever it
+        can read more than they should get); such a pair is unusable,
+        and the temporary certificate serves."""
+        tmp = T.new_tmpdir()
+        run = lambda *a: subprocess.run([OPENSSL] + list(a), check=True,
+                                        capture_output=True, timeout=30)
+        secret = os.path.join(tmp, "secret")
+        os.mkdir(secret, 0o700)
+        vkey = os.path.join(secret, "victim.key")
+        run("genpkey", "-algorithm", "EC", "-pkeyopt",
+            "ec_paramgen_curve:P-256", "-out", vkey)
+        os.chmod(vkey, 0o600)
+        vpub = os.path.join(tmp, "victim.pub")
+        run("pkey", "-in", vkey, "-pubout", "-out", vpub)
+        akey = os.path.join(tmp, "attacker.key")
+        acrt = os.path.join(tmp, "attacker.crt")
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:P-256", "-nodes", "-keyout", akey, "-out",
+            acrt, "-days", "2", "-subj", "/CN=attacker")
+        csr = os.path.join(tmp, "a.csr")
+        run("req", "-new", "-key", akey, "-subj", "/CN=" + DOMAIN,
+            "-addext", "subjectAltName=DNS:" + DOMAIN, "-out", csr)
+        store = os.path.join(tmp, "acme")
+        os.mkdir(store, 0o700)
+        forged = os.path.join(store, DOMAIN + ".crt")
+        run("x509", "-req", "-in", csr, "-CA", acrt, "-CAkey", akey,
+            "-days", "1", "-force_pubkey", vpub, "-copy_extensions",
+            "copy", "-out", forged)
+        os.symlink(vkey, os.path.join(store, DOMAIN + ".key"))
+        with open(forged) as f:
+            forged_der = ssl.PEM_cert_to_DER_cert(f.read())
+
+        up = T.Upstream(tmp).start()
+        self.addCleanup(up.stop)
+        port = T.free_port()
+        cfg = T.base_config(port, up.port)
+        cfg["server"]["http_redirect_port"] = T.free_port()
+        cfg["tls"] = {"enabled": True, "provider": "letsencrypt",
+                      "domain": DOMAIN, "storage_path": store,
+                      "acme_directory": "http://127.0.0.1:%d/dir" %
+                      T.free_port()}
+        vw = T.Vibewarden(tmp, cfg).start()
+        self.addCleanup(vw.stop)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with ctx.wrap_socket(raw, server_hostname=DOMAIN) as s:
+            der = s.getpeercert(binary_form=True)
+        self.assertNotEqual(hashlib.sha256(der).hexdigest(),
+                            hashlib.sha256(forged_der).hexdigest(),
+                            "the root-only key was loaded through a link")
+        self.assertTrue(vw.events("tls.acme_stored_unusable"),
+                        vw.stdout()[-3000:])
 
 
 if __name__ == "__main__":
