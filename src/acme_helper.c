@@ -375,7 +375,7 @@ issue(struct state *st, char *err, size_t errlen)
 		goto out;
 	}
 	if (store_file(st->st_key, kpem, (size_t)klen, 0600) == -1 ||
-	    store_file(st->st_crt, chain, clen, 0644) == -1) {
+	    store_file(st->st_crt, all, clen, 0644) == -1) {
 		snprintf(err, errlen, "cannot store the certificate in "
 		    "%.200s: %s", st->st_dir, strerror(errno));
 		goto out;

@@ -204,6 +204,8 @@ class FakeCA:
             leaf, root = f.read(), g.read()
         n = 70000 // len(root) + 1 if self.mode == "bigchain" else 1
         self.cert = leaf + root * n
+        if self.mode == "nonewline":
+            self.cert = self.cert.rstrip(b"\n")
 
     def stop(self):
         for srv in self.servers:
@@ -296,6 +298,22 @@ class TestBadCA(unittest.TestCase):
         """Not a finding: a certificate that does not name tls.domain is
         refused, and nothing is stored."""
         self.refused("otherdomain", "does not name")
+
+    def test_chain_without_final_newline(self):
+        """A chain whose last line has no newline (RFC 7468 does not
+        require one).  Before the fix the helper appended one in its
+        copy but stored the CA's bytes with the length of that copy: the
+        stored <domain>.crt ended in the NUL byte after the body, which
+        other programs reading the file trip over.  Now the file holds
+        the chain and its final newline."""
+        self.start(1, "nonewline")
+        ev = self.vw.wait_event("tls.certificate_issued", timeout=15)
+        self.assertIsNotNone(ev, self.vw.stdout()[-3000:])
+        with open(os.path.join(self.tmp, "acme", DOMAIN + ".crt"),
+                  "rb") as f:
+            stored = f.read()
+        self.assertNotIn(b"\0", stored)
+        self.assertEqual(stored, self.ca.cert + b"\n")
 
     def test_https_directory_no_plain_http(self):
         """An https directory names plain-http endpoints.  Before the fix
