@@ -149,7 +149,16 @@ account_key(const char *dir)
 	if (snprintf(path, sizeof(path), "%s/account.key", dir) >=
 	    (int)sizeof(path))
 		return (NULL);
-	if ((b = BIO_new_file(path, "r")) != NULL) {
+	/* Only a missing key is made anew: one that is there but cannot be
+	   opened (another owner) is the account, which a new key loses. */
+	if ((b = BIO_new_file(path, "r")) == NULL && errno != ENOENT) {
+		log_sys(LOG_LVL_ERROR, "tls.acme_failed", "cannot read the "
+		    "ACME account key %s: %s; leaving it as it is", path,
+		    strerror(errno));
+		ERR_clear_error();
+		return (NULL);
+	}
+	if (b != NULL) {
 		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
 		BIO_free(b);
 		if (k != NULL)

@@ -382,6 +382,52 @@ class TestBadCA(unittest.TestCase):
         self.assertEqual(self.ca.orders, 1)
 
 
+@unittest.skipUnless(OPENSSL and os.geteuid() == 0,
+                     "needs openssl, and root to run as nobody")
+class TestAccountKeyKept(unittest.TestCase):
+
+    def test_unreadable_account_key_not_replaced(self):
+        """account.key exists but server.user cannot read it (it was
+        made by another user: server.user changed, or a restore as
+        root).  Before the fix the helper took it for a bad key, made a
+        new one and renamed it over the old file: the ACME account was
+        lost without a word beyond "not a usable key".  Now only a
+        missing file gets a new key; one that cannot be opened is an
+        error (tls.acme_failed) and stays as it was."""
+        tmp = T.new_tmpdir()
+        os.chmod(tmp, 0o755)
+        store = os.path.join(tmp, "acme")
+        os.mkdir(store, 0o700)
+        akey = os.path.join(store, "account.key")
+        subprocess.run([OPENSSL, "genpkey", "-algorithm", "EC", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-out", akey],
+                       check=True, capture_output=True, timeout=30)
+        os.chmod(akey, 0o600)       # root's
+        with open(akey, "rb") as f:
+            before = f.read()
+        ca = FakeCA(tmp)
+        self.addCleanup(ca.stop)
+        up = T.Upstream(tmp).start()
+        self.addCleanup(up.stop)
+        port = T.free_port()
+        cfg = T.base_config(port, up.port)
+        cfg["server"]["user"] = "nobody"
+        cfg["server"]["group"] = __import__("grp").getgrgid(
+            __import__("pwd").getpwnam("nobody").pw_gid).gr_name
+        cfg["server"]["http_redirect_port"] = T.free_port()
+        cfg["tls"] = {"enabled": True, "provider": "letsencrypt",
+                      "domain": DOMAIN, "storage_path": store,
+                      "acme_directory": ca.dir_url()}
+        vw = T.Vibewarden(tmp, cfg).start()
+        self.addCleanup(vw.stop)
+        ev = vw.wait_event("tls.acme_failed", timeout=10)
+        self.assertIsNotNone(ev, vw.stdout()[-3000:])
+        self.assertIn("account.key", json.dumps(ev))
+        with open(akey, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(ca.orders, 0)
+
+
 @unittest.skipUnless(OPENSSL, "openssl is not installed")
 class TestStorageLinks(unittest.TestCase):
     """tls.storage_path belongs to server.user (the ACME helper hands it
