@@ -398,11 +398,13 @@ issue(struct state *st, char *err, size_t errlen)
 	st->st_na = asn1_epoch(X509_get0_notAfter(c->tc_leaf));
 	st->st_jit = jitter();
 	st->st_renew = acme_renew_at(st->st_nb, st->st_na, st->st_jit);
+	/* The outcome first: an event keeps 200 characters (log.h). */
 	log_sys(LOG_LVL_INFO, "tls.certificate_issued", "certificate for %s "
-	    "issued by %s, valid until %s, stored in %s and installed for "
-	    "new connections; renewal at %s", t->domain, t->acme_directory,
-	    rfc3339(st->st_na, t1, sizeof(t1)), st->st_crt,
-	    rfc3339(st->st_renew, t2, sizeof(t2)));
+	    "installed for new connections, valid until %s, renewal at %s; "
+	    "issued by %s, stored in %s", t->domain,
+	    rfc3339(st->st_na, t1, sizeof(t1)),
+	    rfc3339(st->st_renew, t2, sizeof(t2)), t->acme_directory,
+	    st->st_crt);
 	rc = 0;
  out:
 	tls_cert_free(c);
@@ -493,17 +495,18 @@ round_once(struct state *st)
 		return (0);
 	certpage_challenge_clear();
 	wait = acme_backoff(++st->st_fails, jitter());
+	/* The outcome before the error, which may be long (a URL). */
 	if (st->st_na != 0)
 		log_sys(LOG_LVL_ERROR, "tls.acme_failed", "renewal of %s "
-		    "failed: %s; the current certificate (valid until %s) "
-		    "keeps serving; next attempt in %llu s", cf->tls.domain,
-		    err, rfc3339(st->st_na, t1, sizeof(t1)),
-		    (unsigned long long)wait);
+		    "failed; the current certificate (valid until %s) keeps "
+		    "serving; next attempt in %llu s: %s", cf->tls.domain,
+		    rfc3339(st->st_na, t1, sizeof(t1)),
+		    (unsigned long long)wait, err);
 	else
 		log_sys(LOG_LVL_ERROR, "tls.acme_failed", "certificate for "
-		    "%s not issued: %s; the temporary self-signed one keeps "
-		    "serving; next attempt in %llu s", cf->tls.domain, err,
-		    (unsigned long long)wait);
+		    "%s not issued; the temporary self-signed one keeps "
+		    "serving; next attempt in %llu s: %s", cf->tls.domain,
+		    (unsigned long long)wait, err);
 	return (wait);
 }
 

@@ -50,6 +50,9 @@ class FakeCA:
         self.orders = 0
         self.plain = 0
         self.chal_posts = 0
+        # A CA whose URLs are long, as real ones are.
+        self.dir_path = "/" + "d" * 150 + "/dir" if mode == "longurl" \
+            else "/dir"
         self.lock = threading.Lock()
         self.cakey = os.path.join(tmp, "fakeca.key")
         self.cacrt = os.path.join(tmp, "fakeca.crt")
@@ -84,7 +87,7 @@ class FakeCA:
                 self.send(200)
 
             def do_GET(self):
-                if self.path == "/dir":
+                if self.path == ca.dir_path:
                     self.send(200, json.dumps({
                         "newNonce": ca.url("/nonce"),
                         "newAccount": ca.url("/acct"),
@@ -175,8 +178,9 @@ class FakeCA:
 
     def dir_url(self):
         if self.https_port:
-            return "https://127.0.0.1:%d/dir" % self.https_port
-        return self.url("/dir")
+            return "https://127.0.0.1:%d%s" % (self.https_port,
+                                                self.dir_path)
+        return self.url(self.dir_path)
 
     def sign(self, der):
         """mode: "ok"; "otherkey" (for a key of the CA's making);
@@ -314,6 +318,37 @@ class TestBadCA(unittest.TestCase):
             stored = f.read()
         self.assertNotIn(b"\0", stored)
         self.assertEqual(stored, self.ca.cert + b"\n")
+
+    def test_events_keep_their_outcome(self):
+        """Log events carry at most 200 characters (log.h le_summary).
+        With a directory URL of some 170 characters, tls.acme_failed
+        lost its end (that the current certificate keeps serving, and
+        when the next attempt comes) and tls.certificate_issued its
+        renewal time: what an operator reads them for.  The outcome now
+        comes first and the long parts (URL, path, error) last."""
+        self.start(1, "longurl")
+        ev = self.vw.wait_event("tls.certificate_issued", timeout=15)
+        self.assertIsNotNone(ev, self.vw.stdout()[-3000:])
+        self.assertRegex(ev["payload"]["message"],
+                         r"renewal at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+        tmp = T.new_tmpdir()
+        up = T.Upstream(tmp).start()
+        self.addCleanup(up.stop)
+        port = T.free_port()
+        cfg = T.base_config(port, up.port)
+        cfg["server"]["http_redirect_port"] = T.free_port()
+        cfg["tls"] = {"enabled": True, "provider": "letsencrypt",
+                      "domain": DOMAIN,
+                      "storage_path": os.path.join(tmp, "acme"),
+                      "acme_directory": "http://127.0.0.1:%d/%s/dir" %
+                      (T.free_port(), "d" * 150)}
+        vw = T.Vibewarden(tmp, cfg).start()
+        self.addCleanup(vw.stop)
+        ev = vw.wait_event("tls.acme_failed", timeout=10)
+        self.assertIsNotNone(ev, vw.stdout()[-3000:])
+        self.assertRegex(ev["payload"]["message"],
+                         r"temporary self-signed one keeps serving; next "
+                         r"attempt in \d+ s")
 
     def test_https_directory_no_plain_http(self):
         """An https directory names plain-http endpoints.  Before the fix
