@@ -39,6 +39,11 @@ def b64d(s):
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
 
+class Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass        # vibewarden hanging up on a huge answer is expected
+
+
 class FakeCA:
     """An ACME server that issues whatever certificate self.sign makes.
     days: the openssl x509 -days argument (-1: already expired)."""
@@ -87,7 +92,11 @@ class FakeCA:
                 self.send(200)
 
             def do_GET(self):
-                if self.path == ca.dir_path:
+                if ca.mode == "huge":
+                    self.send(200, b"{" + b" " * (1 << 20) + b"}")
+                elif ca.mode == "badjson":
+                    self.send(200, b'{"newNonce": "http://x/", [')
+                elif self.path == ca.dir_path:
                     self.send(200, json.dumps({
                         "newNonce": ca.url("/nonce"),
                         "newAccount": ca.url("/acct"),
@@ -100,6 +109,12 @@ class FakeCA:
                 n = int(self.headers.get("Content-Length", "0"))
                 jws = json.loads(self.rfile.read(n))
                 pl = b64d(jws["payload"])
+                if ca.mode == "badnonce":
+                    self.send(400, json.dumps({
+                        "type": "urn:ietf:params:acme:error:badNonce",
+                        "detail": "try again"}).encode(),
+                        "application/problem+json")
+                    return
                 order = {"status": "ready",
                          "authorizations": [ca.url("/authz")],
                          "finalize": ca.url("/finalize")}
@@ -143,7 +158,7 @@ class FakeCA:
                 else:
                     self.send(404)
 
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv = Server(("127.0.0.1", 0), H)
         self.port = self.srv.server_address[1]
         self.servers = [self.srv]
         self.https_port = None
@@ -158,7 +173,7 @@ class FakeCA:
                             "2", "-subj", "/CN=fake ACME CA https",
                             "-addext", "subjectAltName=IP:127.0.0.1"],
                            check=True, capture_output=True, timeout=30)
-            hs = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+            hs = Server(("127.0.0.1", 0), H)
             sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             sctx.load_cert_chain(self.tlscrt, tlskey)
             hs.socket = sctx.wrap_socket(hs.socket, server_side=True)
@@ -292,6 +307,21 @@ class TestBadCA(unittest.TestCase):
         yet another certificate.  Now it is refused before anything is
         stored."""
         self.refused("bigchain", "too large")
+
+    def test_broken_ca_answers(self):
+        """Not a finding: a directory of 1 MB, a directory that is not
+        JSON, and a CA that answers badNonce to every request each end
+        the attempt with a clear tls.acme_failed, and back off."""
+        for mode, why in (("huge", "answer too large"),
+                          ("badjson", "not an ACME directory"),
+                          ("badnonce", "badNonce 5 times in a row")):
+            with self.subTest(mode=mode):
+                self.start(1, mode)
+                ev = self.vw.wait_event("tls.acme_failed", timeout=15)
+                self.assertIsNotNone(ev, self.vw.stdout()[-3000:])
+                self.assertIn(why, json.dumps(ev))
+                self.assertIn("next attempt in", json.dumps(ev))
+                self.vw.stop()
 
     def test_certificate_for_another_key_refused(self):
         """Not a finding: a certificate for a key that is not the CSR's
