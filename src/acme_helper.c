@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -143,7 +144,7 @@ account_key(const char *dir)
 	char		 path[PATH_MAX];
 	EVP_PKEY	*k = NULL;
 	BIO		*b;
-	char		*pem;
+	char		*pem, grp[32];
 	long		 n;
 
 	if (snprintf(path, sizeof(path), "%s/account.key", dir) >=
@@ -161,8 +162,22 @@ account_key(const char *dir)
 	if (b != NULL) {
 		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
 		BIO_free(b);
-		if (k != NULL)
+		if (k != NULL && EVP_PKEY_is_a(k, "EC") &&
+		    EVP_PKEY_get_utf8_string_param(k,
+		    OSSL_PKEY_PARAM_GROUP_NAME, grp, sizeof(grp), NULL) &&
+		    strcmp(grp, "prime256v1") == 0)
 			return (k);
+		if (k != NULL) {
+			/* A key of another kind (RSA, say, from another
+			   client) is an account all the same: keep it. */
+			log_sys(LOG_LVL_ERROR, "tls.acme_failed", "ACME "
+			    "account key %s is not an ECDSA P-256 key, the "
+			    "only kind this client signs with; leaving it as "
+			    "it is", path);
+			EVP_PKEY_free(k);
+			ERR_clear_error();
+			return (NULL);
+		}
 		log_sys(LOG_LVL_WARN, "tls.acme_account",
 		    "%s is not a usable key; making a new account key", path);
 	}

@@ -494,6 +494,44 @@ class TestAccountKeyKept(unittest.TestCase):
 
 
 @unittest.skipUnless(OPENSSL, "openssl is not installed")
+class TestAccountKeyKind(unittest.TestCase):
+
+    def test_rsa_account_key_kept(self):
+        """account.key holds an RSA key (another ACME client's account,
+        moved over).  Before the fix every round failed with "out of
+        memory" (the JWK of a key that is not P-256 cannot be made),
+        which says nothing of the cause.  Now the event names the file
+        and the kind of key wanted, and the key is left as it is."""
+        tmp = T.new_tmpdir()
+        store = os.path.join(tmp, "acme")
+        os.mkdir(store, 0o700)
+        akey = os.path.join(store, "account.key")
+        subprocess.run([OPENSSL, "genpkey", "-algorithm", "RSA",
+                        "-pkeyopt", "rsa_keygen_bits:2048", "-out", akey],
+                       check=True, capture_output=True, timeout=60)
+        with open(akey, "rb") as f:
+            before = f.read()
+        ca = FakeCA(tmp)
+        self.addCleanup(ca.stop)
+        up = T.Upstream(tmp).start()
+        self.addCleanup(up.stop)
+        port = T.free_port()
+        cfg = T.base_config(port, up.port)
+        cfg["server"]["http_redirect_port"] = T.free_port()
+        cfg["tls"] = {"enabled": True, "provider": "letsencrypt",
+                      "domain": DOMAIN, "storage_path": store,
+                      "acme_directory": ca.dir_url()}
+        vw = T.Vibewarden(tmp, cfg).start()
+        self.addCleanup(vw.stop)
+        ev = vw.wait_event("tls.acme_failed", timeout=10)
+        self.assertIsNotNone(ev, vw.stdout()[-3000:])
+        self.assertIn("P-256", json.dumps(ev))
+        self.assertIn("account.key", json.dumps(ev))
+        with open(akey, "rb") as f:
+            self.assertEqual(f.read(), before)
+
+
+@unittest.skipUnless(OPENSSL, "openssl is not installed")
 class TestStorageLinks(unittest.TestCase):
     """tls.storage_path belongs to server.user (the ACME helper hands it
     over), but the master, which stays root, reads the certificate and
