@@ -36,6 +36,7 @@ struct acme_client {
 	char		*ac_thumb;
 	struct acme_dir	 ac_dir;
 	int		 ac_have_dir;
+	int		 ac_https;	/* the directory is: so is all else */
 };
 
 struct resp {
@@ -135,7 +136,10 @@ http(struct acme_client *ac, const char *url, const char *body, int head,
 	memset(r, 0, sizeof(*r));
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
+	/* RFC 8555 6.1: an https directory cannot send us to plain http
+	   (an http:// one, for a test CA, is the operator's choice). */
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, ac->ac_https ? "https" :
+	    "https,http");
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
@@ -528,6 +532,7 @@ acme_client_new(const char *url, const char *ca_file, EVP_PKEY *akey)
 	if ((ac = calloc(1, sizeof(*ac))) == NULL)
 		return (NULL);
 	ac->ac_key = akey;
+	ac->ac_https = strncmp(url, "https://", 8) == 0;
 	if ((ac->ac_curl = curl_easy_init()) == NULL ||
 	    (ac->ac_url = strdup(url)) == NULL ||
 	    (ca_file != NULL && (ac->ac_ca = strdup(ca_file)) == NULL) ||

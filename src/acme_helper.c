@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -143,17 +144,40 @@ account_key(const char *dir)
 	char		 path[PATH_MAX];
 	EVP_PKEY	*k = NULL;
 	BIO		*b;
-	char		*pem;
+	char		*pem, grp[32];
 	long		 n;
 
 	if (snprintf(path, sizeof(path), "%s/account.key", dir) >=
 	    (int)sizeof(path))
 		return (NULL);
-	if ((b = BIO_new_file(path, "r")) != NULL) {
+	/* Only a missing key is made anew: one that is there but cannot be
+	   opened (another owner) is the account, which a new key loses. */
+	if ((b = BIO_new_file(path, "r")) == NULL && errno != ENOENT) {
+		log_sys(LOG_LVL_ERROR, "tls.acme_failed", "cannot read the "
+		    "ACME account key %s: %s; leaving it as it is", path,
+		    strerror(errno));
+		ERR_clear_error();
+		return (NULL);
+	}
+	if (b != NULL) {
 		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
 		BIO_free(b);
-		if (k != NULL)
+		if (k != NULL && EVP_PKEY_is_a(k, "EC") &&
+		    EVP_PKEY_get_utf8_string_param(k,
+		    OSSL_PKEY_PARAM_GROUP_NAME, grp, sizeof(grp), NULL) &&
+		    strcmp(grp, "prime256v1") == 0)
 			return (k);
+		if (k != NULL) {
+			/* A key of another kind (RSA, say, from another
+			   client) is an account all the same: keep it. */
+			log_sys(LOG_LVL_ERROR, "tls.acme_failed", "ACME "
+			    "account key %s is not an ECDSA P-256 key, the "
+			    "only kind this client signs with; leaving it as "
+			    "it is", path);
+			EVP_PKEY_free(k);
+			ERR_clear_error();
+			return (NULL);
+		}
 		log_sys(LOG_LVL_WARN, "tls.acme_account",
 		    "%s is not a usable key; making a new account key", path);
 	}
@@ -177,6 +201,29 @@ account_key(const char *dir)
 	return (NULL);
 }
 
+/*
+ * A file of storage_path, read as it is: never through a link (as root,
+ * before the helper drops privileges, or as a server.user that can read
+ * more than the workers should get), nor from a FIFO.
+ */
+static FILE *
+open_stored(const char *path)
+{
+	struct stat	 st;
+	FILE		*fp;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK)) == -1)
+		return (NULL);
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return (NULL);
+	}
+	return (fp);
+}
+
 /* The stored chain + key as one PEM (key last), for certpage. */
 static char *
 stored_pem(const char *crt, const char *key, size_t *len)
@@ -190,7 +237,7 @@ stored_pem(const char *crt, const char *key, size_t *len)
 	if ((buf = malloc(CP_PEM_MAX)) == NULL)
 		return (NULL);
 	for (i = 0; i < 2; i++) {
-		if ((fp = fopen(paths[i], "re")) == NULL)
+		if ((fp = open_stored(paths[i])) == NULL)
 			goto fail;
 		r = fread(buf + n, 1, CP_PEM_MAX - 1 - n, fp);
 		if (ferror(fp) || !feof(fp)) {
@@ -281,6 +328,31 @@ load_stored(struct state *st, int publish)
 	return (0);
 }
 
+/*
+ * A certificate from the CA that clients would refuse now (expired, not
+ * yet valid), or that is due for renewal already, must not replace the
+ * one serving: it would be installed for every new connection, and the
+ * next round would order again at once, without back-off.  1 when it is
+ * usable, else 0 with err.
+ */
+static int
+usable_now(const struct tls_cert *c, char *err, size_t errlen)
+{
+	int64_t		 nb, na, now = (int64_t)time(NULL);
+	char		 t1[32], t2[32];
+
+	nb = asn1_epoch(X509_get0_notBefore(c->tc_leaf));
+	na = asn1_epoch(X509_get0_notAfter(c->tc_leaf));
+	if (na <= now || nb > now || acme_renew_at(nb, na, 0) <= now) {
+		snprintf(err, errlen, "the CA sent a certificate valid from %s "
+		    "until %s, %s", rfc3339(nb, t1, sizeof(t1)),
+		    rfc3339(na, t2, sizeof(t2)), na <= now ? "expired" :
+		    nb > now ? "not valid yet" : "already due for renewal");
+		return (0);
+	}
+	return (1);
+}
+
 /* Order a certificate; store and publish it.  0 or -1 with err. */
 static int
 issue(struct state *st, char *err, size_t errlen)
@@ -318,10 +390,16 @@ issue(struct state *st, char *err, size_t errlen)
 	memcpy(all + clen, kpem, (size_t)klen);
 	/* What the CA sent must be a chain for our key and our domain. */
 	if ((c = tls_cert_from_pem(all, clen + (size_t)klen, t->domain, err,
-	    errlen)) == NULL)
+	    errlen)) == NULL || !usable_now(c, err, errlen))
 		goto out;
+	/* Nothing is stored that the workers cannot be handed. */
+	if (clen + (size_t)klen >= CP_PEM_MAX) {
+		snprintf(err, errlen, "chain of %zu bytes too large to hand "
+		    "to the workers", clen);
+		goto out;
+	}
 	if (store_file(st->st_key, kpem, (size_t)klen, 0600) == -1 ||
-	    store_file(st->st_crt, chain, clen, 0644) == -1) {
+	    store_file(st->st_crt, all, clen, 0644) == -1) {
 		snprintf(err, errlen, "cannot store the certificate in "
 		    "%.200s: %s", st->st_dir, strerror(errno));
 		goto out;
@@ -335,11 +413,13 @@ issue(struct state *st, char *err, size_t errlen)
 	st->st_na = asn1_epoch(X509_get0_notAfter(c->tc_leaf));
 	st->st_jit = jitter();
 	st->st_renew = acme_renew_at(st->st_nb, st->st_na, st->st_jit);
+	/* The outcome first: an event keeps 200 characters (log.h). */
 	log_sys(LOG_LVL_INFO, "tls.certificate_issued", "certificate for %s "
-	    "issued by %s, valid until %s, stored in %s and installed for "
-	    "new connections; renewal at %s", t->domain, t->acme_directory,
-	    rfc3339(st->st_na, t1, sizeof(t1)), st->st_crt,
-	    rfc3339(st->st_renew, t2, sizeof(t2)));
+	    "installed for new connections, valid until %s, renewal at %s; "
+	    "issued by %s, stored in %s", t->domain,
+	    rfc3339(st->st_na, t1, sizeof(t1)),
+	    rfc3339(st->st_renew, t2, sizeof(t2)), t->acme_directory,
+	    st->st_crt);
 	rc = 0;
  out:
 	tls_cert_free(c);
@@ -430,17 +510,18 @@ round_once(struct state *st)
 		return (0);
 	certpage_challenge_clear();
 	wait = acme_backoff(++st->st_fails, jitter());
+	/* The outcome before the error, which may be long (a URL). */
 	if (st->st_na != 0)
 		log_sys(LOG_LVL_ERROR, "tls.acme_failed", "renewal of %s "
-		    "failed: %s; the current certificate (valid until %s) "
-		    "keeps serving; next attempt in %llu s", cf->tls.domain,
-		    err, rfc3339(st->st_na, t1, sizeof(t1)),
-		    (unsigned long long)wait);
+		    "failed; the current certificate (valid until %s) keeps "
+		    "serving; next attempt in %llu s: %s", cf->tls.domain,
+		    rfc3339(st->st_na, t1, sizeof(t1)),
+		    (unsigned long long)wait, err);
 	else
 		log_sys(LOG_LVL_ERROR, "tls.acme_failed", "certificate for "
-		    "%s not issued: %s; the temporary self-signed one keeps "
-		    "serving; next attempt in %llu s", cf->tls.domain, err,
-		    (unsigned long long)wait);
+		    "%s not issued; the temporary self-signed one keeps "
+		    "serving; next attempt in %llu s: %s", cf->tls.domain,
+		    (unsigned long long)wait, err);
 	return (wait);
 }
 

@@ -92,9 +92,44 @@ tls_cert_current(void)
 	return (installed);
 }
 
+/*
+ * path for reading.  A file of tls.storage_path (stored set) is read as
+ * it is: that directory belongs to server.user while the master reading
+ * it is root, so a link there could hand the workers a key that only
+ * root may read, and a FIFO would hang the master.  An operator's
+ * cert_path may be a link (certbot's live/ directory is made of them).
+ */
+static BIO *
+pem_open(const char *path, int stored)
+{
+	struct stat	 st;
+	FILE		*fp;
+	BIO		*b;
+	int		 fd;
+
+	if (!stored)
+		return (BIO_new_file(path, "r"));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK)) == -1)
+		return (NULL);
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return (NULL);
+	}
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return (NULL);
+	}
+	if ((b = BIO_new_fp(fp, BIO_CLOSE)) == NULL)
+		fclose(fp);
+	return (b);
+}
+
 /* The full chain in path: the leaf first, then its intermediates. */
 static struct tls_cert *
-read_chain(const char *path, const char *what, char *err, size_t len)
+read_chain(const char *path, int stored, const char *what, char *err,
+    size_t len)
 {
 	struct tls_cert	*c;
 	BIO		*b;
@@ -106,7 +141,7 @@ read_chain(const char *path, const char *what, char *err, size_t len)
 		seterr(err, len, "out of memory");
 		return (NULL);
 	}
-	if ((b = BIO_new_file(path, "r")) == NULL) {
+	if ((b = pem_open(path, stored)) == NULL) {
 		ERR_clear_error();
 		seterr(err, len, "%s %s: %s", what, path, strerror(errno));
 		goto fail;
@@ -132,12 +167,12 @@ read_chain(const char *path, const char *what, char *err, size_t len)
 }
 
 static int
-read_key(struct tls_cert *c, const char *path, const char *cpath,
-    const char *what, char *err, size_t len)
+read_key(struct tls_cert *c, const char *path, int stored,
+    const char *cpath, const char *what, char *err, size_t len)
 {
 	BIO	*b;
 
-	if ((b = BIO_new_file(path, "r")) == NULL) {
+	if ((b = pem_open(path, stored)) == NULL) {
 		ERR_clear_error();
 		seterr(err, len, "%s %s: %s", what, path, strerror(errno));
 		return (-1);
@@ -156,15 +191,16 @@ read_key(struct tls_cert *c, const char *path, const char *cpath,
 	return (0);
 }
 
+/* stored: the pair is in tls.storage_path (pem_open()). */
 static struct tls_cert *
-load_pair(const char *cpath, const char *kpath, const char *cwhat,
-    const char *kwhat, char *err, size_t len)
+load_pair(const char *cpath, const char *kpath, int stored,
+    const char *cwhat, const char *kwhat, char *err, size_t len)
 {
 	struct tls_cert	*c;
 
-	if ((c = read_chain(cpath, cwhat, err, len)) == NULL)
+	if ((c = read_chain(cpath, stored, cwhat, err, len)) == NULL)
 		return (NULL);
-	if (read_key(c, kpath, cpath, kwhat, err, len) == -1) {
+	if (read_key(c, kpath, stored, cpath, kwhat, err, len) == -1) {
 		tls_cert_free(c);
 		return (NULL);
 	}
@@ -397,7 +433,7 @@ selfsigned(const struct config *cf, int create, int temporary, char *err,
 		return (NULL);
 	}
 	if (access(cp, F_OK) == 0 || access(kp, F_OK) == 0) {
-		c = load_pair(cp, kp, "self-signed certificate",
+		c = load_pair(cp, kp, 1, "self-signed certificate",
 		    "self-signed key", why, sizeof(why));
 		if (c != NULL && reusable(c, cf->tls.domain))
 			return (c);
@@ -514,7 +550,7 @@ acme_stored(const struct config *cf, int create, char *err, size_t len)
 		return (NULL);
 	}
 	if (access(cp, F_OK) == 0) {
-		c = load_pair(cp, kp, "ACME certificate", "ACME key", why,
+		c = load_pair(cp, kp, 1, "ACME certificate", "ACME key", why,
 		    sizeof(why));
 		if (c != NULL && X509_check_host(c->tc_leaf, cf->tls.domain,
 		    0, 0, NULL) == 1)
@@ -542,7 +578,7 @@ tls_cert_load(const struct config *cf, int create, char *err, size_t len)
 	err[0] = '\0';
 	switch (cf->tls.provider) {
 	case TLS_PROV_EXTERNAL:
-		c = load_pair(cf->tls.cert_path, cf->tls.key_path,
+		c = load_pair(cf->tls.cert_path, cf->tls.key_path, 0,
 		    "tls.cert_path", "tls.key_path", err, len);
 		if (c != NULL && create)
 			expiry_events(cf, c, cf->tls.cert_path);
