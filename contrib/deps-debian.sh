@@ -11,10 +11,10 @@ set -eu
 
 pkgs="build-essential autoconf automake pkg-config
 libssl-dev libyaml-dev libmicrohttpd-dev liblmdb-dev libjansson-dev
-libhiredis-dev check
+libhiredis-dev libcurl4-openssl-dev check
 clang libclang-rt-14-dev
 python3 python3-yaml mandoc shellcheck ca-certificates procps
-redis-server"
+redis-server prometheus"
 
 if [ "$(id -u)" -eq 0 ]; then
 	run=

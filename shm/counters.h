@@ -26,7 +26,51 @@ struct vw_counters {
 	int32_t		 c_accepting;	/* worker: its listener is armed
 					   (read by the other workers to
 					   balance connections) */
+	/*
+	 * Counters of the metrics (src/metrics.c names them; a new one is
+	 * a field here, one line in its table and one increment).  They
+	 * are never reset: a respawned worker adds to its slot's counts.
+	 */
+	uint64_t	 c_upstream_errors;	/* 502s of the upstream */
+	uint64_t	 c_upstream_timeouts;	/* 504s */
+	uint64_t	 c_rl_hits[3];		/* 429s: ip, user, connections */
+	uint64_t	 c_tls_handshakes[2];	/* clients: ok, failed */
+	/* Admin process: its readiness probe (counters_ready()). */
+	int32_t		 c_ready;		/* CTR_READY_* */
+	uint64_t	 c_ready_at;		/* util_now_ms of the probe */
 } __attribute__((aligned(64)));
+
+/* Readiness as the admin process last probed it. */
+#define CTR_READY_UNKNOWN	0	/* no recent probe */
+#define CTR_READY_OK		1
+#define CTR_READY_UPSTREAM	2	/* the upstream refuses connections */
+#define CTR_READY_KRATOS	3	/* Kratos refuses connections */
+#define CTR_READY_NO_CERT	4	/* TLS on, no certificate loaded */
+
+/*
+ * Per-request counters by method, normalised path and status, in a second
+ * segment of the same slots (only slots that were ever claimed are read).
+ */
+#define CTR_METHODS	8	/* counters_method_names[] */
+#define CTR_STATUSES	40	/* counters_status_names[]: codes, classes */
+#define CTR_PATHS	33	/* telemetry.path_patterns, then "other" */
+#define CTR_PATTERNS_MAX (CTR_PATHS - 1)
+#define CTR_BUCKETS	12	/* counters_bucket_ms[], then +Inf */
+
+struct vw_ctr_http {
+	uint64_t	 h_req[CTR_METHODS][CTR_PATHS][CTR_STATUSES];
+	uint64_t	 h_dur[CTR_METHODS][CTR_PATHS][CTR_BUCKETS];
+					/* per bucket, not cumulative */
+	uint64_t	 h_dur_ms[CTR_METHODS][CTR_PATHS];	/* sums */
+};
+
+extern struct vw_ctr_http	*counters_http_base;
+extern const char *const	 counters_method_names[CTR_METHODS];
+extern const char *const	 counters_status_names[CTR_STATUSES];
+extern const unsigned		 counters_bucket_ms[CTR_BUCKETS - 1];
+
+/* This process's own slot (set by counters_claim()), or NULL. */
+extern struct vw_counters	*counters_self;
 
 /* The segment, as mapped by the master (inherited by children). */
 extern struct vw_counters *counters_base;
@@ -45,7 +89,25 @@ void	 counters_request(struct vw_counters *c, int status, uint64_t bytes,
 void	 counters_conn(struct vw_counters *c, int delta);
 void	 counters_tunnel(struct vw_counters *c, int delta);
 
+/*
+ * One request in slot c's per-request counters: meth is an enum
+ * http_method, path the index of its telemetry.path_patterns entry
+ * (CTR_PATHS - 1: other).  No locks: the slot is the caller's.
+ */
+void	 counters_http(struct vw_counters *c, int meth, int path, int status,
+	    uint64_t dur_ms);
+int	 counters_status_index(int status);
+int	 counters_method_index(int meth);
+
+/*
+ * The freshest readiness any live slot published no longer than max_age
+ * ms before now (ms, util_now_ms), or CTR_READY_UNKNOWN.
+ */
+int	 counters_ready(uint64_t now, uint64_t max_age);
+
 /* Sum every slot into out (the admin process, tests). */
 void	 counters_sum(const struct vw_counters *base, struct vw_counters *out);
+void	 counters_http_sum(const struct vw_counters *base,
+	    const struct vw_ctr_http *hbase, struct vw_ctr_http *out);
 
 #endif /* VW_COUNTERS_H */

@@ -228,6 +228,31 @@ shm_rl_get(struct shm *h, const void *key, size_t klen, uint64_t *tat)
 	return (rc == 0 || rc == MDB_NOTFOUND ? SHM_OK : fail(h, rc));
 }
 
+int
+shm_rl_del(struct shm *h, const void *key, size_t klen, int *found)
+{
+	MDB_txn		*txn;
+	MDB_val		 k;
+	int		 rc;
+
+	*found = 0;
+	if (klen == 0 || klen > SHM_KEY_MAX)
+		return (fail(h, EINVAL));
+	if ((rc = begin(h, &txn, 0)) != SHM_OK)
+		return (rc);
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	rc = mdb_del(txn, h->sh_dbi[DB_RATELIMIT], &k, NULL);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return (SHM_OK);
+	}
+	if (rc != 0)
+		return (abort_fail(h, txn, rc));
+	*found = 1;
+	return (commit(h, txn));
+}
+
 /* Read key's entries into ents; returns how many (0 if none). */
 static size_t
 conn_read(MDB_val *v, struct conn_ent *ents)

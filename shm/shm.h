@@ -65,6 +65,10 @@ int		 shm_rl_take(struct shm *h, const void *key, size_t klen,
 int		 shm_rl_get(struct shm *h, const void *key, size_t klen,
 		    uint64_t *tat);
 
+/* Forget key (a full bucket again; admin); *found: it existed. */
+int		 shm_rl_del(struct shm *h, const void *key, size_t klen,
+		    int *found);
+
 /*
  * Connection slots for key: if the sum over every PID is below limit,
  * count one more for pid and set *admitted to 1; else *admitted = 0 and

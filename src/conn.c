@@ -21,6 +21,7 @@
 #include "counters.h"
 #include "errresp.h"
 #include "log.h"
+#include "metrics.h"
 #include "pipe.h"
 #include "proxy.h"
 #include "ratelimit.h"
@@ -225,6 +226,27 @@ req_free(struct conn *cn)
 
 static void	 emit_log(struct conn *, struct req *);
 
+/* The request's counters in this worker's slot (counters.h): no locks. */
+static void
+count_request(struct req *rq, int st, uint64_t dur)
+{
+	struct vw_counters	*c = W.w_ctr;
+
+	if (c == NULL)
+		return;
+	counters_request(c, st, rq->rq_back.fl_bytes, dur);
+	counters_http(c, rq->rq_meth, metrics_path_index(
+	    &W.w_conf->telemetry.path_patterns, rq->rq_lpath), st, dur);
+	if (rq->rq_event == EV_UPSTREAM_ERROR ||
+	    rq->rq_event == EV_FD_EXHAUSTED)
+		c->c_upstream_errors++;
+	else if (rq->rq_event == EV_UPSTREAM_TIMEOUT)
+		c->c_upstream_timeouts++;
+	else if (rq->rq_event == EV_RATE_LIMITED && rq->rq_rlkind != NULL)
+		c->c_rl_hits[rq->rq_rlkind[0] == 'i' ? 0 :
+		    rq->rq_rlkind[0] == 'u' ? 1 : 2]++;
+}
+
 static const char *const ev_names[EV__COUNT] = {
 	"request.proxied", "request.blocked", "request.internal",
 	"upstream.timeout", "upstream.error", "worker.fd_exhausted",
@@ -260,7 +282,7 @@ emit_log(struct conn *cn, struct req *rq)
 	const char	*sev = bad || rq->rq_event == EV_RATE_LIMITED ?
 	    "medium" : "info";
 
-	counters_request(W.w_ctr, st, rq->rq_back.fl_bytes, dur);
+	count_request(rq, st, dur);
 	if (!W.w_conf->log.access_log && rq->rq_event == EV_PROXIED &&
 	    st < 500)
 		return;

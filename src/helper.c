@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "counters.h"
 #include "helper.h"
 #include "log.h"
@@ -44,6 +45,7 @@ test_main(const struct config *cf)
 
 const struct helper_kind	 helper_kinds[] = {
 	{ "testjob", test_wanted, test_main },
+	{ "admin", admin_wanted, admin_main },
 	{ NULL, NULL, NULL }
 };
 

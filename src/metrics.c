@@ -1,0 +1,353 @@
+/*
+ * metrics.c: Prometheus text exposition 0.0.4 of the counter segment
+ * (SPEC.md 11, the original's names), and the path_pattern label.
+ *
+ * The simple counters and gauges are one table, metrics[]: a feature
+ * adds its counter as a field of struct vw_counters (counters.h), one
+ * line here and one increment where it happens.  A line whose m_on says
+ * the feature is off is left out: a metric of something not running is
+ * absent, never a fake zero.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "counters.h"
+#include "metrics.h"
+
+/* ------------------------------------------------------- path_pattern */
+
+/* The next segment of s (from *pos, '/' separated); 0 at the end. */
+static int
+seg_next(const char *s, size_t len, size_t *pos, const char **sp,
+    size_t *sl)
+{
+	size_t	 i = *pos;
+
+	while (i < len && s[i] == '/')
+		i++;
+	if (i >= len)
+		return (0);
+	*sp = s + i;
+	while (i < len && s[i] != '/')
+		i++;
+	*sl = (size_t)(s + i - *sp);
+	*pos = i;
+	return (1);
+}
+
+static int
+pat_match(const char *pat, struct vw_str path)
+{
+	size_t		 pp = 0, xp = 0, plen = strlen(pat), pl, xl;
+	const char	*ps, *xs;
+	int		 hp, hx;
+
+	for (;;) {
+		hp = seg_next(pat, plen, &pp, &ps, &pl);
+		hx = seg_next(path.p, path.len, &xp, &xs, &xl);
+		if (!hp || !hx)
+			return (hp == hx);
+		if (ps[0] == ':')
+			continue;
+		if (pl != xl || memcmp(ps, xs, pl) != 0)
+			return (0);
+	}
+}
+
+int
+metrics_path_index(const struct strlist *pats, struct vw_str path)
+{
+	const char	*q;
+	size_t		 i;
+
+	if (path.p == NULL)
+		return (CTR_PATHS - 1);
+	if ((q = memchr(path.p, '?', path.len)) != NULL)
+		path.len = (size_t)(q - path.p);
+	for (i = 0; i < pats->n && i < CTR_PATTERNS_MAX; i++)
+		if (pat_match(pats->v[i], path))
+			return ((int)i);
+	return (CTR_PATHS - 1);
+}
+
+/* ------------------------------------------------------------- buffer */
+
+struct mbuf {
+	char	*b;
+	size_t	 len, cap;
+	int	 oom;
+};
+
+static void
+mb_printf(struct mbuf *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+mb_printf(struct mbuf *m, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+	char	*nb;
+
+	for (;;) {
+		if (m->oom)
+			return;
+		va_start(ap, fmt);
+		n = vsnprintf(m->b + m->len, m->cap - m->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			m->oom = 1;
+			return;
+		}
+		if ((size_t)n < m->cap - m->len) {
+			m->len += (size_t)n;
+			return;
+		}
+		if ((nb = realloc(m->b, m->cap * 2 + (size_t)n)) == NULL) {
+			m->oom = 1;
+			return;
+		}
+		m->b = nb;
+		m->cap = m->cap * 2 + (size_t)n;
+	}
+}
+
+/* A label value with \, " and newline escaped (the format's rule). */
+static const char *
+esc(const char *s, char *buf, size_t len)
+{
+	size_t	 o = 0;
+
+	for (; *s != '\0' && o + 3 < len; s++) {
+		if (*s == '\\' || *s == '"') {
+			buf[o++] = '\\';
+			buf[o++] = *s;
+		} else if (*s == '\n') {
+			buf[o++] = '\\';
+			buf[o++] = 'n';
+		} else
+			buf[o++] = *s;
+	}
+	buf[o] = '\0';
+	return (buf);
+}
+
+/* ------------------------------------------------------------ the table */
+
+enum mkind { MK_COUNTER, MK_GAUGE };
+
+struct metric {
+	const char		*m_name;
+	enum mkind		 m_kind;
+	const char		*m_help;
+	size_t			 m_off;		/* in struct vw_counters */
+	int			 m_n;		/* values (label values) */
+	const char		*m_label;	/* NULL: one value */
+	const char *const	*m_lv;
+	int			(*m_on)(const struct config *);
+};
+
+#define CTR(f)	offsetof(struct vw_counters, f)
+
+static const char *const lv_limit[] = { "ip", "user", "connections" };
+static const char *const lv_tls[] = { "ok", "failed" };
+
+static int
+on_rate(const struct config *cf)
+{
+	return (cf->rate_limit.enabled);
+}
+
+static int
+on_tls(const struct config *cf)
+{
+	return (cf->tls.enabled);
+}
+
+static const struct metric metrics[] = {
+	{ "vibewarden_rate_limit_hits_total", MK_COUNTER,
+	    "Requests refused by a rate limit (429).", CTR(c_rl_hits), 3,
+	    "limit_type", lv_limit, on_rate },
+	{ "vibewarden_upstream_errors_total", MK_COUNTER,
+	    "Requests answered 502 because the upstream failed.",
+	    CTR(c_upstream_errors), 1, NULL, NULL, NULL },
+	{ "vibewarden_upstream_timeouts_total", MK_COUNTER,
+	    "Requests answered 504 because the upstream was too slow.",
+	    CTR(c_upstream_timeouts), 1, NULL, NULL, NULL },
+	{ "vibewarden_connections_total", MK_COUNTER,
+	    "Client connections accepted.", CTR(c_conns_total), 1, NULL,
+	    NULL, NULL },
+	{ "vibewarden_active_connections", MK_GAUGE,
+	    "Client connections open now.", CTR(c_conns_open), 1, NULL, NULL,
+	    NULL },
+	{ "vibewarden_websocket_tunnels", MK_GAUGE,
+	    "WebSocket tunnels open now.", CTR(c_tunnels), 1, NULL, NULL,
+	    NULL },
+	{ "vibewarden_response_bytes_total", MK_COUNTER,
+	    "Response payload bytes sent to clients.", CTR(c_bytes_out), 1,
+	    NULL, NULL, NULL },
+	{ "vibewarden_tls_handshakes_total", MK_COUNTER,
+	    "TLS handshakes with clients, by result.", CTR(c_tls_handshakes),
+	    2, "result", lv_tls, on_tls },
+	{ "vibewarden_worker_restarts_total", MK_COUNTER,
+	    "Workers started again after an unexpected exit.",
+	    CTR(c_restarts), 1, NULL, NULL, NULL },
+};
+
+static void
+render_table(struct mbuf *m, const struct config *cf,
+    const struct vw_counters *sum)
+{
+	const struct metric	*mt;
+	const char		*p;
+	size_t			 i;
+	int			 j;
+
+	for (i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
+		mt = &metrics[i];
+		if (mt->m_on != NULL && !mt->m_on(cf))
+			continue;
+		mb_printf(m, "# HELP %s %s\n# TYPE %s %s\n", mt->m_name,
+		    mt->m_help, mt->m_name, mt->m_kind == MK_GAUGE ? "gauge" :
+		    "counter");
+		p = (const char *)sum + mt->m_off;
+		for (j = 0; j < mt->m_n; j++, p += sizeof(uint64_t)) {
+			if (mt->m_label != NULL)
+				mb_printf(m, "%s{%s=\"%s\"}", mt->m_name,
+				    mt->m_label, mt->m_lv[j]);
+			else
+				mb_printf(m, "%s", mt->m_name);
+			if (mt->m_kind == MK_GAUGE)
+				mb_printf(m, " %lld\n",
+				    (long long)*(const int64_t *)p);
+			else
+				mb_printf(m, " %llu\n", (unsigned long long)
+				    *(const uint64_t *)p);
+		}
+	}
+}
+
+/* ------------------------------------------------- requests, durations */
+
+static const char *
+path_name(const struct config *cf, int i, char *buf, size_t len)
+{
+	if (i < CTR_PATHS - 1 && (size_t)i < cf->telemetry.path_patterns.n)
+		return (esc(cf->telemetry.path_patterns.v[i], buf, len));
+	return ("other");
+}
+
+static void
+render_http(struct mbuf *m, const struct config *cf,
+    const struct vw_ctr_http *h)
+{
+	char		 pb[512];
+	const char	*pn;
+	uint64_t	 cum, n;
+	int		 mi, pi, si, b;
+
+	mb_printf(m, "# HELP vibewarden_requests_total Requests answered, "
+	    "by method, status code and normalised path.\n"
+	    "# TYPE vibewarden_requests_total counter\n");
+	for (mi = 0; mi < CTR_METHODS; mi++)
+		for (pi = 0; pi < CTR_PATHS; pi++)
+			for (si = 0; si < CTR_STATUSES; si++) {
+				if ((n = h->h_req[mi][pi][si]) == 0)
+					continue;
+				pn = path_name(cf, pi, pb, sizeof(pb));
+				mb_printf(m, "vibewarden_requests_total{"
+				    "method=\"%s\",status_code=\"%s\","
+				    "path_pattern=\"%s\"} %llu\n",
+				    counters_method_names[mi],
+				    counters_status_names[si], pn,
+				    (unsigned long long)n);
+			}
+	mb_printf(m, "# HELP vibewarden_request_duration_seconds Time from "
+	    "the request's arrival to its answer.\n"
+	    "# TYPE vibewarden_request_duration_seconds histogram\n");
+	for (mi = 0; mi < CTR_METHODS; mi++)
+		for (pi = 0; pi < CTR_PATHS; pi++) {
+			for (n = 0, b = 0; b < CTR_BUCKETS; b++)
+				n += h->h_dur[mi][pi][b];
+			if (n == 0)
+				continue;
+			pn = path_name(cf, pi, pb, sizeof(pb));
+			for (cum = 0, b = 0; b < CTR_BUCKETS; b++) {
+				cum += h->h_dur[mi][pi][b];
+				if (b < CTR_BUCKETS - 1)
+					mb_printf(m, "vibewarden_request_"
+					    "duration_seconds_bucket{method="
+					    "\"%s\",path_pattern=\"%s\",le="
+					    "\"%g\"} %llu\n",
+					    counters_method_names[mi], pn,
+					    counters_bucket_ms[b] / 1000.0,
+					    (unsigned long long)cum);
+				else
+					mb_printf(m, "vibewarden_request_"
+					    "duration_seconds_bucket{method="
+					    "\"%s\",path_pattern=\"%s\",le="
+					    "\"+Inf\"} %llu\n",
+					    counters_method_names[mi], pn,
+					    (unsigned long long)cum);
+			}
+			mb_printf(m, "vibewarden_request_duration_seconds_sum{"
+			    "method=\"%s\",path_pattern=\"%s\"} %.3f\n"
+			    "vibewarden_request_duration_seconds_count{"
+			    "method=\"%s\",path_pattern=\"%s\"} %llu\n",
+			    counters_method_names[mi], pn,
+			    h->h_dur_ms[mi][pi] / 1000.0,
+			    counters_method_names[mi], pn,
+			    (unsigned long long)n);
+		}
+}
+
+char *
+metrics_render(const struct config *cf, const struct vw_counters *base,
+    const struct vw_ctr_http *hbase, const struct metrics_extra *ex,
+    size_t *len)
+{
+	struct mbuf		 m;
+	struct vw_counters	 sum;
+	struct vw_ctr_http	*h;
+
+	memset(&m, 0, sizeof(m));
+	m.cap = 16384;
+	if ((m.b = malloc(m.cap)) == NULL)
+		return (NULL);
+	m.b[0] = '\0';
+	if ((h = malloc(sizeof(*h))) == NULL) {
+		free(m.b);
+		return (NULL);
+	}
+	counters_sum(base, &sum);
+	counters_http_sum(base, hbase, h);
+	render_http(&m, cf, h);
+	free(h);
+	render_table(&m, cf, &sum);
+	if (ex != NULL && ex->me_have_shm)
+		mb_printf(&m, "# HELP vibewarden_shm_used_bytes Bytes of the "
+		    "shared-state map in use.\n"
+		    "# TYPE vibewarden_shm_used_bytes gauge\n"
+		    "vibewarden_shm_used_bytes %llu\n"
+		    "# HELP vibewarden_shm_size_bytes Size of the shared-state "
+		    "map (shm.map_size).\n"
+		    "# TYPE vibewarden_shm_size_bytes gauge\n"
+		    "vibewarden_shm_size_bytes %llu\n",
+		    (unsigned long long)ex->me_shm_used,
+		    (unsigned long long)ex->me_shm_size);
+	if (ex != NULL && ex->me_start_time > 0)
+		mb_printf(&m, "# HELP process_start_time_seconds Start time "
+		    "of the master process since the Unix epoch.\n"
+		    "# TYPE process_start_time_seconds gauge\n"
+		    "process_start_time_seconds %.3f\n", ex->me_start_time);
+	if (m.oom) {
+		free(m.b);
+		return (NULL);
+	}
+	*len = m.len;
+	return (m.b);
+}
