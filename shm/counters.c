@@ -68,6 +68,7 @@ counters_claim(struct vw_counters *c, pid_t pid, uint32_t gen)
 	c->c_accepting = 0;
 	c->c_ready = CTR_READY_UNKNOWN;
 	c->c_ready_at = 0;
+	c->c_ready_asked = 0;
 	c->c_pid = pid;
 	c->c_generation = gen;
 	counters_self = c;
@@ -216,4 +217,25 @@ counters_ready(uint64_t now, uint64_t max_age)
 		st = c->c_ready;
 	}
 	return (st);
+}
+
+void
+counters_ready_asked(struct vw_counters *c, uint64_t now)
+{
+	if (c != NULL)
+		c->c_ready_asked = now;
+}
+
+int
+counters_ready_wanted(uint64_t since)
+{
+	int	 i;
+
+	if (counters_base == NULL)
+		return (0);
+	for (i = 1; i < CTR_SLOTS; i++)
+		if (counters_base[i].c_pid > 0 &&
+		    counters_base[i].c_ready_asked > since)
+			return (1);
+	return (0);
 }

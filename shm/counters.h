@@ -35,9 +35,13 @@ struct vw_counters {
 	uint64_t	 c_upstream_timeouts;	/* 504s */
 	uint64_t	 c_rl_hits[3];		/* 429s: ip, user, connections */
 	uint64_t	 c_tls_handshakes[2];	/* clients: ok, failed */
-	/* Admin process: its readiness probe (counters_ready()). */
-	int32_t		 c_ready;		/* CTR_READY_* */
-	uint64_t	 c_ready_at;		/* util_now_ms of the probe */
+	/*
+	 * Readiness (counters_ready()): the admin process probes only while
+	 * someone asks, so an idle proxy never touches the upstream.
+	 */
+	int32_t		 c_ready;		/* admin: CTR_READY_* */
+	uint64_t	 c_ready_at;		/* admin: util_now_ms of it */
+	uint64_t	 c_ready_asked;		/* anyone: last /ready served */
 } __attribute__((aligned(64)));
 
 /* Readiness as the admin process last probed it. */
@@ -101,9 +105,13 @@ int	 counters_method_index(int meth);
 
 /*
  * The freshest readiness any live slot published no longer than max_age
- * ms before now (ms, util_now_ms), or CTR_READY_UNKNOWN.
+ * ms before now (ms, util_now_ms), or CTR_READY_UNKNOWN.  counters_ready_
+ * asked() notes in c (the caller's slot) that /ready was asked at now;
+ * counters_ready_wanted() says whether any live slot did after since.
  */
 int	 counters_ready(uint64_t now, uint64_t max_age);
+void	 counters_ready_asked(struct vw_counters *c, uint64_t now);
+int	 counters_ready_wanted(uint64_t since);
 
 /* Sum every slot into out (the admin process, tests). */
 void	 counters_sum(const struct vw_counters *base, struct vw_counters *out);

@@ -51,7 +51,9 @@
 #define ADM_TIMEOUT_S	10
 #define ADM_BODY_MAX	65536
 #define BIND_TRIES	50	/* x 100 ms: a reload's old admin leaves */
-#define PROBE_MS	1000
+#define PROBE_MS	1000	/* one probe a second at most */
+#define PROBE_TICK_MS	100
+#define PROBE_WANTED_MS	10000	/* ... while /ready was asked lately */
 #define TOKEN_MAX	4096
 
 #define PFX		"/_vibewarden/"
@@ -720,6 +722,7 @@ admin_main(const struct config *cf)
 {
 	struct MHD_Daemon	*d;
 	const char		*err;
+	uint64_t		 now, last = 0;
 	int			 fd;
 
 	A.cf = cf;
@@ -735,7 +738,6 @@ admin_main(const struct config *cf)
 		log_sys(LOG_LVL_WARN, "admin.shm_failed", "shm %s: %s; no "
 		    "rate-limit endpoints or shm metrics", cf->shm.path, err);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	probe(cf);
 	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
 	    MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
@@ -756,10 +758,16 @@ admin_main(const struct config *cf)
 	    "off");
 	log_flush();
 	pthread_mutex_unlock(&A.mu);
+	/* Probe once a second while /ready was asked in the last 10 s. */
 	while (!helper_stopping()) {
-		helper_sleep(PROBE_MS);
-		if (!helper_stopping())
+		helper_sleep(PROBE_TICK_MS);
+		now = util_now_update();
+		if (!helper_stopping() && now - last >= PROBE_MS &&
+		    counters_ready_wanted(now > PROBE_WANTED_MS ?
+		    now - PROBE_WANTED_MS : 0)) {
 			probe(cf);
+			last = now;
+		}
 	}
 	MHD_stop_daemon(d);
 	close(fd);

@@ -24,7 +24,7 @@ enum verdict	 stage_internal(struct req *);	/* /_vibewarden/... */
 enum verdict	 stage_upgrade(struct req *);	/* WebSocket handshake */
 
 /* The health and ready bodies (static), shared with the admin process. */
-#define INTERNAL_READY_AGE_MS	5000	/* a probe older than this: unknown */
+#define INTERNAL_READY_AGE_MS	60000	/* an older probe: unknown */
 const char	*internal_health(void);
 const char	*internal_ready(int *status);
 enum verdict	 stage_connlimit(struct req *);	/* max_connections 429 */

@@ -17,7 +17,9 @@
 /*
  * Readiness is what the admin process last probed (counters_ready(): the
  * upstream, Kratos in kratos mode, a certificate with TLS on), at most
- * INTERNAL_READY_AGE_MS old; without such a probe (no admin process) the
+ * INTERNAL_READY_AGE_MS old.  It probes once a second while /ready is
+ * asked (counters_ready_asked()), so the first answer after a quiet spell
+ * may be that old.  Without a probe (no admin process, or none yet) the
  * upstream is "unknown" and the answer 200, as before there was a probe.
  */
 static const char *const health_bodies[] = {
@@ -65,8 +67,10 @@ internal_health(void)
 const char *
 internal_ready(int *status)
 {
-	int	 st = state();
+	int	 st;
 
+	counters_ready_asked(counters_self, util_now_ms);
+	st = state();
 	*status = st == CTR_READY_OK || st == CTR_READY_UNKNOWN ? 200 : 503;
 	return (ready_bodies[st]);
 }
