@@ -34,6 +34,7 @@
 
 #include "config.h"
 #include "config_keys.h"
+#include "counters.h"
 
 /* Bounds that keep a hostile file from costing more than a few MB. */
 #define CF_MAX_FILE	(4 * 1024 * 1024)
@@ -1894,6 +1895,15 @@ check_misc(struct ctx *c)
 		key_diag(c, key_find("upstream.health.path"), 1,
 		    "upstream.health.path is required when health checks are "
 		    "enabled");
+	/* Metric labels: counters.h keeps CTR_PATTERNS_MAX per slot. */
+	if (cfg->telemetry.path_patterns.n > CTR_PATTERNS_MAX)
+		key_diag(c, key_find("telemetry.path_patterns"), 1,
+		    "telemetry.path_patterns: at most %d patterns",
+		    CTR_PATTERNS_MAX);
+	for (i = 0; i < cfg->telemetry.path_patterns.n; i++)
+		if (cfg->telemetry.path_patterns.v[i][0] != '/')
+			key_diag(c, key_find("telemetry.path_patterns"), 1,
+			    "telemetry.path_patterns[%zu] must start with /", i);
 	for (i = 0; i < cfg->body_size.noverrides; i++)
 		if (cfg->body_size.overrides[i].path != NULL &&
 		    cfg->body_size.overrides[i].path[0] != '/')
