@@ -14,6 +14,7 @@
 
 #include <lmdb.h>
 
+#include "rltab.h"
 #include "shm.h"
 
 enum { DB_RATELIMIT, DB_CONNS, DB_SESSIONS, DB_JWKS, DB_APIKEYS, DB_N };
@@ -31,6 +32,7 @@ struct conn_ent {
 
 struct shm {
 	MDB_env		*sh_env;
+	struct rltab	*sh_tab;	/* keys of up to RLT_KEY bytes */
 	MDB_dbi		 sh_dbi[DB_N];
 	int		 sh_err;		/* last LMDB/errno code */
 	unsigned char	 sh_cursor[SHM_KEY_MAX];	/* sweep position */
@@ -68,7 +70,8 @@ shm_file(const char *dir, int lock, char *buf, size_t len)
 {
 	int	 n;
 
-	n = snprintf(buf, len, "%s/%s", dir, lock ? "lock.mdb" : "data.mdb");
+	n = snprintf(buf, len, "%s/%s", dir, lock == 2 ? "ratelimit.tab" :
+	    lock ? "lock.mdb" : "data.mdb");
 	return (n < 0 || (size_t)n >= len ? -1 : 0);
 }
 
@@ -108,6 +111,13 @@ shm_open(const char *dir, uint64_t map_size, int flags, const char **errstr)
 		txn = NULL;
 		goto fail;
 	}
+	/* The same key budget as LMDB's (see SHM_KEY_BUDGET). */
+	if ((h->sh_tab = rltab_open(dir, (size_t)(map_size / SHM_KEY_BUDGET),
+	    flags & SHM_CREATE, errstr)) == NULL) {
+		mdb_env_close(h->sh_env);
+		free(h);
+		return (NULL);
+	}
 	return (h);
  fail:
 	if (txn != NULL)
@@ -124,6 +134,7 @@ shm_close(struct shm *h)
 {
 	if (h == NULL)
 		return;
+	rltab_close(h->sh_tab);
 	mdb_env_close(h->sh_env);
 	free(h);
 }
@@ -167,6 +178,11 @@ shm_rl_take(struct shm *h, const void *key, size_t klen,
 
 	if (klen == 0 || klen > SHM_KEY_MAX)
 		return (fail(h, EINVAL));
+	if (klen <= RLT_KEY) {
+		if (rltab_take(h->sh_tab, key, klen, g, now, out) == RLT_OK)
+			return (SHM_OK);
+		return (fail(h, MDB_MAP_FULL));
+	}
 	if ((rc = begin(h, &txn, 0)) != SHM_OK)
 		return (rc);
 	k.mv_data = (void *)key;
@@ -217,6 +233,10 @@ shm_rl_get(struct shm *h, const void *key, size_t klen, uint64_t *tat)
 	int		 rc;
 
 	*tat = 0;
+	if (klen > 0 && klen <= RLT_KEY) {
+		*tat = rltab_get(h->sh_tab, key, klen);
+		return (SHM_OK);
+	}
 	if ((rc = begin(h, &txn, MDB_RDONLY)) != SHM_OK)
 		return (rc);
 	k.mv_data = (void *)key;
@@ -229,7 +249,7 @@ shm_rl_get(struct shm *h, const void *key, size_t klen, uint64_t *tat)
 }
 
 int
-shm_rl_del(struct shm *h, const void *key, size_t klen, int *found)
+shm_rl_reset(struct shm *h, const void *key, size_t klen, int *found)
 {
 	MDB_txn		*txn;
 	MDB_val		 k;
@@ -238,18 +258,18 @@ shm_rl_del(struct shm *h, const void *key, size_t klen, int *found)
 	*found = 0;
 	if (klen == 0 || klen > SHM_KEY_MAX)
 		return (fail(h, EINVAL));
+	if (klen <= RLT_KEY) {
+		*found = rltab_reset(h->sh_tab, key, klen);
+		return (SHM_OK);
+	}
 	if ((rc = begin(h, &txn, 0)) != SHM_OK)
 		return (rc);
 	k.mv_data = (void *)key;
 	k.mv_size = klen;
-	rc = mdb_del(txn, h->sh_dbi[DB_RATELIMIT], &k, NULL);
-	if (rc == MDB_NOTFOUND) {
-		mdb_txn_abort(txn);
-		return (SHM_OK);
-	}
-	if (rc != 0)
+	if ((rc = mdb_del(txn, h->sh_dbi[DB_RATELIMIT], &k, NULL)) == 0)
+		*found = 1;
+	else if (rc != MDB_NOTFOUND)
 		return (abort_fail(h, txn, rc));
-	*found = 1;
 	return (commit(h, txn));
 }
 

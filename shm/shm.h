@@ -9,7 +9,10 @@
  * shm_reader_check() and shm_conn_purge() after reaping a child, and
  * sweeps expired entries with shm_sweep() outside the request path.
  * Workers take rate-limit tokens and connection slots, each decision in one
- * write transaction, so concurrent workers see one bucket per key.
+ * write transaction, so concurrent workers see one bucket per key.  Rate-
+ * limit keys of up to RLT_KEY bytes (client IPs, most user ids) live
+ * instead in the rate-limit table beside it (rltab.h: same semantics, a
+ * tenth of the cost); longer ones in LMDB.  A key lives in one of them.
  *
  * Databases: "ratelimit" (key: scope + client IP or user id; value: GCRA
  * TAT, u64 ns of CLOCK_REALTIME), "conns" (key: client IP; value: open
@@ -50,7 +53,8 @@ struct shm	*shm_open(const char *dir, uint64_t map_size, int flags,
 /* Close h; NULL is a no-op. */
 void		 shm_close(struct shm *h);
 
-/* The data and lock file paths of dir into buf (for chown); 0 or -1. */
+/* The data (0), lock (1) and rate-limit table (2) file paths of dir into
+   buf (for chown); 0 or -1. */
 int		 shm_file(const char *dir, int lock, char *buf, size_t len);
 
 /*
@@ -65,8 +69,8 @@ int		 shm_rl_take(struct shm *h, const void *key, size_t klen,
 int		 shm_rl_get(struct shm *h, const void *key, size_t klen,
 		    uint64_t *tat);
 
-/* Forget key (a full bucket again; admin); *found: it existed. */
-int		 shm_rl_del(struct shm *h, const void *key, size_t klen,
+/* Forget key: its bucket is full again (admin); *found says if it was. */
+int		 shm_rl_reset(struct shm *h, const void *key, size_t klen,
 		    int *found);
 
 /*

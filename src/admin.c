@@ -384,7 +384,7 @@ ratelimit(const char *method, const char *key, struct adm_reply *r)
 		return;
 	}
 	pthread_mutex_lock(&A.mu);
-	rc = del ? shm_rl_del(A.shm, k, klen, &found) :
+	rc = del ? shm_rl_reset(A.shm, k, klen, &found) :
 	    shm_rl_get(A.shm, k, klen, &tat);
 	pthread_mutex_unlock(&A.mu);
 	if (rc != SHM_OK) {

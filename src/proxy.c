@@ -227,6 +227,21 @@ app(char *dst, size_t cap, size_t *off, const char *s, size_t len)
 #define APPS(d, c, o, lit)	app(d, c, o, lit, sizeof(lit) - 1)
 #define APPV(d, c, o, v)	app(d, c, o, (v).p, (v).len)
 
+/* v in decimal, at least mindig digits: snprintf() costs ~800
+   instructions on every response head. */
+static void
+app_num(char *dst, size_t cap, size_t *off, uint64_t v, int mindig)
+{
+	char	 b[24];
+	int	 i = sizeof(b);
+
+	do {
+		b[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0 || (int)sizeof(b) - i < mindig);
+	app(dst, cap, off, b + i, sizeof(b) - i);
+}
+
 /* "name: value\r\n" as received (value OWS-trimmed). */
 static void
 put_field(char *d, size_t cap, size_t *off, const struct http_field *fl)
@@ -282,7 +297,7 @@ build_uphead(struct req *rq)
 {
 	struct http_msg	*m = &rq->rq_msg;
 	struct conn	*cn = rq->rq_conn;
-	char		*d = rq->rq_uphead, num[32];
+	char		*d = rq->rq_uphead;
 	size_t		 cap = rq->rq_uphead_cap, off = 0, i;
 	struct http_field *fl;
 	struct vw_str	 host = m->m_host;
@@ -344,9 +359,9 @@ build_uphead(struct req *rq)
 	if (m->m_flags & M_CHUNKED)
 		APPS(d, cap, &off, "Transfer-Encoding: chunked\r\n");
 	else if (m->m_flags & M_CLEN) {
-		snprintf(num, sizeof(num), "Content-Length: %llu\r\n",
-		    (unsigned long long)m->m_clen);
-		app(d, cap, &off, num, strlen(num));
+		APPS(d, cap, &off, "Content-Length: ");
+		app_num(d, cap, &off, m->m_clen, 1);
+		APPS(d, cap, &off, "\r\n");
 	}
 	if (rq->rq_flags & RQ_WS)
 		APPS(d, cap, &off,
@@ -363,14 +378,15 @@ static int
 build_clhead(struct req *rq, enum http_body hb)
 {
 	struct http_msg	*m = &rq->rq_resp;
-	char		*d = rq->rq_clhead, num[48];
+	char		*d = rq->rq_clhead;
 	size_t		 cap = rq->rq_clhead_cap, off = 0, i;
 	struct http_field *fl;
 	struct conn	*cn = rq->rq_conn;
 	unsigned	 have = 0;
 
-	snprintf(num, sizeof(num), "HTTP/1.1 %03d ", m->m_status);
-	app(d, cap, &off, num, strlen(num));
+	APPS(d, cap, &off, "HTTP/1.1 ");
+	app_num(d, cap, &off, (uint64_t)m->m_status, 3);
+	APPS(d, cap, &off, " ");
 	APPV(d, cap, &off, m->m_reason);
 	APPS(d, cap, &off, "\r\n");
 	for (i = 0; i < m->m_nfields; i++) {
@@ -409,9 +425,9 @@ build_clhead(struct req *rq, enum http_body hb)
 	app(d, cap, &off, rq->rq_id, strlen(rq->rq_id));
 	APPS(d, cap, &off, "\r\n");
 	if (hb == HB_LENGTH) {
-		snprintf(num, sizeof(num), "Content-Length: %llu\r\n",
-		    (unsigned long long)m->m_clen);
-		app(d, cap, &off, num, strlen(num));
+		APPS(d, cap, &off, "Content-Length: ");
+		app_num(d, cap, &off, m->m_clen, 1);
+		APPS(d, cap, &off, "\r\n");
 	} else if (hb == HB_CHUNKED && rq->rq_version == 11)
 		APPS(d, cap, &off, "Transfer-Encoding: chunked\r\n");
 	if (m->m_status == 101)

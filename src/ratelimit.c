@@ -57,12 +57,19 @@ static struct {
 	uint64_t		 nfull, nerr;	/* failed open, since report */
 	uint64_t		 last_report;
 	const char		*lasterr;
+	int			 on;		/* rate_limit is on */
 } R;
 
 int
 rl_needs_shm(const struct config *cf)
 {
 	return (config_feature_on(cf, "rate_limit"));
+}
+
+int
+rl_on(void)
+{
+	return (R.on);
 }
 
 static void	 tick_cb(struct timer *);
@@ -81,6 +88,7 @@ rl_worker_init(const struct config *cf)
 	R.pid = getpid();
 	if (!rl_needs_shm(cf))
 		return (0);
+	R.on = 1;
 	gcra_init(&R.g[RL_IP], r->per_ip.requests_per_second,
 	    (uint32_t)r->per_ip.burst);
 	gcra_init(&R.g[RL_USER], r->per_user.requests_per_second,
@@ -351,18 +359,22 @@ static const unsigned char v4mapped[12] = {
 };
 
 size_t
+rl_addr_key(char scope, const struct ipaddr *ia, int v6prefix,
+    unsigned char *out)
+{
+	if (memcmp(ia->ia_b, v4mapped, sizeof(v4mapped)) == 0)
+		return (addr_key(scope, AF_INET, ia->ia_b + 12, 32, out));
+	return (addr_key(scope, AF_INET6, ia->ia_b, v6prefix, out));
+}
+
+size_t
 rl_ip_key(char scope, const char *ip, int v6prefix, unsigned char *out)
 {
-	unsigned char	 a[16];
+	struct ipaddr	 ia;
 	size_t		 n;
 
-	if (inet_pton(AF_INET, ip, a) == 1)
-		return (addr_key(scope, AF_INET, a, 32, out));
-	if (inet_pton(AF_INET6, ip, a) == 1) {
-		if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0)
-			return (addr_key(scope, AF_INET, a + 12, 32, out));
-		return (addr_key(scope, AF_INET6, a, v6prefix, out));
-	}
+	if (ipaddr_parse(ip, strlen(ip), &ia) == 0)
+		return (rl_addr_key(scope, &ia, v6prefix, out));
 	/* Not an address (cannot happen for a socket peer): the text. */
 	out[0] = (unsigned char)scope;
 	out[1] = '?';
@@ -561,22 +573,8 @@ rl_take(struct req *rq, enum rl_kind kind, const unsigned char *key,
 static size_t
 conn_key(const struct conn *cn, unsigned char *out)
 {
-	const struct sockaddr_in6 *s6;
-	const struct sockaddr_in *s4;
-
-	if (cn->cn_peer.ss_family == AF_INET6) {
-		s6 = (const struct sockaddr_in6 *)&cn->cn_peer;
-		if (memcmp(&s6->sin6_addr, v4mapped, sizeof(v4mapped)) == 0)
-			return (addr_key('c', AF_INET,
-			    (const unsigned char *)&s6->sin6_addr + 12, 32,
-			    out));
-		return (addr_key('c', AF_INET6,
-		    (const unsigned char *)&s6->sin6_addr,
-		    R.conf->rate_limit.ipv6_prefix, out));
-	}
-	s4 = (const struct sockaddr_in *)&cn->cn_peer;
-	return (addr_key('c', AF_INET, (const unsigned char *)&s4->sin_addr,
-	    32, out));
+	return (rl_addr_key('c', &cn->cn_addr, R.conf->rate_limit.ipv6_prefix,
+	    out));
 }
 
 /*

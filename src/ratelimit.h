@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cidr.h"
 #include "config.h"
 #include "vwstr.h"
 
@@ -37,6 +38,9 @@ struct rl_answer {
 
 /* 1 when cf needs the shm environment (rate limiting on). */
 int	 rl_needs_shm(const struct config *cf);
+
+/* In a worker after rl_worker_init(): rate limiting is on (cheap). */
+int	 rl_on(void);
 
 /*
  * Open this worker's own shm handle and store (after fork and after
@@ -64,6 +68,9 @@ int	 rl_glob(const char *pat, struct vw_str path);
  * Writes at most RL_KEY_MAX bytes to out; returns the length.
  */
 size_t	 rl_ip_key(char scope, const char *ip, int v6prefix,
+	    unsigned char *out);
+/* The same for a binary address: no parsing on the request path. */
+size_t	 rl_addr_key(char scope, const struct ipaddr *ia, int v6prefix,
 	    unsigned char *out);
 size_t	 rl_user_key(struct vw_str uid, unsigned char *out);
 

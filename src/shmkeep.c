@@ -74,7 +74,7 @@ give_to_user(const struct config *cf)
 	}
 	if (chown(cf->shm.path, pw->pw_uid, pw->pw_gid) == -1)
 		return (-1);
-	for (lock = 0; lock < 2; lock++)
+	for (lock = 0; lock < 3; lock++)
 		if (shm_file(cf->shm.path, lock, f, sizeof(f)) == -1 ||
 		    chown(f, pw->pw_uid, pw->pw_gid) == -1)
 			return (-1);

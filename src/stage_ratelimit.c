@@ -83,11 +83,10 @@ stage_ratelimit_ip(struct req *rq)
 	unsigned char	 key[RL_KEY_MAX];
 	size_t		 klen;
 
-	if (!config_feature_on(rq->rq_conf, "rate_limit") ||
-	    rl_exempt(rq->rq_conf, rq->rq_msg.m_path))
+	if (!rl_on() || rl_exempt(rq->rq_conf, rq->rq_msg.m_path))
 		return (V_NEXT);
-	klen = rl_ip_key('i', rq->rq_cip, rq->rq_conf->rate_limit.ipv6_prefix,
-	    key);
+	klen = rl_addr_key('i', &rq->rq_caddr,
+	    rq->rq_conf->rate_limit.ipv6_prefix, key);
 	return (take(rq, RL_IP, key, klen));
 }
 
@@ -96,8 +95,7 @@ stage_ratelimit_user(struct req *rq)
 {
 	unsigned char	 key[RL_KEY_MAX];
 
-	if (rq->rq_uid.len == 0 ||
-	    !config_feature_on(rq->rq_conf, "rate_limit") ||
+	if (rq->rq_uid.len == 0 || !rl_on() ||
 	    rl_exempt(rq->rq_conf, rq->rq_msg.m_path))
 		return (V_NEXT);
 	return (take(rq, RL_USER, key, rl_user_key(rq->rq_uid, key)));

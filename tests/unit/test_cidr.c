@@ -2,6 +2,8 @@
  * test_cidr.c: unit tests for src/cidr.c (addresses, CIDRs, sets), which
  * decide whose X-Forwarded-For is believed.
  */
+#include <arpa/inet.h>
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,24 @@ START_TEST(t_format)
 	ck_assert(ipaddr_is_v4(&ia));
 	ipaddr_format(&ia, b, sizeof(b));
 	ck_assert_str_eq(b, "192.0.2.1");
+	{
+		/* Every octet value, against the C library. */
+		char		 want[16];
+		unsigned	 v;
+
+		for (v = 0; v < 256; v++) {
+			ia.ia_b[12] = (uint8_t)v;
+			ia.ia_b[13] = (uint8_t)(255 - v);
+			ia.ia_b[14] = (uint8_t)(v / 10);
+			ia.ia_b[15] = (uint8_t)(v % 100);
+			ck_assert_ptr_nonnull(inet_ntop(AF_INET, ia.ia_b + 12,
+			    want, sizeof(want)));
+			ipaddr_format(&ia, b, sizeof(b));
+			ck_assert_str_eq(b, want);
+		}
+		ipaddr_format(&ia, b, 8);	/* too small: no overflow */
+		ck_assert_str_eq(b, "?");
+	}
 	ck_assert_int_eq(ipaddr_parse("2001:DB8:0:0::1", 15, &ia), 0);
 	ck_assert(!ipaddr_is_v4(&ia));
 	ipaddr_format(&ia, b, sizeof(b));

@@ -22,6 +22,7 @@
 #include "gcra.h"
 #include "pipe.h"
 #include "ratelimit.h"
+#include "rltab.h"
 #include "shm.h"
 #include "store.h"
 
@@ -177,6 +178,8 @@ teardown(void)
 	unlink(f);
 	shm_file(dir, 0, f, sizeof(f));
 	unlink(f);
+	shm_file(dir, 2, f, sizeof(f));
+	unlink(f);
 	shm_file(dir, 1, f, sizeof(f));
 	unlink(f);
 	rmdir(dir);
@@ -282,6 +285,13 @@ START_TEST(t_shm_concurrent)
 END_TEST
 
 /*
+ * Keys longer than RLT_KEY live in LMDB (shorter ones in the rate-limit
+ * table): these tests use such keys.
+ */
+#define LONGK	"user:0123456789abcdef0123456789abcdef0123456789abcdef:"
+#define HOT	LONGK "hot"
+
+/*
  * A known key is updated in place; page copies made later by inserts and
  * deletes (copy-on-write) must carry the in-place value along.
  */
@@ -290,44 +300,275 @@ START_TEST(t_shm_inplace_survives_cow)
 	struct shm	*h = open_shm(8 << 20, SHM_CREATE);
 	struct gcra	 g;
 	struct gcra_res	 r;
-	char		 k[32];
+	char		 k[96];
 	uint64_t	 tat;
 	size_t		 del;
 	int		 i, wrapped;
 
 	gcra_init(&g, 10, 100);
 	for (i = 0; i < 50; i++)
-		ck_assert_int_eq(shm_rl_take(h, "hot", 3, &g, T0, &r), SHM_OK);
-	ck_assert_int_eq(shm_rl_get(h, "hot", 3, &tat), SHM_OK);
+		ck_assert_int_eq(shm_rl_take(h, HOT, strlen(HOT), &g, T0, &r), SHM_OK);
+	ck_assert_int_eq(shm_rl_get(h, HOT, strlen(HOT), &tat), SHM_OK);
 	ck_assert_uint_eq(tat, T0 + 50 * (NS / 10));
 	/* Thousands of inserts split and copy the page "hot" lives on. */
 	for (i = 0; i < 5000; i++) {
-		snprintf(k, sizeof(k), "h%05d", i);
+		snprintf(k, sizeof(k), LONGK "h%05d", i);
 		ck_assert_int_eq(shm_rl_take(h, k, strlen(k), &g, T0, &r),
 		    SHM_OK);
 		if (i % 1000 == 0)
-			ck_assert_int_eq(shm_rl_take(h, "hot", 3, &g, T0, &r),
+			ck_assert_int_eq(shm_rl_take(h, HOT, strlen(HOT), &g, T0, &r),
 			    SHM_OK);
 	}
-	ck_assert_int_eq(shm_rl_get(h, "hot", 3, &tat), SHM_OK);
+	ck_assert_int_eq(shm_rl_get(h, HOT, strlen(HOT), &tat), SHM_OK);
 	ck_assert_uint_eq(tat, T0 + 55 * (NS / 10));
 	/* A sweep deletes the others (their TAT has passed), not "hot". */
 	do
 		ck_assert_int_eq(shm_sweep(h, T0 + NS, 512, &del, &wrapped),
 		    SHM_OK);
 	while (!wrapped);
-	ck_assert_int_eq(shm_rl_get(h, "hot", 3, &tat), SHM_OK);
+	ck_assert_int_eq(shm_rl_get(h, HOT, strlen(HOT), &tat), SHM_OK);
 	ck_assert_uint_eq(tat, T0 + 55 * (NS / 10));
-	ck_assert_int_eq(shm_rl_get(h, "h00001", 6, &tat), SHM_OK);
+	ck_assert_int_eq(shm_rl_get(h, LONGK "h00001", strlen(LONGK) + 6, &tat), SHM_OK);
 	ck_assert_uint_eq(tat, 0);
 	/* 45 tokens left exactly. */
 	for (i = 0; i < 45; i++) {
-		ck_assert_int_eq(shm_rl_take(h, "hot", 3, &g, T0, &r), SHM_OK);
+		ck_assert_int_eq(shm_rl_take(h, HOT, strlen(HOT), &g, T0, &r), SHM_OK);
 		ck_assert_int_eq(r.gr_allowed, 1);
 	}
-	ck_assert_int_eq(shm_rl_take(h, "hot", 3, &g, T0, &r), SHM_OK);
+	ck_assert_int_eq(shm_rl_take(h, HOT, strlen(HOT), &g, T0, &r), SHM_OK);
 	ck_assert_int_eq(r.gr_allowed, 0);
 	shm_close(h);
+}
+END_TEST
+
+/*
+ * Another process places thousands of new keys (and takes from "hot")
+ * between two decisions here: every take counts, in either process.
+ */
+START_TEST(t_shm_other_process_inserts)
+{
+	struct shm	*h = open_shm(8 << 20, SHM_CREATE);
+	struct gcra	 g;
+	struct gcra_res	 r;
+	uint64_t	 tat;
+	pid_t		 pid;
+	int		 i, st;
+
+	gcra_init(&g, 10, 100);
+	ck_assert_int_eq(shm_rl_take(h, "hot", 3, &g, T0, &r), SHM_OK);
+	ck_assert_int_eq(shm_rl_take(h, "hot", 3, &g, T0, &r), SHM_OK);
+	if ((pid = fork()) == 0) {
+		struct shm	*c;
+		const char	*err;
+		char		 k[32];
+
+		if ((c = shm_open(dir, 8 << 20, 0, &err)) == NULL)
+			_exit(100);
+		for (i = 0; i < 3000; i++) {
+			snprintf(k, sizeof(k), "c%05d", i);
+			if (shm_rl_take(c, k, strlen(k), &g, T0, &r) != SHM_OK)
+				_exit(101);
+			if (i % 500 == 0 && shm_rl_take(c, "hot", 3, &g, T0,
+			    &r) != SHM_OK)
+				_exit(102);
+		}
+		_exit(0);
+	}
+	ck_assert_int_ne(pid, -1);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d", st);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(shm_rl_take(h, "hot", 3, &g, T0, &r), SHM_OK);
+	/* 2 + 6 (child) + 4 tokens. */
+	ck_assert_int_eq(shm_rl_get(h, "hot", 3, &tat), SHM_OK);
+	ck_assert_uint_eq(tat, T0 + 12 * (NS / 10));
+	shm_close(h);
+}
+END_TEST
+
+/* ------------------------------------------------------------ rltab */
+
+static struct rltab *
+open_tab(size_t nkeys, int create)
+{
+	struct rltab	*t;
+	const char	*err = NULL;
+
+	t = rltab_open(dir, nkeys, create, &err);
+	ck_assert_msg(t != NULL, "rltab_open: %s", err);
+	return (t);
+}
+
+/* Expired keys make room: a stream of short-lived clients never fills it. */
+START_TEST(t_tab_reuses_expired)
+{
+	struct rltab	*t = open_tab(64, 1);
+	struct gcra	 g;
+	struct gcra_res	 r;
+	char		 k[32];
+	size_t		 slots, live;
+	int		 i;
+
+	gcra_init(&g, 10, 1);		/* a key lives 0.1 s */
+	for (i = 0; i < 5000; i++) {
+		snprintf(k, sizeof(k), "i4%06d", i);
+		ck_assert_int_eq(rltab_take(t, k, strlen(k), &g,
+		    T0 + (uint64_t)i * NS, &r), RLT_OK);
+		ck_assert_int_eq(r.gr_allowed, 1);
+	}
+	rltab_usage(t, T0 + 4999ULL * NS, &slots, &live);
+	ck_assert_uint_eq(live, 1);
+	ck_assert_uint_ge(slots, 64);
+	/* All live at once: a bucket fills and a new key is refused. */
+	gcra_init(&g, 1, 10);
+	for (i = 0; i < 5000; i++) {
+		snprintf(k, sizeof(k), "live%06d", i);
+		if (rltab_take(t, k, strlen(k), &g, T0, &r) == RLT_FULL)
+			break;
+	}
+	ck_assert_int_lt(i, 5000);
+	rltab_close(t);
+}
+END_TEST
+
+START_TEST(t_tab_reset)
+{
+	struct rltab	*t = open_tab(64, 1);
+	struct gcra	 g;
+	struct gcra_res	 r;
+	int		 i;
+
+	gcra_init(&g, 1, 3);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(rltab_take(t, "k", 1, &g, T0, &r), RLT_OK);
+	ck_assert_int_eq(rltab_take(t, "k", 1, &g, T0, &r), RLT_OK);
+	ck_assert_int_eq(r.gr_allowed, 0);
+	ck_assert_uint_eq(rltab_get(t, "k", 1), T0 + 3 * NS);
+	ck_assert_int_eq(rltab_reset(t, "k", 1), 1);
+	ck_assert_int_eq(rltab_reset(t, "k", 1), 0);
+	ck_assert_uint_eq(rltab_get(t, "k", 1), 0);
+	ck_assert_int_eq(rltab_take(t, "k", 1, &g, T0, &r), RLT_OK);
+	ck_assert_int_eq(r.gr_allowed, 1);
+	ck_assert_uint_eq(r.gr_remaining, 2);
+	rltab_close(t);
+}
+END_TEST
+
+/*
+ * A process killed while placing a key leaves its bucket locked with a
+ * half-written slot: the next process takes the lock over, empties that
+ * slot, and goes on (no hang).
+ */
+START_TEST(t_tab_dead_owner)
+{
+	struct rltab	*t = open_tab(64, 1);
+	struct gcra	 g;
+	struct gcra_res	 r;
+	pid_t		 pid;
+	int		 st;
+
+	gcra_init(&g, 1, 5);
+	ck_assert_int_eq(rltab_take(t, "victim", 6, &g, T0, &r), RLT_OK);
+	ck_assert_int_eq(rltab_take(t, "victim", 6, &g, T0, &r), RLT_OK);
+	if ((pid = fork()) == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);	/* a dead PID */
+	ck_assert_int_eq(rltab_test_break(t, "victim", 6, (uint32_t)pid), 0);
+	/* The half-written slot is not a home for the key: the lock path
+	   runs, takes over the dead lock and empties the slot. */
+	alarm(10);
+	ck_assert_int_eq(rltab_take(t, "victim", 6, &g, T0, &r), RLT_OK);
+	alarm(0);
+	ck_assert_int_eq(r.gr_allowed, 1);
+	ck_assert_uint_eq(r.gr_remaining, 4);	/* started full again */
+	ck_assert_int_eq(rltab_take(t, "victim", 6, &g, T0, &r), RLT_OK);
+	ck_assert_uint_eq(r.gr_remaining, 3);
+	rltab_close(t);
+}
+END_TEST
+
+/*
+ * NPROC processes place the same new keys at once, one token each: one
+ * slot per key, so exactly one grant per key in total.
+ */
+#define NKEYS	300
+
+START_TEST(t_tab_concurrent_inserts)
+{
+	struct rltab	*t = open_tab(4096, 1);
+	struct gcra	 g;
+	pid_t		 pids[NPROC];
+	int		 i, st, pfd[2], got, total = 0;
+
+	ck_assert_int_eq(pipe(pfd), 0);
+	gcra_init(&g, 0, 1);
+	for (i = 0; i < NPROC; i++) {
+		pids[i] = fork();
+		ck_assert_int_ne(pids[i], -1);
+		if (pids[i] == 0) {
+			struct rltab	*c;
+			struct gcra_res	 r;
+			const char	*err;
+			char		 k[32];
+			int		 j;
+
+			if ((c = rltab_open(dir, 4096, 0, &err)) == NULL)
+				_exit(100);
+			got = 0;
+			for (j = 0; j < NKEYS; j++) {
+				snprintf(k, sizeof(k), "n%04d", j);
+				if (rltab_take(c, k, strlen(k), &g, T0, &r) !=
+				    RLT_OK)
+					_exit(101);
+				got += r.gr_allowed;
+			}
+			if (write(pfd[1], &got, sizeof(got)) != sizeof(got))
+				_exit(102);
+			_exit(0);
+		}
+	}
+	close(pfd[1]);
+	for (i = 0; i < NPROC; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "child status %d", st);
+	}
+	while (read(pfd[0], &got, sizeof(got)) == sizeof(got))
+		total += got;
+	close(pfd[0]);
+	ck_assert_int_eq(total, NKEYS);
+	rltab_close(t);
+}
+END_TEST
+
+/* A new size is a new table; a damaged file is refused, not used. */
+START_TEST(t_tab_file)
+{
+	struct rltab	*t = open_tab(64, 1), *u;
+	struct gcra	 g;
+	struct gcra_res	 r;
+	const char	*err;
+	char		 f[256];
+	FILE		*fp;
+
+	gcra_init(&g, 1, 5);
+	ck_assert_int_eq(rltab_take(t, "k", 1, &g, T0, &r), RLT_OK);
+	u = open_tab(64, 0);		/* a worker sees the same bucket */
+	ck_assert_uint_eq(rltab_get(u, "k", 1), T0 + NS);
+	rltab_close(u);
+	u = open_tab(100000, 1);	/* shm.map_size changed */
+	ck_assert_uint_eq(rltab_get(u, "k", 1), 0);
+	ck_assert_uint_eq(rltab_get(t, "k", 1), T0 + NS);	/* old map */
+	rltab_close(u);
+	rltab_close(t);
+	shm_file(dir, 2, f, sizeof(f));
+	ck_assert_ptr_nonnull(fp = fopen(f, "r+"));
+	fputs("garbage", fp);
+	fclose(fp);
+	ck_assert_ptr_null(rltab_open(dir, 64, 0, &err));
+	ck_assert_str_eq(err, "rate-limit table file damaged");
+	t = open_tab(64, 1);		/* the master makes it anew */
+	rltab_close(t);
 }
 END_TEST
 
@@ -404,7 +645,7 @@ START_TEST(t_shm_sweep)
 	struct shm	*h = open_shm(8 << 20, SHM_CREATE);
 	struct gcra	 g;
 	struct gcra_res	 r;
-	char		 k[32];
+	char		 k[96];
 	uint64_t	 tat;
 	size_t		 del, total = 0;
 	int		 i, wrapped, steps = 0;
@@ -412,7 +653,7 @@ START_TEST(t_shm_sweep)
 	gcra_init(&g, 10, 1);
 	/* Even keys at T0 (TAT T0 + 0.1 s), odd ones 10 s later. */
 	for (i = 0; i < 5000; i++) {
-		snprintf(k, sizeof(k), "key%05d", i);
+		snprintf(k, sizeof(k), LONGK "%05d", i);
 		ck_assert_int_eq(shm_rl_take(h, k, strlen(k), &g,
 		    i % 2 ? T0 + 10 * NS : T0, &r), SHM_OK);
 	}
@@ -426,7 +667,7 @@ START_TEST(t_shm_sweep)
 	ck_assert_uint_eq(total, 2500);
 	ck_assert_int_ge(steps, 9);
 	for (i = 0; i < 5000; i++) {
-		snprintf(k, sizeof(k), "key%05d", i);
+		snprintf(k, sizeof(k), LONGK "%05d", i);
 		ck_assert_int_eq(shm_rl_get(h, k, strlen(k), &tat), SHM_OK);
 		if (i % 2)
 			ck_assert_uint_ne(tat, 0);
@@ -643,6 +884,12 @@ ratelimit_suite(void)
 	tcase_add_test(ts, t_shm_take);
 	tcase_add_test(ts, t_shm_concurrent);
 	tcase_add_test(ts, t_shm_inplace_survives_cow);
+	tcase_add_test(ts, t_shm_other_process_inserts);
+	tcase_add_test(ts, t_tab_reuses_expired);
+	tcase_add_test(ts, t_tab_reset);
+	tcase_add_test(ts, t_tab_dead_owner);
+	tcase_add_test(ts, t_tab_concurrent_inserts);
+	tcase_add_test(ts, t_tab_file);
 	tcase_add_test(ts, t_shm_conns);
 	tcase_add_test(ts, t_shm_purge_dead);
 	tcase_add_test(ts, t_shm_sweep);
