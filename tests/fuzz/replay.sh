@@ -4,5 +4,7 @@
 : "${top_srcdir:=.}"
 : "${top_builddir:=.}"
 "$top_builddir/tests/fuzz/replay_http_parse" \
-    "$top_srcdir/tests/fuzz/corpus/http_parse"
+    "$top_srcdir/tests/fuzz/corpus/http_parse" || exit 1
+"$top_builddir/tests/fuzz/replay_admin_json" \
+    "$top_srcdir/tests/fuzz/corpus/admin_json"
 exit $?
