@@ -121,7 +121,7 @@ load_token(const struct config *cf)
 		A.have_tok = 1;
 		return;
 	}
-	if (cf->admin.token_file == NULL)
+	if (cf->admin.token_file == NULL || cf->admin.token_file[0] == '\0')
 		return;
 	if ((fd = open(cf->admin.token_file, O_RDONLY | O_CLOEXEC)) == -1) {
 		log_sys(LOG_LVL_ERROR, "admin.token_error", "admin.token_file "
