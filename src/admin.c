@@ -74,6 +74,18 @@ struct areq {
 	int		 over;
 };
 
+const char *
+admin_mhd_version(void)
+{
+	return (MHD_get_version());
+}
+
+const char *
+admin_curl_version(void)
+{
+	return (curl_version_info(CURLVERSION_NOW)->version);
+}
+
 int
 admin_wanted(const struct config *cf)
 {

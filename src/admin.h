@@ -18,6 +18,10 @@
 int	 admin_wanted(const struct config *cf);
 void	 admin_main(const struct config *cf);
 
+/* Versions of the admin process's libraries, for vibewarden -V. */
+const char	*admin_mhd_version(void);
+const char	*admin_curl_version(void);
+
 /* The answer to one admin call. */
 struct adm_reply {
 	int		 ar_status;
