@@ -719,8 +719,8 @@ START_TEST(t_semantics)
 	all_features(0);
 	ck_assert_ptr_null(c);
 	HAS("t.yaml:5:11: warning: admin.listen 0.0.0.0:9443 is not loopback "
-	    "and TLS is off: the admin token crosses the network in clear "
-	    "text");
+	    "and the admin listener has no TLS: the admin token crosses the "
+	    "network in clear text");
 	HAS("t.yaml:7:24: warning: rate_limit.trust_proxy_headers has no "
 	    "effect without server.trusted_proxies: X-Forwarded-For is "
 	    "believed only from those");
