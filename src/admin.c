@@ -751,7 +751,8 @@ admin_main(const struct config *cf)
 		    "rate-limit endpoints or shm metrics", cf->shm.path, err);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-	    MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, NULL,
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC, 0, NULL, NULL,
+	    on_request, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADM_CONNS,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADM_TIMEOUT_S,
@@ -781,8 +782,13 @@ admin_main(const struct config *cf)
 			last = now;
 		}
 	}
+	/*
+	 * Give the port up at once (the next generation's admin process is
+	 * waiting for it), then let the connections still open finish.
+	 */
+	if (MHD_quiesce_daemon(d) != MHD_INVALID_SOCKET)
+		close(fd);
 	MHD_stop_daemon(d);
-	close(fd);
 	shm_close(A.shm);
 	curl_global_cleanup();
 }

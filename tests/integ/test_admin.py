@@ -562,14 +562,26 @@ class AdminTest(unittest.TestCase):
     def test_ctl_reload(self):
         fx = self.fx
         n = len(fx.vw.events("config.reloaded"))
-        rc, out, _ = fx.ctl("reload")
-        self.assertEqual((rc, out.strip()), (0, "reload requested"))
-        end = time.monotonic() + 10
-        while len(fx.vw.events("config.reloaded")) <= n:
-            self.assertLess(time.monotonic(), end)
-            time.sleep(0.05)
+        old_admin = fx.admin_pid()
+        # A stuck admin client must not hold the port over the handover.
+        stuck = socket.create_connection(("127.0.0.1", fx.aport), timeout=2)
+        stuck.sendall(b"GET /_vibewarden/metrics HTTP/1.1\r\n")
+        try:
+            rc, out, _ = fx.ctl("reload")
+            self.assertEqual((rc, out.strip()), (0, "reload requested"))
+            end = time.monotonic() + 10
+            while len(fx.vw.events("config.reloaded")) <= n:
+                self.assertLess(time.monotonic(), end)
+                time.sleep(0.05)
+            t0 = time.monotonic()
+            while fx.admin_pid() in (None, old_admin):
+                self.assertLess(time.monotonic() - t0, 3.0)
+                time.sleep(0.05)
+            fx.metrics(timeout=3.0)
+            self.assertLess(time.monotonic() - t0, 3.0)
+        finally:
+            stuck.close()
         self.assertIsNotNone(fx.vw.wait_event("admin.reload"))
-        fx.metrics()
         rc, out, _ = fx.ctl("--json", "reload")
         self.assertEqual((rc, json.loads(out)["success"]), (0, True))
         end = time.monotonic() + 10
