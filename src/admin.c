@@ -476,12 +476,52 @@ admin_api(struct MHD_Connection *mc, const char *url, const char *method,
 	}
 }
 
+/*
+ * process_* of the master from /proc/<ppid>/stat (world-readable, so it
+ * works after the privileges are gone); left out when it cannot be read.
+ */
+static void
+master_stat(struct metrics_extra *ex)
+{
+	char			 path[64], buf[1024], *p;
+	unsigned long long	 ut, st, start, vsize, btime = 0;
+	long			 rss, tck = sysconf(_SC_CLK_TCK),
+				 pg = sysconf(_SC_PAGESIZE);
+	FILE			*fp;
+	int			 n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)getppid());
+	if ((fp = fopen(path, "r")) == NULL)
+		return;
+	n = fgets(buf, sizeof(buf), fp) != NULL;
+	fclose(fp);
+	/* After the name, which may hold spaces and ')': field 3 on. */
+	if (!n || (p = strrchr(buf, ')')) == NULL || sscanf(p + 2,
+	    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
+	    "%*d %*d %*d %*d %llu %llu %ld", &ut, &st, &start, &vsize,
+	    &rss) != 5 || tck <= 0)
+		return;
+	if ((fp = fopen("/proc/stat", "r")) == NULL)
+		return;
+	while (fgets(buf, sizeof(buf), fp) != NULL)
+		if (sscanf(buf, "btime %llu", &btime) == 1)
+			break;
+	fclose(fp);
+	if (btime == 0)
+		return;
+	ex->me_start_time = (double)btime + (double)start / tck;
+	ex->me_cpu_seconds = (double)(ut + st) / tck;
+	ex->me_rss_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)pg : 0;
+	ex->me_vsize_bytes = vsize;
+}
+
 static void
 metrics(struct adm_reply *r)
 {
 	struct metrics_extra	 ex;
 
 	memset(&ex, 0, sizeof(ex));
+	master_stat(&ex);
 	if (A.shm != NULL) {
 		pthread_mutex_lock(&A.mu);
 		ex.me_have_shm = shm_used(A.shm, &ex.me_shm_used,

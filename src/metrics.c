@@ -343,7 +343,21 @@ metrics_render(const struct config *cf, const struct vw_counters *base,
 		mb_printf(&m, "# HELP process_start_time_seconds Start time "
 		    "of the master process since the Unix epoch.\n"
 		    "# TYPE process_start_time_seconds gauge\n"
-		    "process_start_time_seconds %.3f\n", ex->me_start_time);
+		    "process_start_time_seconds %.2f\n"
+		    "# HELP process_cpu_seconds_total CPU time of the master "
+		    "process.\n"
+		    "# TYPE process_cpu_seconds_total counter\n"
+		    "process_cpu_seconds_total %.2f\n"
+		    "# HELP process_resident_memory_bytes Resident memory of the "
+		    "master process.\n"
+		    "# TYPE process_resident_memory_bytes gauge\n"
+		    "process_resident_memory_bytes %llu\n"
+		    "# HELP process_virtual_memory_bytes Virtual memory of the "
+		    "master process.\n"
+		    "# TYPE process_virtual_memory_bytes gauge\n"
+		    "process_virtual_memory_bytes %llu\n", ex->me_start_time,
+		    ex->me_cpu_seconds, (unsigned long long)ex->me_rss_bytes,
+		    (unsigned long long)ex->me_vsize_bytes);
 	if (m.oom) {
 		free(m.b);
 		return (NULL);

@@ -29,7 +29,11 @@ struct metrics_extra {
 	int		 me_have_shm;	/* me_shm_* valid */
 	uint64_t	 me_shm_used;
 	uint64_t	 me_shm_size;
-	double		 me_start_time;	/* process_start_time_seconds, 0: no */
+	/* process_* of the master (0 start time: unknown, left out). */
+	double		 me_start_time;	/* s since the epoch */
+	double		 me_cpu_seconds;
+	uint64_t	 me_rss_bytes;
+	uint64_t	 me_vsize_bytes;
 };
 
 /*

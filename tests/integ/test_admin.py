@@ -178,6 +178,7 @@ class Fixture:
             if extra:
                 T.deep_update(cfg, extra)
             self.vw = T.Vibewarden(self.tmp, cfg)
+            self.started = time.time()
             self.vw.start()
             if not T.wait_port(self.aport, 10):
                 raise RuntimeError("admin listener did not come up: %s" %
@@ -316,6 +317,11 @@ class AdminTest(unittest.TestCase):
     def test_promtool(self):
         text = self.fx.metrics()
         self.assertIn("vibewarden_requests_total", text)
+        ms = parse_metrics(text)
+        st = val(ms, "process_start_time_seconds")
+        self.assertLess(abs(st - self.fx.started), 5, st)
+        self.assertGreater(val(ms, "process_resident_memory_bytes"), 0)
+        self.assertGreater(val(ms, "vibewarden_shm_size_bytes"), 0)
         if shutil.which("promtool") is None:
             self.skipTest("promtool not installed (Debian package "
                           "prometheus); CI installs it")
