@@ -87,7 +87,8 @@ stage_internal(struct req *rq)
 		return (V_NEXT);
 	rest.p = p.p + sizeof(PFX) - 1;
 	rest.len = p.len - (sizeof(PFX) - 1);
-	if (vw_str_eq(rest, "health", 6)) {
+	/* healthz: the name the original's docs use (reference 6.2). */
+	if (vw_str_eq(rest, "health", 6) || vw_str_eq(rest, "healthz", 7)) {
 		b = internal_health();
 		return (req_respond(rq, 200, "application/json", b,
 		    strlen(b)));

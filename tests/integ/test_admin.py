@@ -299,6 +299,9 @@ class AdminTest(unittest.TestCase):
         self.assertEqual(json.loads(b)["status"], "ok")
         r = fx.get("/_vibewarden/health", src="127.0.0.5")
         self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["status"], "ok")
+        r = fx.get("/_vibewarden/healthz", src="127.0.0.5")
+        self.assertEqual(r.status, 200)
         # The first ask starts the probe; then both say "reachable".
         end = time.monotonic() + 5
         while True:
