@@ -4,9 +4,12 @@
  *
  * The simple counters and gauges are one table, metrics[]: a feature
  * adds its counter as a field of struct vw_counters (counters.h), one
- * line here and one increment where it happens.  A line whose m_on says
- * the feature is off is left out: a metric of something not running is
- * absent, never a fake zero.
+ * line here and one increment where it happens.  An array field is one
+ * series per element: with m_label, element i is m_label="m_lv[i]";
+ * without, m_lv[i] is the whole label set (`mode="jwt",reason="expired"`)
+ * for counters with several labels.  A line whose m_on says the feature
+ * is off is left out: a metric of something not running is absent, never
+ * a fake zero.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -146,8 +149,8 @@ struct metric {
 	const char		*m_help;
 	size_t			 m_off;		/* in struct vw_counters */
 	int			 m_n;		/* values (label values) */
-	const char		*m_label;	/* NULL: one value */
-	const char *const	*m_lv;
+	const char		*m_label;	/* label name, or NULL */
+	const char *const	*m_lv;		/* m_n label values (sets) */
 	int			(*m_on)(const struct config *);
 };
 
@@ -219,6 +222,9 @@ render_table(struct mbuf *m, const struct config *cf,
 			if (mt->m_label != NULL)
 				mb_printf(m, "%s{%s=\"%s\"}", mt->m_name,
 				    mt->m_label, mt->m_lv[j]);
+			else if (mt->m_lv != NULL)
+				mb_printf(m, "%s{%s}", mt->m_name,
+				    mt->m_lv[j]);
 			else
 				mb_printf(m, "%s", mt->m_name);
 			if (mt->m_kind == MK_GAUGE)
