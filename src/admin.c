@@ -784,9 +784,8 @@ admin_main(const struct config *cf)
 		return;
 	if (helper_drop_privileges(cf) == -1)
 		return;
-	if (rl_needs_shm(cf) && cf->rate_limit.store == RL_STORE_MEMORY &&
-	    (A.shm = shm_open(cf->shm.path, cf->shm.map_size, 0, &err)) ==
-	    NULL)
+	if (rl_needs_shm(cf) && (A.shm = shm_open(cf->shm.path,
+	    cf->shm.map_size, 0, &err)) == NULL)
 		log_sys(LOG_LVL_WARN, "admin.shm_failed", "shm %s: %s; no "
 		    "rate-limit endpoints or shm metrics", cf->shm.path, err);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
