@@ -147,7 +147,7 @@ def val(ms, name, **labels):
 
 
 class Fixture:
-    def __init__(self, token=True, upstream=True, extra=None):
+    def __init__(self, token=True, upstream=True, extra=None, env=None):
         self.tmp = T.new_tmpdir()
         self.up = self.vw = self.kratos = None
         try:
@@ -179,7 +179,7 @@ class Fixture:
                 T.deep_update(cfg, extra)
             self.vw = T.Vibewarden(self.tmp, cfg)
             self.started = time.time()
-            self.vw.start()
+            self.vw.start(env=env)
             if not T.wait_port(self.aport, 10):
                 raise RuntimeError("admin listener did not come up: %s" %
                                    self.vw.stdout()[-2000:])
@@ -676,6 +676,21 @@ class NoTokenTest(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertEqual(json.loads(b)["components"]["upstream"],
                          "unreachable")
+
+
+class EnvTokenTest(unittest.TestCase):
+    """VIBEWARDEN_ADMIN_TOKEN is admin.token, which wins over the file."""
+
+    def test_env_token(self):
+        fx = Fixture(env={"VIBEWARDEN_ADMIN_TOKEN": "from-the-env"})
+        try:
+            p = "/_vibewarden/admin/status"
+            self.assertEqual(fx.admin("GET", p, token="from-the-env")[0],
+                             200)
+            self.assertEqual(fx.admin("GET", p)[0], 401)
+            self.assertNotIn("from-the-env", fx.vw.stdout())
+        finally:
+            fx.close()
 
 
 if __name__ == "__main__":
