@@ -37,23 +37,28 @@ const char *const counters_status_names[CTR_STATUSES] = {
 const unsigned counters_bucket_ms[CTR_BUCKETS - 1] = {
 	5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000
 };
+struct vw_resil *counters_resil;
 
 struct vw_counters *
 counters_create(void)
 {
 	void	*p;
 
-	p = mmap(NULL, sizeof(struct vw_counters) * CTR_SLOTS,
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, sizeof(struct vw_counters) * CTR_SLOTS +
+	    sizeof(struct vw_resil), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return (NULL);
 	counters_base = p;
+	counters_resil = (struct vw_resil *)(counters_base + CTR_SLOTS);
 	/* Pages are only backed once touched: unused slots cost nothing. */
 	p = mmap(NULL, sizeof(struct vw_ctr_http) * CTR_SLOTS,
 	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
-		munmap(counters_base, sizeof(struct vw_counters) * CTR_SLOTS);
+		munmap(counters_base, sizeof(struct vw_counters) * CTR_SLOTS +
+		    sizeof(struct vw_resil));
 		counters_base = NULL;
+		counters_resil = NULL;
 		return (NULL);
 	}
 	counters_http_base = p;

@@ -75,9 +75,48 @@ extern const unsigned		 counters_bucket_ms[CTR_BUCKETS - 1];
 
 /* This process's own slot (set by counters_claim()), or NULL. */
 extern struct vw_counters	*counters_self;
+/*
+ * Upstream resilience state shared by every process of the host (one
+ * record after the slots): the health prober writes h_*, workers read
+ * them; workers update the circuit breaker and the retry budget with
+ * atomics (src/resil.c).  The admin process reads all of it, e.g. for
+ * vibewarden_circuit_breaker_state: RESIL_CB_STATE(cb_word).
+ */
+#define RB_BUCKETS	10	/* retry budget: 1 s buckets, 10 s window */
+
+struct vw_resil {
+	/* Health (upstream.health), written by the prober alone. */
+	uint32_t	 h_state;	/* HS_* */
+	uint32_t	 h_seq;		/* odd while h_error is written */
+	uint64_t	 h_since;	/* wall clock ms of the last change */
+	uint64_t	 h_probes;	/* probes sent (tests, metrics) */
+	char		 h_error[128];	/* last failure, NUL-terminated */
+	/* Circuit breaker: (deadline ms << 2) | CB_* in one word; read by
+	   every request, so on a line of its own. */
+	uint64_t	 cb_word __attribute__((aligned(64)));
+	uint32_t	 cb_failures;	/* consecutive, while closed */
+	/* Retry budget: first attempts and retries per second. */
+	struct {
+		uint64_t rb_sec;
+		uint64_t rb_req;
+		uint64_t rb_retry;
+	}		 rb[RB_BUCKETS] __attribute__((aligned(64)));
+} __attribute__((aligned(64)));
+
+#define HS_UNKNOWN	0	/* no verdict yet: serving */
+#define HS_HEALTHY	1
+#define HS_UNHEALTHY	2
+
+#define CB_CLOSED	0
+#define CB_OPEN		1
+#define CB_HALF_OPEN	2
+#define RESIL_CB_STATE(w)	((int)((w) & 3))
 
 /* The segment, as mapped by the master (inherited by children). */
 extern struct vw_counters *counters_base;
+
+/* The resilience record in the same mapping. */
+extern struct vw_resil *counters_resil;
 
 /*
  * Map a zeroed MAP_SHARED segment of CTR_SLOTS slots; children inherit it

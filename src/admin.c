@@ -293,7 +293,7 @@ status(struct adm_reply *r)
 	for (i = 1; i < CTR_SLOTS; i++)
 		if (counters_base[i].c_pid > 0 && counters_base[i].c_accepting)
 			workers++;
-	rb = internal_ready(&rs);
+	rb = internal_ready(A.cf, &rs);
 	r->ar_status = 200;
 	r->ar_json = json_pack("{s:s, s:i, s:i, s:b, s:o?, s:I, s:I, s:I, "
 	    "s:I}", "version", PACKAGE_VERSION, "master_pid", (int)getppid(),
@@ -548,7 +548,7 @@ dispatch(struct MHD_Connection *mc, const char *url, const char *method,
 	if (strcmp(url, PFX "health") == 0 || strcmp(url, PFX "healthz") ==
 	    0 || strcmp(url, PFX "ready") == 0) {
 		if (strcmp(url, PFX "ready") == 0)
-			b = internal_ready(&st);
+			b = internal_ready(A.cf, &st);
 		else {
 			b = internal_health();
 			st = 200;

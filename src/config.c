@@ -1912,6 +1912,20 @@ check_misc(struct ctx *c)
 		if (cfg->telemetry.path_patterns.v[i][0] != '/')
 			key_diag(c, key_find("telemetry.path_patterns"), 1,
 			    "telemetry.path_patterns[%zu] must start with /", i);
+	if (cfg->upstream.health.enabled && cfg->upstream.health.path !=
+	    NULL && (cfg->upstream.health.path[0] != '/' ||
+	    strpbrk(cfg->upstream.health.path, " \t\r\n") != NULL))
+		key_diag(c, key_find("upstream.health.path"), 1,
+		    "upstream.health.path must start with '/' and hold no "
+		    "white space");
+	if (cfg->upstream.health.enabled &&
+	    cfg->upstream.health.interval_ms == 0)
+		key_diag(c, key_find("upstream.health.interval"), 1,
+		    "upstream.health.interval must be more than 0");
+	if (cfg->upstream.health.enabled &&
+	    cfg->upstream.health.timeout_ms == 0)
+		key_diag(c, key_find("upstream.health.timeout"), 1,
+		    "upstream.health.timeout must be more than 0");
 	for (i = 0; i < cfg->body_size.noverrides; i++)
 		if (cfg->body_size.overrides[i].path != NULL &&
 		    cfg->body_size.overrides[i].path[0] != '/')

@@ -220,6 +220,7 @@ req_consume_head(struct req *rq)
 static void
 req_free(struct conn *cn)
 {
+	proxy_req_done(cn->cn_req);
 	blk_put(BLK_REQ, cn->cn_req);
 	cn->cn_req = NULL;
 }
@@ -250,7 +251,7 @@ count_request(struct req *rq, int st, uint64_t dur)
 static const char *const ev_names[EV__COUNT] = {
 	"request.proxied", "request.blocked", "request.internal",
 	"upstream.timeout", "upstream.error", "worker.fd_exhausted",
-	"rate_limit.blocked"
+	"rate_limit.blocked", "upstream.unavailable"
 };
 
 /* SPEC.md 11: one event per request, then the counters. */
@@ -288,7 +289,8 @@ emit_log(struct conn *cn, struct req *rq)
 		return;
 	logev_init(&le, bad ? LOG_LVL_WARN : LOG_LVL_INFO, sev,
 	    rq->rq_event == EV_PROXIED ? "network" :
-	    rq->rq_event == EV_RATE_LIMITED ? "resilience" : "policy",
+	    rq->rq_event == EV_RATE_LIMITED ||
+	    rq->rq_event == EV_UNAVAILABLE ? "resilience" : "policy",
 	    ev_names[rq->rq_event]);
 	if (!log_enabled(le.le_level))
 		return;

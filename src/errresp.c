@@ -105,6 +105,9 @@ errresp_render(struct req *rq, int close)
 	sechdr_append(d, cap, &off, 0);
 	if (rq->rq_rlkind != NULL)
 		limit_headers(rq, d, cap, &off);
+	else if (rq->rq_retry_after > 0)
+		util_append(d, cap, &off, "Retry-After: %u\r\n",
+		    rq->rq_retry_after);
 	util_append(d, cap, &off, "X-Request-Id: %s\r\n%s\r\n", rq->rq_id,
 	    close ? "Connection: close\r\n" : "");
 	if (off + blen >= cap) {

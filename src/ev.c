@@ -107,6 +107,28 @@ timer_set(struct timer *t, struct tqueue *q, timer_cb *cb)
 }
 
 void
+timer_set_at(struct timer *t, struct tqueue *q, uint64_t deadline,
+    timer_cb *cb)
+{
+	struct timer	*after;
+
+	timer_del(t);
+	if (q->q_ms == 0)
+		return;
+	t->t_cb = cb;
+	t->t_q = q;
+	t->t_deadline = deadline;
+	/* From the tail: the latest deadline not after ours. */
+	for (after = q->q_head.t_prev; after != &q->q_head &&
+	    after->t_deadline > deadline; after = after->t_prev)
+		;
+	t->t_prev = after;
+	t->t_next = after->t_next;
+	after->t_next->t_prev = t;
+	after->t_next = t;
+}
+
+void
 ev_tqueue_register(struct tqueue *q)
 {
 	if (ev_nqueues < EV_MAXQUEUES)

@@ -64,6 +64,15 @@ void	 tqueue_init(struct tqueue *q, uint64_t ms);
 /* Arm t on q (re-arming moves it to q's tail).  q_ms 0 disarms. */
 void	 timer_set(struct timer *t, struct tqueue *q, timer_cb *cb);
 
+/*
+ * Arm t on q to fire at deadline (ms, util_now_ms clock) instead of after
+ * q's duration: for waits that differ per timer (a jittered backoff).  It
+ * is inserted in deadline order, O(n) in q's length, so keep such queues
+ * for such timers only.  q_ms 0 disarms, as for timer_set().
+ */
+void	 timer_set_at(struct timer *t, struct tqueue *q, uint64_t deadline,
+	    timer_cb *cb);
+
 /* Disarm t; a disarmed timer is a no-op. */
 void	 timer_del(struct timer *t);
 

@@ -14,6 +14,7 @@
 
 #include "admin.h"
 #include "counters.h"
+#include "health.h"
 #include "helper.h"
 #include "log.h"
 #include "util.h"
@@ -46,6 +47,7 @@ test_main(const struct config *cf)
 const struct helper_kind	 helper_kinds[] = {
 	{ "testjob", test_wanted, test_main },
 	{ "admin", admin_wanted, admin_main },
+	{ "health", health_wanted, health_main },
 	{ NULL, NULL, NULL }
 };
 

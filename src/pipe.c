@@ -17,6 +17,7 @@ static stage_fn *const stages[] = {
 	stage_ratelimit_ip,	/* 8 per-IP rate limit */
 	stage_ratelimit_user,	/* 12 per-user rate limit (once auth, 11,
 				   sets rq_uid) */
+	stage_health,		/* 13 upstream unhealthy: 503 at once */
 	NULL			/* 13 proxy: the driver takes over */
 };
 

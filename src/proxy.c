@@ -20,6 +20,7 @@
 #include "log.h"
 #include "pipe.h"
 #include "proxy.h"
+#include "resil.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -29,7 +30,10 @@ static const char crlf[] = "\r\n";
 static const char lastchunk[] = "0\r\n\r\n";
 static const char continue100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-/* Request bodies up to this size are read before connecting. */
+/*
+ * Request bodies up to this size are read before connecting; a request
+ * that may be retried raises its rq_hold to RESIL_HOLD (resil.h).
+ */
 #define BODY_BUFFER	16384
 
 /* ------------------------------------------------------------ flows */
@@ -450,11 +454,18 @@ build_clhead(struct req *rq, enum http_body hb)
 static void	 up_timeout_cb(struct timer *);
 static void	 rearm(struct timer *, struct tqueue *, timer_cb *, int);
 
+static void	 outcome(struct conn *, int);
+
 enum pr
 proxy_fail(struct conn *cn, int status, enum rq_event ev, const char *msg)
 {
 	struct req	*rq = cn->cn_req;
 
+	/* Only the upstream's own failures count against it. */
+	outcome(cn, ev == EV_UPSTREAM_ERROR || ev == EV_UPSTREAM_TIMEOUT ?
+	    0 : -1);
+	timer_del(&rq->rq_btimer);
+	rq->rq_flags &= ~RQ_BACKOFF;
 	proxy_finish(cn, 0);
 	if (rq->rq_back.fl_started) {
 		rq->rq_status = rq->rq_status ? rq->rq_status : status;
@@ -481,6 +492,9 @@ proxy_finish(struct conn *cn, int reusable)
 }
 
 static int	 retryable(const struct req *);
+static int	 retry_method(const struct req *);
+static int	 want_retry(struct conn *, int);
+static enum pr	 schedule_retry(struct conn *, int);
 
 /*
  * No upstream connection could be made.  Out of descriptors is the
@@ -535,6 +549,67 @@ chunks_more(struct req *rq, const struct buf *b)
 	return (CK_NEED);
 }
 
+/*
+ * One attempt at the upstream: 0 when a connection is on its way, -1 with
+ * *r set otherwise (an error answer, or a retry waiting for its timer).
+ */
+static int
+attempt(struct conn *cn, enum pr *r)
+{
+	struct req	*rq = cn->cn_req;
+	uint32_t	 ra = 1;
+
+	if (rq->rq_conf->resilience.circuit_breaker.enabled &&
+	    resil_cb_admit(rq->rq_conf, util_now_ms, &rq->rq_cbtoken,
+	    &ra) == -1) {
+		/* Open: nothing is sent upstream. */
+		proxy_finish(cn, 0);
+		rq->rq_retry_after = ra;
+		req_fail(rq, 503, EV_UNAVAILABLE, "circuit_breaker_open",
+		    "upstream is currently unavailable; try again later");
+		conn_own_response(cn);
+		*r = PR_DONE;
+		return (-1);
+	}
+	if (rq->rq_conf->resilience.circuit_breaker.enabled)
+		rq->rq_flags |= RQ_CB_PENDING;
+	rq->rq_flags &= ~RQ_RETRIED;
+	if (attach_upstream(cn) == 0)
+		return (0);
+	if (errno != EMFILE && errno != ENFILE) {
+		outcome(cn, 0);
+		if (want_retry(cn, 0)) {
+			*r = schedule_retry(cn, 0);
+			return (-1);
+		}
+	}
+	*r = attach_failed(cn);
+	return (-1);
+}
+
+/*
+ * The first attempt, once the body is read as far as it will be before
+ * connecting: note whether it is held whole (then it can be re-sent).
+ */
+static int
+first_attempt(struct conn *cn, enum pr *r)
+{
+	struct req	*rq = cn->cn_req;
+	struct flow	*f = &rq->rq_fwd;
+	struct buf	*b = &cn->cn_ep.ep_in;
+
+	rq->rq_attempt = 1;
+	rq->rq_amark = rq->rq_arena.a_used;
+	if ((f->fl_mode == FL_LENGTH && buf_avail(b) >= f->fl_remain) ||
+	    (f->fl_mode == FL_CHUNKED && chunks_more(rq, b) == CK_DONE)) {
+		rq->rq_flags |= RQ_BODY_HELD;
+		rq->rq_body_start = b->b_start;
+	}
+	if (rq->rq_conf->resilience.retry.enabled)
+		resil_budget_request(util_now_ms);
+	return (attempt(cn, r));
+}
+
 enum pr
 proxy_start(struct conn *cn)
 {
@@ -542,6 +617,7 @@ proxy_start(struct conn *cn)
 	struct http_msg	*m = &rq->rq_msg;
 	struct flow	*f = &rq->rq_fwd;
 	struct buf	*b = &cn->cn_ep.ep_in;
+	enum pr		 r;
 
 	if (build_uphead(rq) == -1)
 		return (proxy_fail(cn, 431, EV_BLOCKED,
@@ -584,23 +660,27 @@ proxy_start(struct conn *cn)
 		rq->rq_back.fl_hlen = sizeof(continue100) - 1;
 	}
 	cn->cn_state = CS_PROXY;
+	rq->rq_hold = BODY_BUFFER;
+	if (rq->rq_conf->resilience.retry.enabled && retry_method(rq))
+		rq->rq_hold = RESIL_HOLD;
 	/* The chunked pre-scan above goes on where it stopped. */
 	if (f->fl_mode != FL_NONE && (f->fl_mode == FL_CHUNKED ||
-	    f->fl_remain <= BODY_BUFFER))
+	    f->fl_remain <= rq->rq_hold))
 		rq->rq_flags |= RQ_BUFFERING;
-	else if (attach_upstream(cn) == -1)
-		return (attach_failed(cn));
+	else if (first_attempt(cn, &r) == -1)
+		return (r);
 	return (proxy_run(cn));
 }
 
 /*
  * A small body is read whole before the upstream connection is taken,
  * as nginx's proxy_request_buffering does, so that a client dripping it
- * holds no upstream connection: a Content-Length up to BODY_BUFFER, and
- * a chunked body until it ends or BODY_BUFFER bytes of it are here (a
- * longer one streams from then on).  Returns 1 when the upstream may be
- * connected, 0 to wait for the client, -1 when the client went away, -2
- * for malformed chunk framing.
+ * holds no upstream connection: a Content-Length up to rq_hold, and a
+ * chunked body until it ends or rq_hold bytes of it are here (a longer
+ * one streams from then on).  rq_hold is BODY_BUFFER, or RESIL_HOLD for a
+ * request that may be retried, so that its body can be sent again.
+ * Returns 1 when the upstream may be connected, 0 to wait for the client,
+ * -1 when the client went away, -2 for malformed chunk framing.
  */
 static int
 buffer_body(struct conn *cn)
@@ -618,12 +698,12 @@ buffer_body(struct conn *cn)
 		rq->rq_back.fl_started = 0;
 	}
 	for (;;) {
-		/* Everything read is checked, even past BODY_BUFFER: a
+		/* Everything read is checked, even past rq_hold: a
 		   framing error in it never reaches the upstream. */
 		if (f->fl_mode == FL_CHUNKED && (rc = chunks_more(rq, b)) !=
 		    CK_NEED)
 			return (rc == CK_DONE ? 1 : -2);
-		if (buf_avail(b) >= BODY_BUFFER || (f->fl_mode == FL_LENGTH &&
+		if (buf_avail(b) >= rq->rq_hold || (f->fl_mode == FL_LENGTH &&
 		    buf_avail(b) >= f->fl_remain))
 			return (1);
 		if (!cn->cn_ep.ep_readable || W.w_budget <= 0)
@@ -642,12 +722,9 @@ buffer_body(struct conn *cn)
 	}
 }
 
-/*
- * RFC 9110 9.2.2: only an idempotent request without a body may be sent
- * again, when a pooled connection dies before answering.
- */
+/* RFC 9110 9.2.2: the idempotent methods that may be sent again. */
 static int
-retryable(const struct req *rq)
+retry_method(const struct req *rq)
 {
 	switch (rq->rq_meth) {
 	case HM_GET:
@@ -655,10 +732,44 @@ retryable(const struct req *rq)
 	case HM_OPTIONS:
 	case HM_PUT:
 	case HM_DELETE:
-		return (rq->rq_fwd.fl_mode == FL_NONE);
+		return (1);
 	default:
 		return (0);
 	}
+}
+
+/*
+ * An idempotent request without a body, or with one still held whole
+ * in the client buffer, may be sent again: when a pooled connection dies
+ * before answering, and for resilience.retry.
+ */
+static int
+retryable(const struct req *rq)
+{
+	return (retry_method(rq) && (rq->rq_fwd.fl_mode == FL_NONE ||
+	    (rq->rq_flags & RQ_BODY_HELD)));
+}
+
+/* Set the request up to be sent again from its first byte. */
+static void
+rewind_request(struct conn *cn)
+{
+	struct req	*rq = cn->cn_req;
+	struct flow	*f = &rq->rq_fwd;
+	enum fl_mode	 mode = f->fl_mode;
+
+	memset(f, 0, sizeof(*f));
+	f->fl_head = rq->rq_uphead;
+	f->fl_hlen = rq->rq_uphead_len;
+	f->fl_mode = mode;
+	if (mode == FL_LENGTH)
+		f->fl_remain = rq->rq_msg.m_clen;
+	else if (mode == FL_CHUNKED) {
+		f->fl_chunkout = 1;
+		chunked_init(&f->fl_ck);
+	}
+	if (rq->rq_flags & RQ_BODY_HELD)
+		cn->cn_ep.ep_in.b_start = rq->rq_body_start;
 }
 
 static int
@@ -676,12 +787,144 @@ retry(struct conn *cn)
 
 	proxy_finish(cn, 0);
 	rq->rq_flags |= RQ_RETRIED;
-	rq->rq_fwd.fl_head = rq->rq_uphead;
-	rq->rq_fwd.fl_hlen = rq->rq_uphead_len;
-	rq->rq_fwd.fl_srcdone = rq->rq_fwd.fl_done = 0;
+	rewind_request(cn);
 	if (attach_upstream(cn) == -1)
 		return (attach_failed(cn));
 	return (proxy_run(cn));
+}
+
+/* ------------------------------------------------------------ resilience */
+
+/*
+ * Tell the circuit breaker how the attempt went (ok 1 or 0), or that it
+ * ended without a verdict (-1: the client left, or vibewarden refused it),
+ * which hands a half-open probe over to the next request.
+ */
+static void
+outcome(struct conn *cn, int ok)
+{
+	struct req	*rq = cn->cn_req;
+
+	if (!(rq->rq_flags & RQ_CB_PENDING))
+		return;
+	rq->rq_flags &= ~RQ_CB_PENDING;
+	if (ok < 0)
+		resil_cb_cancel(rq->rq_cbtoken);
+	else
+		resil_cb_result(rq->rq_conf, util_now_ms, rq->rq_cbtoken, ok);
+	rq->rq_cbtoken = 0;
+}
+
+static int
+in_list(const struct intlist *l, int v)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->v[i] == v)
+			return (1);
+	return (0);
+}
+
+/*
+ * resilience.retry: may this attempt be followed by another?  status is
+ * the upstream's answer, or 0 when no connection could be made.  Never an
+ * Upgrade, never a half-open probe, never once a byte of the answer went
+ * to the client, never an answer longer than RESIL_RESP_HOLD (it is not
+ * held back), and only within the retry budget.
+ */
+static int
+want_retry(struct conn *cn, int status)
+{
+	struct req			*rq = cn->cn_req;
+	const struct cf_resilience	*r = &rq->rq_conf->resilience;
+	struct http_msg			*m = &rq->rq_resp;
+	enum http_body			 hb;
+
+	if (!r->retry.enabled || rq->rq_attempt >= r->retry.max_attempts ||
+	    !retryable(rq) || rq->rq_cbtoken != 0 ||
+	    (rq->rq_flags & RQ_WS) ||
+	    (rq->rq_mflags & (M_UPGRADE_WS | M_UPGRADE_OTHER)) ||
+	    rq->rq_back.fl_started || rq->rq_back.fl_hlen)
+		return (0);
+	if (status != 0) {
+		if (!in_list(&r->retry.retry_on, status) ||
+		    !rq->rq_fwd.fl_done)
+			return (0);
+		hb = http_response_body(m, rq->rq_meth);
+		if (hb == HB_CHUNKED || hb == HB_CLOSE ||
+		    (hb == HB_LENGTH && m->m_clen > RESIL_RESP_HOLD))
+			return (0);
+	}
+	if (r->circuit_breaker.enabled && resil_cb_state() != CB_CLOSED)
+		return (0);
+	return (resil_budget_take(util_now_ms));
+}
+
+static void
+backoff_cb(struct timer *t)
+{
+	struct req	*rq = (struct req *)((char *)t -
+	    offsetof(struct req, rq_btimer));
+
+	rq->rq_flags &= ~RQ_BACKOFF;
+	conn_run(rq->rq_conn);
+}
+
+/*
+ * Drop the attempt's answer (nothing of it reached the client) and its
+ * connection, and wait a jittered backoff (resil_backoff) on a timer of
+ * the event loop before the next attempt.
+ */
+static enum pr
+schedule_retry(struct conn *cn, int status)
+{
+	struct req	*rq = cn->cn_req;
+	struct logev	 le;
+	uint64_t	 delay;
+
+	proxy_finish(cn, 0);
+	rq->rq_arena.a_used = rq->rq_amark;
+	rq->rq_flags &= ~(RQ_RESP_HEAD | RQ_RETRIED);
+	rewind_request(cn);
+	delay = resil_backoff(rq->rq_conf, rq->rq_attempt, resil_random());
+	rq->rq_attempt++;
+	logev_init(&le, LOG_LVL_INFO, "low", "resilience", "upstream.retry");
+	if (log_enabled(le.le_level)) {
+		logev_summary(&le, "%.*s %.*s: attempt %d after %s%d, in %llu "
+		    "ms", (int)(rq->rq_lmethod.len > 16 ? 16 :
+		    rq->rq_lmethod.len), rq->rq_lmethod.p ? rq->rq_lmethod.p :
+		    "", (int)(rq->rq_lpath.len > 120 ? 120 : rq->rq_lpath.len),
+		    rq->rq_lpath.p ? rq->rq_lpath.p : "", rq->rq_attempt,
+		    status ? "status " : "a connect failure", status ? status :
+		    0, (unsigned long long)delay);
+		logev_str(&le, "method", rq->rq_lmethod.p, rq->rq_lmethod.len);
+		logev_str(&le, "path", rq->rq_lpath.p, rq->rq_lpath.len);
+		logev_int(&le, "attempt", rq->rq_attempt);
+		logev_int(&le, "status_code", status);
+		logev_int(&le, "delay_ms", (long long)delay);
+		logev_cstr(&le, "client_ip", rq->rq_cip);
+		le.le_request_id = rq->rq_id[0] ? rq->rq_id : NULL;
+		le.le_actor_ip = rq->rq_cip;
+		logev_emit(&le);
+	}
+	timer_del(&cn->cn_timer);
+	rq->rq_flags |= RQ_BACKOFF;
+	timer_set_at(&rq->rq_btimer, &W.w_q[TQ_BACKOFF], util_now_ms + delay,
+	    backoff_cb);
+	return (PR_AGAIN);
+}
+
+void
+proxy_req_done(struct req *rq)
+{
+	if (rq == NULL)
+		return;
+	timer_del(&rq->rq_btimer);
+	if (rq->rq_flags & RQ_CB_PENDING) {
+		rq->rq_flags &= ~RQ_CB_PENDING;
+		resil_cb_cancel(rq->rq_cbtoken);
+	}
 }
 
 /*
@@ -949,10 +1192,19 @@ proxy_run(struct conn *cn)
 	struct req	*rq = cn->cn_req;
 	struct upconn	*up = cn->cn_up;
 	uint64_t	 fwd0 = rq->rq_fwd.fl_bytes, back0 = rq->rq_back.fl_bytes;
-	int		 rc;
+	enum pr		 r;
+	int		 rc, st;
 
 	if (cn->cn_state == CS_TUNNEL)
 		return (tunnel_run(cn));
+	if (rq->rq_flags & RQ_BACKOFF)
+		return (PR_AGAIN);	/* backoff_cb() comes back */
+	if (up == NULL && !(rq->rq_flags & RQ_BUFFERING)) {
+		/* The backoff is over: the next attempt. */
+		if (attempt(cn, &r) == -1)
+			return (r);
+		up = cn->cn_up;
+	}
 	if (rq->rq_flags & RQ_BUFFERING) {
 		if ((rc = buffer_body(cn)) == -2)
 			return (proxy_fail(cn, 400, EV_BLOCKED,
@@ -969,16 +1221,20 @@ proxy_run(struct conn *cn)
 			return (PR_AGAIN);
 		}
 		rq->rq_flags &= ~RQ_BUFFERING;
-		if (attach_upstream(cn) == -1)
-			return (attach_failed(cn));
+		if (first_attempt(cn, &r) == -1)
+			return (r);
 		up = cn->cn_up;
 	}
 	if (up->up_state == UP_CONNECTING) {
 		if (!up->up_ep.ep_writable)
 			goto again;
-		if (up_connect_result(up) == -1)
+		if (up_connect_result(up) == -1) {
+			outcome(cn, 0);
+			if (want_retry(cn, 0))
+				return (schedule_retry(cn, 0));
 			return (proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
 			    "upstream connection refused"));
+		}
 		up->up_state = UP_ACTIVE;	/* arm_timers() moves the timer */
 	}
 	if (!rq->rq_fwd.fl_done) {
@@ -1024,6 +1280,11 @@ proxy_run(struct conn *cn)
 			    "invalid or no response from the upstream"));
 		if (rc == 0)
 			goto again;
+		/* resilience: 502, 503 and 504 count against the upstream. */
+		st = rq->rq_resp.m_status;
+		outcome(cn, st != 502 && st != 503 && st != 504);
+		if (want_retry(cn, st))
+			return (schedule_retry(cn, st));
 		if (start_response(cn) == -1)
 			return (proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
 			    "invalid response from the upstream"));
@@ -1062,10 +1323,15 @@ proxy_up_timeout(struct conn *cn)
 	enum pr		 r;
 
 	if (up->up_state == UP_CONNECTING ||
-	    !up->up_ep.ep_ops->eo_established(&up->up_ep))
+	    !up->up_ep.ep_ops->eo_established(&up->up_ep)) {
+		outcome(cn, 0);
+		if (want_retry(cn, 0)) {
+			schedule_retry(cn, 0);
+			return;
+		}
 		r = proxy_fail(cn, 502, EV_UPSTREAM_ERROR,
 		    "upstream connect timed out");
-	else if (!(rq->rq_flags & RQ_RESP_HEAD))
+	} else if (!(rq->rq_flags & RQ_RESP_HEAD))
 		r = proxy_fail(cn, 504, EV_UPSTREAM_TIMEOUT,
 		    "the upstream application did not respond in time");
 	else {

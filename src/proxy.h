@@ -39,6 +39,12 @@ enum pr	 proxy_fail(struct conn *cn, int status, enum rq_event ev,
 /* The upstream connection's timer fired (connect or response). */
 void	 proxy_up_timeout(struct conn *cn);
 
+/*
+ * The request is freed: stop its retry timer, and give back a circuit
+ * breaker probe that never got an outcome.
+ */
+void	 proxy_req_done(struct req *rq);
+
 /* Forget cn's upstream side: close it, or pool it when reusable. */
 void	 proxy_finish(struct conn *cn, int reusable);
 

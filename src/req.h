@@ -38,6 +38,8 @@ enum rq_event {
 	EV_FD_EXHAUSTED,	/* worker.fd_exhausted: no descriptor left for
 				   the upstream connection (502) */
 	EV_RATE_LIMITED,	/* rate_limit.blocked (429) */
+	EV_UNAVAILABLE,		/* upstream.unavailable: 503 without a
+				   connect attempt (health, breaker) */
 	EV__COUNT
 };
 
@@ -141,6 +143,11 @@ struct upconn {
 				   connecting (proxy.c buffer_body) */
 #define RQ_TRUSTED_PEER	0x40	/* peer in server.trusted_proxies: its
 				   X-Forwarded-For is appended to */
+#define RQ_BACKOFF	0x100	/* waiting for a retry (rq_btimer) */
+#define RQ_BODY_HELD	0x200	/* the whole body is in the client
+				   buffer from rq_body_start: re-sendable */
+#define RQ_CB_PENDING	0x400	/* an attempt's outcome is owed to the
+				   circuit breaker */
 
 struct req {
 	struct conn		*rq_conn;
@@ -204,6 +211,17 @@ struct req {
 	uint64_t		 rq_start_ms;
 	uint64_t		 rq_up_start_ms;
 	uint64_t		 rq_up_ms;	/* time to response head */
+
+	/* Resilience (proxy.c, resil.h). */
+	size_t			 rq_hold;	/* body bytes to read before
+						   connecting (buffer_body) */
+	size_t			 rq_body_start;	/* RQ_BODY_HELD: its offset */
+	size_t			 rq_amark;	/* arena use before the first
+						   response head */
+	uint64_t		 rq_cbtoken;	/* half-open probe, or 0 */
+	int			 rq_attempt;	/* upstream attempts, from 1 */
+	uint32_t		 rq_retry_after; /* Retry-After of a 503 */
+	struct timer		 rq_btimer;	/* retry backoff */
 
 	struct chunked		 rq_preck;	/* chunked body read before
 						   connecting (proxy.c) */

@@ -10,6 +10,7 @@
 #include "vw_autoconf.h"
 #include "counters.h"
 #include "pipe.h"
+#include "resil.h"
 #include "util.h"
 
 #define PFX	"/_vibewarden/"
@@ -50,6 +51,10 @@ static const char *const ready_bodies[] = {
 	    "\"no_certificate\"}\n",
 };
 
+/* The health prober's verdict (upstream.health) comes first. */
+static const char unhealthy_body[] = "{\"ready\":false,\"upstream\":"
+    "\"unhealthy\",\"reason\":\"upstream_unhealthy\"}\n";
+
 static int
 state(void)
 {
@@ -65,10 +70,14 @@ internal_health(void)
 }
 
 const char *
-internal_ready(int *status)
+internal_ready(const struct config *cf, int *status)
 {
 	int	 st;
 
+	if (resil_upstream_down(cf)) {
+		*status = 503;
+		return (unhealthy_body);
+	}
 	counters_ready_asked(counters_self, util_now_ms);
 	st = state();
 	*status = st == CTR_READY_OK || st == CTR_READY_UNKNOWN ? 200 : 503;
@@ -94,7 +103,7 @@ stage_internal(struct req *rq)
 		    strlen(b)));
 	}
 	if (vw_str_eq(rest, "ready", 5)) {
-		b = internal_ready(&status);
+		b = internal_ready(rq->rq_conf, &status);
 		return (req_respond(rq, status, "application/json", b,
 		    strlen(b)));
 	}

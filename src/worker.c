@@ -25,6 +25,7 @@
 #include "tls.h"
 #include "upstream.h"
 #include "util.h"
+#include "resil.h"
 #include "worker.h"
 
 struct worker W;
@@ -360,6 +361,7 @@ setup_queues(const struct config *cf)
 	tqueue_init(&W.w_q[TQ_ACCEPT], 100);
 	tqueue_init(&W.w_q[TQ_READ], s->read_timeout_ms);
 	tqueue_init(&W.w_q[TQ_SHARE], 10);
+	tqueue_init(&W.w_q[TQ_BACKOFF], 1);	/* deadlines set per timer */
 	for (i = 0; i < TQ_N; i++)
 		ev_tqueue_register(&W.w_q[i]);
 }
@@ -372,6 +374,9 @@ setup_blocks(const struct config *cf)
 	if (hb < 16384)
 		hb = 16384;
 	sz[BLK_CLIENT] = hb;
+	/* A retried request's body is held whole in the client buffer. */
+	if (cf->resilience.retry.enabled && sz[BLK_CLIENT] < RESIL_HOLD)
+		sz[BLK_CLIENT] = RESIL_HOLD;
 	sz[BLK_UPSTREAM] = 32768;
 	/* struct req, arena, upstream head, client head. */
 	sz[BLK_REQ] = ((sizeof(struct req) + 63) & ~(size_t)63) + REQ_ARENA +

@@ -29,6 +29,7 @@ enum tq {
 	TQ_ACCEPT,	/* accept paused (EMFILE), share re-check */
 	TQ_READ,	/* server.read_timeout: whole request -> 408 */
 	TQ_SHARE,	/* accept left to other workers: look again */
+	TQ_BACKOFF,	/* resilience.retry waits (timer_set_at) */
 	TQ_N
 };
 

@@ -23,8 +23,7 @@ static struct cfg_diags diags;
 
 static const char *const no_features[] = {
 	"acme", "auth", "ip_filter", "cors", "waf", "csrf",
-	"body_size", "admin", "telemetry", "health",
-	"circuit_breaker", "retry", "otlp", NULL
+	"body_size", "admin", "telemetry", "otlp", NULL
 };
 
 static void
