@@ -175,6 +175,8 @@ counters_sum(const struct vw_counters *base, struct vw_counters *out)
 		for (j = 0; j < 2; j++)
 			out->c_tls_handshakes[j] +=
 			    base[i].c_tls_handshakes[j];
+		for (j = 0; j < 8; j++)
+			out->c_retries[j] += base[i].c_retries[j];
 		/* Gauges: a dead owner's last values mean nothing. */
 		if (base[i].c_pid > 0) {
 			out->c_conns_open += base[i].c_conns_open;

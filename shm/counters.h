@@ -35,6 +35,8 @@ struct vw_counters {
 	uint64_t	 c_upstream_timeouts;	/* 504s */
 	uint64_t	 c_rl_hits[3];		/* 429s: ip, user, connections */
 	uint64_t	 c_tls_handshakes[2];	/* clients: ok, failed */
+	uint64_t	 c_retries[8];		/* upstream retries by method
+					   (counters_method_names[]) */
 	/*
 	 * Readiness (counters_ready()): the admin process probes only while
 	 * someone asks, so an idle proxy never touches the upstream.

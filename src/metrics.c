@@ -20,6 +20,7 @@
 #include "config.h"
 #include "counters.h"
 #include "metrics.h"
+#include "resil.h"
 
 /* ------------------------------------------------------- path_pattern */
 
@@ -171,6 +172,12 @@ on_tls(const struct config *cf)
 	return (cf->tls.enabled);
 }
 
+static int
+on_retry(const struct config *cf)
+{
+	return (cf->resilience.retry.enabled);
+}
+
 static const struct metric metrics[] = {
 	{ "vibewarden_rate_limit_hits_total", MK_COUNTER,
 	    "Requests refused by a rate limit (429).", CTR(c_rl_hits), 3,
@@ -196,6 +203,9 @@ static const struct metric metrics[] = {
 	{ "vibewarden_tls_handshakes_total", MK_COUNTER,
 	    "TLS handshakes with clients, by result.", CTR(c_tls_handshakes),
 	    2, "result", lv_tls, on_tls },
+	{ "vibewarden_upstream_retries_total", MK_COUNTER,
+	    "Requests sent to the upstream again, by method.", CTR(c_retries),
+	    CTR_METHODS, "method", counters_method_names, on_retry },
 	{ "vibewarden_worker_restarts_total", MK_COUNTER,
 	    "Workers started again after an unexpected exit.",
 	    CTR(c_restarts), 1, NULL, NULL, NULL },
@@ -311,6 +321,34 @@ render_http(struct mbuf *m, const struct config *cf,
 		}
 }
 
+/* The resilience record (counters.h) shared with the health prober. */
+static void
+render_resil(struct mbuf *m, const struct config *cf)
+{
+	struct resil_health	 h;
+
+	if (cf->resilience.circuit_breaker.enabled)
+		mb_printf(m, "# HELP vibewarden_circuit_breaker_state The "
+		    "upstream circuit breaker: 0 closed, 1 open, 2 half-open.\n"
+		    "# TYPE vibewarden_circuit_breaker_state gauge\n"
+		    "vibewarden_circuit_breaker_state %d\n", resil_cb_state());
+	if (!cf->upstream.health.enabled)
+		return;
+	resil_health_read(&h);
+	mb_printf(m, "# HELP vibewarden_health_probes_total Health probes "
+	    "sent to the upstream.\n"
+	    "# TYPE vibewarden_health_probes_total counter\n"
+	    "vibewarden_health_probes_total %llu\n",
+	    (unsigned long long)h.rh_probes);
+	/* No verdict yet: no sample rather than a guess. */
+	if (h.rh_state == HS_HEALTHY || h.rh_state == HS_UNHEALTHY)
+		mb_printf(m, "# HELP vibewarden_upstream_healthy The health "
+		    "checks' verdict: 1 healthy, 0 unhealthy.\n"
+		    "# TYPE vibewarden_upstream_healthy gauge\n"
+		    "vibewarden_upstream_healthy %d\n",
+		    h.rh_state == HS_HEALTHY);
+}
+
 char *
 metrics_render(const struct config *cf, const struct vw_counters *base,
     const struct vw_ctr_http *hbase, const struct metrics_extra *ex,
@@ -334,6 +372,7 @@ metrics_render(const struct config *cf, const struct vw_counters *base,
 	render_http(&m, cf, h);
 	free(h);
 	render_table(&m, cf, &sum);
+	render_resil(&m, cf);
 	if (ex != NULL && ex->me_have_shm)
 		mb_printf(&m, "# HELP vibewarden_shm_used_bytes Bytes of the "
 		    "shared-state map in use.\n"

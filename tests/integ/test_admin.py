@@ -678,6 +678,49 @@ class NoTokenTest(unittest.TestCase):
                          "unreachable")
 
 
+class ResilMetricsTest(unittest.TestCase):
+    """Health checks, circuit breaker and retries on: their metrics."""
+
+    def test_resil_metrics(self):
+        fx = Fixture(extra={
+            "upstream": {"health": {"enabled": True, "path": "/status/200",
+                                    "interval": "100ms", "timeout": "1s",
+                                    "healthy_threshold": 1}},
+            "resilience": {"circuit_breaker": {"enabled": True},
+                           "retry": {"enabled": True, "max_attempts": 3,
+                                     "backoff": "10ms"}}})
+        try:
+            end = time.monotonic() + 5
+            while True:
+                ms = parse_metrics(fx.metrics())
+                if val(ms, "vibewarden_upstream_healthy") == 1:
+                    break
+                self.assertLess(time.monotonic(), end)
+                time.sleep(0.1)
+            self.assertGreater(val(ms, "vibewarden_health_probes_total"), 0)
+            self.assertEqual(val(ms, "vibewarden_circuit_breaker_state"), 0)
+            r0 = val(ms, "vibewarden_upstream_retries_total", method="GET")
+            self.assertEqual(fx.get("/status/503", "127.0.5.1").status, 503)
+            ms = parse_metrics(fx.metrics())
+            self.assertEqual(val(ms, "vibewarden_upstream_retries_total",
+                                 method="GET") - r0, 2)
+        finally:
+            fx.close()
+
+    def test_absent_when_off(self):
+        fx = Fixture(token=False)
+        try:
+            text = fx.metrics()
+        finally:
+            fx.close()
+        self.assertIn("vibewarden_upstream_errors_total", text)
+        for name in ("vibewarden_upstream_healthy",
+                     "vibewarden_circuit_breaker_state",
+                     "vibewarden_upstream_retries_total",
+                     "vibewarden_tls_handshakes_total"):
+            self.assertNotIn(name, text)
+
+
 class EnvTokenTest(unittest.TestCase):
     """VIBEWARDEN_ADMIN_TOKEN is admin.token, which wins over the file."""
 
