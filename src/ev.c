@@ -13,8 +13,6 @@
 #include "util.h"
 
 #define EV_MAXEVENTS	256
-#define EV_MAXQUEUES	16
-
 static int		 ev_fd = -1;
 static struct tqueue	*ev_queues[EV_MAXQUEUES];
 static int		 ev_nqueues;
@@ -131,8 +129,10 @@ timer_set_at(struct timer *t, struct tqueue *q, uint64_t deadline,
 void
 ev_tqueue_register(struct tqueue *q)
 {
-	if (ev_nqueues < EV_MAXQUEUES)
-		ev_queues[ev_nqueues++] = q;
+	/* A queue left out would never fire: a build error in spirit. */
+	if (ev_nqueues >= EV_MAXQUEUES)
+		abort();
+	ev_queues[ev_nqueues++] = q;
 }
 
 /* Milliseconds until the earliest deadline, capped at cap. */

@@ -80,8 +80,11 @@ void	 timer_del(struct timer *t);
 int	 timer_armed(const struct timer *t);
 
 /*
- * Register the queues the loop scans for expired timers (at most 16).
+ * Register the queues the loop scans for expired timers, at most
+ * EV_MAXQUEUES (one more aborts: a queue left out would never fire).
  */
+#define EV_MAXQUEUES	32
+
 void	 ev_tqueue_register(struct tqueue *q);
 
 /*

@@ -32,6 +32,7 @@ enum tq {
 	TQ_BACKOFF,	/* resilience.retry waits (timer_set_at) */
 	TQ_N
 };
+_Static_assert(TQ_N <= EV_MAXQUEUES, "more timer queues than ev.c scans");
 
 struct worker {
 	const struct config	*w_conf;
