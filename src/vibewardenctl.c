@@ -193,6 +193,15 @@ print_obj(json_t *o, const char *pfx)
 	}
 }
 
+/* A string member of o, or "-". */
+static const char *
+str(json_t *o, const char *k)
+{
+	const char	*v = json_string_value(json_object_get(o, k));
+
+	return (v != NULL ? v : "-");
+}
+
 static void
 print_users(json_t *j)
 {
@@ -201,11 +210,8 @@ print_users(json_t *j)
 
 	printf("%-36s  %-8s  %-20s  %s\n", "ID", "STATUS", "CREATED", "EMAIL");
 	json_array_foreach(json_object_get(j, "users"), i, u)
-		printf("%-36s  %-8s  %-20s  %s\n",
-		    json_string_value(json_object_get(u, "id")),
-		    json_string_value(json_object_get(u, "status")),
-		    json_string_value(json_object_get(u, "created_at")),
-		    json_string_value(json_object_get(u, "email")));
+		printf("%-36s  %-8s  %-20s  %s\n", str(u, "id"),
+		    str(u, "status"), str(u, "created_at"), str(u, "email"));
 }
 
 /*
