@@ -685,6 +685,9 @@ class NoTokenTest(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertEqual(json.loads(b)["components"]["upstream"],
                          "unreachable")
+        rc, out, _ = fx.ctl("ready", token=False)
+        self.assertEqual(rc, 1)
+        self.assertIn("reason: upstream_unreachable", out)
 
 
 class ResilMetricsTest(unittest.TestCase):
