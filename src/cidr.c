@@ -147,40 +147,107 @@ cidr_match(const struct cidr *c, const struct ipaddr *ia)
 	return (memcmp(m.ia_b, c->ci_addr.ia_b, 16) == 0);
 }
 
+/* The last address of c: its host bits set. */
+static void
+last(const struct cidr *c, struct ipaddr *hi)
+{
+	int	 i, bits = c->ci_bits;
+
+	*hi = c->ci_addr;
+	for (i = 0; i < 16; i++) {
+		if (bits >= 8) {
+			bits -= 8;
+			continue;
+		}
+		hi->ia_b[i] |= (uint8_t)(0xff >> bits);
+		bits = 0;
+	}
+}
+
+static int
+range_cmp(const void *a, const void *b)
+{
+	const struct iprange	*x = a, *y = b;
+
+	return (memcmp(x->ir_lo.ia_b, y->ir_lo.ia_b, 16));
+}
+
+/* hi + 1 == lo: the two ranges touch and may be merged. */
+static int
+adjacent(const struct ipaddr *hi, const struct ipaddr *lo)
+{
+	struct ipaddr	 n = *hi;
+	int		 i;
+
+	for (i = 15; i >= 0; i--)
+		if (++n.ia_b[i] != 0)
+			break;
+	if (i < 0)
+		return (0);	/* hi is the last address */
+	return (memcmp(n.ia_b, lo->ia_b, 16) == 0);
+}
+
 int
 cidrset_build(struct cidrset *set, const struct strlist *l)
 {
-	size_t	 i;
+	struct iprange	*r;
+	struct cidr	 c;
+	size_t		 i, n = 0;
 
-	set->cs_v = NULL;
+	set->cs_r = NULL;
 	set->cs_n = 0;
 	if (l->n == 0)
 		return (0);
-	if ((set->cs_v = calloc(l->n, sizeof(*set->cs_v))) == NULL)
+	if ((r = calloc(l->n, sizeof(*r))) == NULL)
 		return (-1);
-	for (i = 0; i < l->n; i++)
-		if (cidr_parse(l->v[i], &set->cs_v[set->cs_n]) == 0)
-			set->cs_n++;
+	for (i = 0; i < l->n; i++) {
+		if (cidr_parse(l->v[i], &c) == -1)
+			continue;
+		r[n].ir_lo = c.ci_addr;
+		last(&c, &r[n].ir_hi);
+		n++;
+	}
+	qsort(r, n, sizeof(*r), range_cmp);
+	/* Merge in place: r[0..set->cs_n) is the result so far. */
+	for (i = 0; i < n; i++) {
+		struct iprange	*t = set->cs_n ? &r[set->cs_n - 1] : NULL;
+
+		if (t != NULL && (memcmp(r[i].ir_lo.ia_b, t->ir_hi.ia_b,
+		    16) <= 0 || adjacent(&t->ir_hi, &r[i].ir_lo))) {
+			if (memcmp(r[i].ir_hi.ia_b, t->ir_hi.ia_b, 16) > 0)
+				t->ir_hi = r[i].ir_hi;
+			continue;
+		}
+		r[set->cs_n++] = r[i];
+	}
+	set->cs_r = r;
 	return (0);
 }
 
 void
 cidrset_free(struct cidrset *set)
 {
-	free(set->cs_v);
-	set->cs_v = NULL;
+	free(set->cs_r);
+	set->cs_r = NULL;
 	set->cs_n = 0;
 }
 
 int
 cidrset_match(const struct cidrset *set, const struct ipaddr *ia)
 {
-	size_t	 i;
+	size_t	 lo = 0, hi, mid;
 
-	if (set == NULL)
+	if (set == NULL || set->cs_n == 0)
 		return (0);
-	for (i = 0; i < set->cs_n; i++)
-		if (cidr_match(&set->cs_v[i], ia))
-			return (1);
-	return (0);
+	/* The last range whose start is <= ia, then its end. */
+	hi = set->cs_n;
+	while (hi - lo > 1) {
+		mid = lo + (hi - lo) / 2;
+		if (memcmp(set->cs_r[mid].ir_lo.ia_b, ia->ia_b, 16) <= 0)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (memcmp(set->cs_r[lo].ir_lo.ia_b, ia->ia_b, 16) <= 0 &&
+	    memcmp(ia->ia_b, set->cs_r[lo].ir_hi.ia_b, 16) <= 0);
 }

@@ -251,7 +251,8 @@ count_request(struct req *rq, int st, uint64_t dur)
 static const char *const ev_names[EV__COUNT] = {
 	"request.proxied", "request.blocked", "request.internal",
 	"upstream.timeout", "upstream.error", "worker.fd_exhausted",
-	"rate_limit.blocked", "upstream.unavailable"
+	"rate_limit.blocked", "upstream.unavailable", "ip_filter.blocked",
+	"csrf.blocked"
 };
 
 /* SPEC.md 11: one event per request, then the counters. */
@@ -280,8 +281,9 @@ emit_log(struct conn *cn, struct req *rq)
 	int		 bad = st >= 500 || rq->rq_event == EV_UPSTREAM_ERROR ||
 			    rq->rq_event == EV_UPSTREAM_TIMEOUT ||
 			    rq->rq_event == EV_FD_EXHAUSTED;
-	const char	*sev = bad || rq->rq_event == EV_RATE_LIMITED ?
-	    "medium" : "info";
+	const char	*sev = bad || rq->rq_event == EV_RATE_LIMITED ||
+			    rq->rq_event == EV_IP_BLOCKED ||
+			    rq->rq_event == EV_CSRF_BLOCKED ? "medium" : "info";
 
 	count_request(rq, st, dur);
 	if (!W.w_conf->log.access_log && rq->rq_event == EV_PROXIED &&
@@ -313,9 +315,13 @@ emit_log(struct conn *cn, struct req *rq)
 		logev_cstr(&le, "reason", rq->rq_errmsg);
 	if (rq->rq_rlkind)
 		logev_cstr(&le, "limit_type", rq->rq_rlkind);
+	if (rq->rq_event == EV_IP_BLOCKED)
+		logev_cstr(&le, "mode", ipfilter_mode());
 	le.le_request_id = rq->rq_id[0] ? rq->rq_id : NULL;
 	le.le_actor_ip = rq->rq_cip;
-	le.le_outcome = rq->rq_event == EV_BLOCKED ? "blocked" :
+	le.le_outcome = rq->rq_event == EV_BLOCKED ||
+	    rq->rq_event == EV_IP_BLOCKED ||
+	    rq->rq_event == EV_CSRF_BLOCKED ? "blocked" :
 	    rq->rq_event == EV_RATE_LIMITED ? "rate_limited" :
 	    bad ? "failed" : "allowed";
 	logev_emit(&le);
@@ -506,12 +512,37 @@ conn_close(struct conn *cn, const char *reason)
 	worker_conn_closed();
 }
 
+/*
+ * ip_filter.blocked for a connection closed at accept: no request, so no
+ * method or path (SPEC.md 7: before TLS where possible).
+ */
+void
+log_peer_refused(const struct ipaddr *peer)
+{
+	struct logev	 le;
+	char		 ip[46];
+
+	logev_init(&le, LOG_LVL_INFO, "medium", "policy",
+	    "ip_filter.blocked");
+	if (!log_enabled(le.le_level))
+		return;
+	ipaddr_format(peer, ip, sizeof(ip));
+	logev_summary(&le, "connection from %s closed by the IP filter", ip);
+	logev_cstr(&le, "client_ip", ip);
+	logev_cstr(&le, "mode", ipfilter_mode());
+	logev_cstr(&le, "stage", "accept");
+	le.le_actor_ip = ip;
+	le.le_outcome = "blocked";
+	logev_emit(&le);
+}
+
 void
 conn_accept(int lfd)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sl;
 	struct conn		*cn;
+	struct ipaddr		 peer;
 	int			 fd, i, one = 1, drained = 0;
 
 	for (i = 0; i < ACCEPT_BATCH && worker_may_accept(); i++) {
@@ -528,6 +559,12 @@ conn_accept(int lfd)
 			break;
 		}
 		W.w_accept_logged = 0;
+		if (ipaddr_from_sa(&ss, &peer) == 0 &&
+		    ipfilter_peer_refused(&peer)) {
+			close(fd);	/* before any TLS or HTTP */
+			log_peer_refused(&peer);
+			continue;
+		}
 		if ((cn = calloc(1, sizeof(*cn))) == NULL) {
 			close(fd);
 			continue;

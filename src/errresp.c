@@ -100,9 +100,12 @@ errresp_render(struct req *rq, int close)
 	    reason ? reason : "Unknown");
 	if (ctype != NULL)
 		util_append(d, cap, &off, "Content-Type: %s\r\n", ctype);
-	util_append(d, cap, &off, "Content-Length: %zu\r\n"
-	    "Cache-Control: no-store\r\n", blen);
+	/* RFC 9110 8.6: never a Content-Length on a 204 (a preflight). */
+	if (rq->rq_status != 204)
+		util_append(d, cap, &off, "Content-Length: %zu\r\n", blen);
+	util_append(d, cap, &off, "Cache-Control: no-store\r\n");
 	sechdr_append(d, cap, &off, 0);
+	cors_append(rq, d, cap, &off);
 	if (rq->rq_rlkind != NULL)
 		limit_headers(rq, d, cap, &off);
 	else if (rq->rq_retry_after > 0)

@@ -13,8 +13,12 @@ static stage_fn *const stages[] = {
 	stage_connlimit,	/* over per_ip.max_connections: 429 */
 	stage_strip,		/* 3 strip client identity headers */
 	stage_internal,		/* 4 internal routes */
+	stage_ipfilter,		/* 5 IP filter (peers also at accept) */
+	stage_cors,		/* 6 CORS preflight */
 	stage_upgrade,		/* WebSocket handshake checks (SPEC.md 9) */
+	stage_bodysize,		/* 7 body size (declared length) */
 	stage_ratelimit_ip,	/* 8 per-IP rate limit */
+	stage_csrf,		/* 10 CSRF */
 	stage_ratelimit_user,	/* 12 per-user rate limit (once auth, 11,
 				   sets rq_uid) */
 	stage_health,		/* 13 upstream unhealthy: 503 at once */

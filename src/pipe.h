@@ -31,6 +31,33 @@ enum verdict	 stage_connlimit(struct req *);	/* max_connections 429 */
 enum verdict	 stage_ratelimit_ip(struct req *);	/* per-IP limit */
 enum verdict	 stage_ratelimit_user(struct req *);	/* per-user limit */
 enum verdict	 stage_health(struct req *);	/* upstream unhealthy: 503 */
+enum verdict	 stage_ipfilter(struct req *);	/* ip_filter 403 */
+enum verdict	 stage_cors(struct req *);	/* CORS preflight */
+enum verdict	 stage_bodysize(struct req *);	/* declared length 413 */
+enum verdict	 stage_csrf(struct req *);	/* CSRF 403 */
+
+/*
+ * IP filter (stage_ipfilter.c).  ipfilter_init(): build this generation's
+ * set from cf in the worker; 0, or -1 when memory runs out.
+ * ipfilter_peer_refused(): 1 when a connection from peer is to be closed
+ * right after accept, before any TLS or HTTP.  ipfilter_mode(): "allowlist"
+ * or "blocklist", for the log.
+ */
+int		 ipfilter_init(const struct config *cf);
+int		 ipfilter_peer_refused(const struct ipaddr *peer);
+const char	*ipfilter_mode(void);
+
+/*
+ * CORS (stage_cors.c), response phase: append the CORS headers of an
+ * actual response for rq (nothing unless stage_cors allowed its Origin)
+ * to a head at dst[*off..cap).  cors_init() builds this generation's
+ * header text from cf; 0 or -1.
+ */
+void		 cors_append(const struct req *rq, char *dst, size_t cap,
+		    size_t *off);
+int		 cors_init(const struct config *cf);
+/* 1 when an upstream response field name is dropped: CORS is ours. */
+int		 cors_upstream_field(struct vw_str name);
 
 /*
  * Response phase: append the configured security headers to a response

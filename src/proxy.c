@@ -38,6 +38,19 @@ static const char continue100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 /* ------------------------------------------------------------ flows */
 
+/*
+ * body_size on a chunked request body (stage_bodysize set the limit): the
+ * payload decoded so far plus the rest of the current chunk, as its size
+ * line announced, is over max.  The one check both decoders of a request
+ * body (the pre-scan while buffering, the flow while streaming) make.
+ */
+static int
+body_over(const struct chunked *ck, uint64_t max)
+{
+	return (max != 0 && (ck->ck_total > max ||
+	    ck->ck_remain > max - ck->ck_total));
+}
+
 /* Write what the flow has pending; 1 all written, 0 blocked, -1 error. */
 static int
 flow_write(struct flow *f, struct endp *src, struct endp *dst)
@@ -104,7 +117,7 @@ flow_write(struct flow *f, struct endp *src, struct endp *dst)
 /*
  * Turn buffered source bytes into pending output.  Returns 1 when output
  * is pending or the source is done, 0 when more input is needed, -1 on a
- * framing error.
+ * framing error, -3 when a chunked body passes fl_max.
  */
 static int
 flow_produce(struct flow *f, struct endp *src)
@@ -138,6 +151,8 @@ flow_produce(struct flow *f, struct endp *src)
 			    avail, &used, &doff, &dlen);
 			if (rc == CK_ERROR)
 				return (-1);
+			if (body_over(&f->fl_ck, f->fl_max))
+				return (-3);
 			if (rc == CK_NEED) {
 				b->b_start += used;
 				continue;
@@ -181,8 +196,8 @@ flow_pump(struct flow *f, struct endp *src, struct endp *dst)
 		/* Coalesce a pending head with the first body bytes. */
 		if (f->fl_hlen && !f->fl_dlen && !f->fl_srcdone && src &&
 		    buf_avail(&src->ep_in) > 0 &&
-		    flow_produce(f, src) < 0)
-			return (-1);
+		    (rc = flow_produce(f, src)) < 0)
+			return (rc == -3 ? -3 : -1);
 		if ((rc = flow_write(f, src, dst)) <= 0)
 			return (rc < 0 ? -2 : 0);
 		if (f->fl_skip) {
@@ -194,7 +209,7 @@ flow_pump(struct flow *f, struct endp *src, struct endp *dst)
 			return (1);
 		}
 		if ((rc = flow_produce(f, src)) < 0)
-			return (-1);
+			return (rc == -3 ? -3 : -1);
 		if (rc > 0)
 			continue;
 		if (!src->ep_readable || W.w_budget <= 0)
@@ -418,13 +433,19 @@ build_clhead(struct req *rq, enum http_body hb)
 		case H_VIA:
 		case H_X_REQUEST_ID:
 			continue;
+		case H_OTHER:
+			if (cors_upstream_field(fl->f_name))
+				continue;
+			break;
 		default:
 			break;
 		}
 		put_field(d, cap, &off, fl);
 	}
-	if (cap > off)
+	if (cap > off) {
 		sechdr_append(d, cap, &off, have);
+		cors_append(rq, d, cap, &off);
+	}
 	APPS(d, cap, &off, "X-Request-Id: ");
 	app(d, cap, &off, rq->rq_id, strlen(rq->rq_id));
 	APPS(d, cap, &off, "\r\n");
@@ -528,10 +549,11 @@ attach_upstream(struct conn *cn)
 /*
  * Go on walking a buffered chunked body from where the last call left
  * (rq_prescan bytes past b_start, state in rq_preck), so a body that
- * trickles in is scanned once, not once per byte.
+ * trickles in is scanned once, not once per byte.  CK_ERROR also when the
+ * body passes body_size (*toobig set).
  */
 static enum chunk_rc
-chunks_more(struct req *rq, const struct buf *b)
+chunks_more(struct req *rq, const struct buf *b, int *toobig)
 {
 	size_t		 used, doff, dlen;
 	enum chunk_rc	 rc;
@@ -543,6 +565,9 @@ chunks_more(struct req *rq, const struct buf *b)
 		    rq->rq_prescan, buf_avail(b) - rq->rq_prescan, &used,
 		    &doff, &dlen);
 		rq->rq_prescan += used;
+		if (rc != CK_ERROR &&
+		    (*toobig = body_over(&rq->rq_preck, rq->rq_fwd.fl_max)))
+			return (CK_ERROR);
 		if (rc == CK_ERROR || rc == CK_DONE)
 			return (rc);
 	} while (rq->rq_prescan < buf_avail(b));
@@ -597,17 +622,32 @@ first_attempt(struct conn *cn, enum pr *r)
 	struct req	*rq = cn->cn_req;
 	struct flow	*f = &rq->rq_fwd;
 	struct buf	*b = &cn->cn_ep.ep_in;
+	int		 toobig;
 
 	rq->rq_attempt = 1;
 	rq->rq_amark = rq->rq_arena.a_used;
+	/* (buffer_body() has already judged the size of what is here.) */
 	if ((f->fl_mode == FL_LENGTH && buf_avail(b) >= f->fl_remain) ||
-	    (f->fl_mode == FL_CHUNKED && chunks_more(rq, b) == CK_DONE)) {
+	    (f->fl_mode == FL_CHUNKED && chunks_more(rq, b, &toobig) ==
+	    CK_DONE)) {
 		rq->rq_flags |= RQ_BODY_HELD;
 		rq->rq_body_start = b->b_start;
 	}
 	if (rq->rq_conf->resilience.retry.enabled)
 		resil_budget_request(util_now_ms);
 	return (attempt(cn, r));
+}
+
+/*
+ * A chunked body passed body_size: 413 while the client has no answer
+ * yet, else its connection is closed (proxy_fail); either way the
+ * upstream request, if it began, is aborted and that connection closed.
+ */
+static enum pr
+body_too_large(struct conn *cn)
+{
+	return (proxy_fail(cn, 413, EV_BLOCKED,
+	    "request body larger than the limit for this path"));
 }
 
 enum pr
@@ -628,6 +668,7 @@ proxy_start(struct conn *cn)
 	if (m->m_flags & M_CHUNKED) {
 		f->fl_mode = FL_CHUNKED;
 		f->fl_chunkout = 1;
+		f->fl_max = rq->rq_bodymax;
 		chunked_init(&f->fl_ck);
 	} else if ((m->m_flags & M_CLEN) && m->m_clen > 0) {
 		f->fl_mode = FL_LENGTH;
@@ -642,11 +683,13 @@ proxy_start(struct conn *cn)
 	 * framing that breaks later aborts the upstream mid-request.
 	 */
 	if (f->fl_mode == FL_CHUNKED) {
+		int	 toobig = 0;
+
 		chunked_init(&rq->rq_preck);
 		rq->rq_prescan = 0;
-		if (chunks_more(rq, b) == CK_ERROR)
-			return (proxy_fail(cn, 400, EV_BLOCKED,
-			    "malformed chunked body"));
+		if (chunks_more(rq, b, &toobig) == CK_ERROR)
+			return (toobig ? body_too_large(cn) : proxy_fail(cn,
+			    400, EV_BLOCKED, "malformed chunked body"));
 	}
 	/*
 	 * RFC 9110 10.1.1: Expect is not forwarded; vibewarden asks for the
@@ -680,7 +723,8 @@ proxy_start(struct conn *cn)
  * one streams from then on).  rq_hold is BODY_BUFFER, or RESIL_HOLD for a
  * request that may be retried, so that its body can be sent again.
  * Returns 1 when the upstream may be connected, 0 to wait for the client,
- * -1 when the client went away, -2 for malformed chunk framing.
+ * -1 when the client went away, -2 for malformed chunk framing, -3 for a
+ * chunked body over body_size.
  */
 static int
 buffer_body(struct conn *cn)
@@ -689,7 +733,7 @@ buffer_body(struct conn *cn)
 	struct flow	*f = &rq->rq_fwd;
 	struct buf	*b = &cn->cn_ep.ep_in;
 	ssize_t		 n;
-	int		 rc;
+	int		 rc, toobig = 0;
 
 	if (rq->rq_back.fl_hlen) {
 		/* "100 Continue" first: the client waits for it. */
@@ -700,9 +744,9 @@ buffer_body(struct conn *cn)
 	for (;;) {
 		/* Everything read is checked, even past rq_hold: a
 		   framing error in it never reaches the upstream. */
-		if (f->fl_mode == FL_CHUNKED && (rc = chunks_more(rq, b)) !=
-		    CK_NEED)
-			return (rc == CK_DONE ? 1 : -2);
+		if (f->fl_mode == FL_CHUNKED && (rc = chunks_more(rq, b,
+		    &toobig)) != CK_NEED)
+			return (rc == CK_DONE ? 1 : toobig ? -3 : -2);
 		if (buf_avail(b) >= rq->rq_hold || (f->fl_mode == FL_LENGTH &&
 		    buf_avail(b) >= f->fl_remain))
 			return (1);
@@ -1211,6 +1255,8 @@ proxy_run(struct conn *cn)
 		if ((rc = buffer_body(cn)) == -2)
 			return (proxy_fail(cn, 400, EV_BLOCKED,
 			    "malformed chunked body"));
+		if (rc == -3)
+			return (body_too_large(cn));
 		if (rc < 0) {
 			proxy_finish(cn, 0);
 			return (PR_ABORT);	/* the client went away */
@@ -1243,6 +1289,8 @@ proxy_run(struct conn *cn)
 		int had_head = rq->rq_fwd.fl_hlen > 0;
 
 		rc = flow_pump(&rq->rq_fwd, &cn->cn_ep, &up->up_ep);
+		if (rc == -3)
+			return (body_too_large(cn));
 		if (rc == -1) {
 			if (cn->cn_ep.ep_eof || cn->cn_ep.ep_err) {
 				/* The client went away mid-body. */

@@ -16,8 +16,8 @@ enum pr {
 /*
  * Push a flow's pending bytes to dst and refill it from src (NULL: the
  * flow has no source).  Returns 1 when the flow is complete, 0 when
- * blocked on a socket, -1 on a source error (bad framing, premature EOF)
- * and -2 when dst failed.
+ * blocked on a socket, -1 on a source error (bad framing, premature EOF),
+ * -2 when dst failed and -3 when a chunked body passes f->fl_max.
  */
 int	 flow_pump(struct flow *f, struct endp *src, struct endp *dst);
 

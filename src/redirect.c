@@ -18,6 +18,7 @@
 #include "arena.h"
 #include "http_parse.h"
 #include "log.h"
+#include "pipe.h"
 #include "redirect.h"
 #include "worker.h"
 
@@ -197,12 +198,16 @@ resume(struct timer *t)
 static void
 raccept(struct ev_io *io, uint32_t events)
 {
+	struct sockaddr_storage	 ss;
+	struct ipaddr	 peer;
 	struct rconn	*rc;
+	socklen_t	 sl;
 	int		 fd, i;
 
 	for (i = 0; i < 16; i++) {
-		fd = accept4(io->io_fd, NULL, NULL, SOCK_NONBLOCK |
-		    SOCK_CLOEXEC);
+		sl = sizeof(ss);
+		fd = accept4(io->io_fd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
@@ -210,6 +215,12 @@ raccept(struct ev_io *io, uint32_t events)
 				timer_set(&rpause, &W.w_q[TQ_ACCEPT], resume);
 			}
 			return;
+		}
+		if (ipaddr_from_sa(&ss, &peer) == 0 &&
+		    ipfilter_peer_refused(&peer)) {
+			close(fd);	/* the IP filter, as on the TLS port */
+			log_peer_refused(&peer);
+			continue;
 		}
 		if ((rc = calloc(1, sizeof(*rc))) == NULL) {
 			close(fd);

@@ -40,6 +40,8 @@ enum rq_event {
 	EV_RATE_LIMITED,	/* rate_limit.blocked (429) */
 	EV_UNAVAILABLE,		/* upstream.unavailable: 503 without a
 				   connect attempt (health, breaker) */
+	EV_IP_BLOCKED,		/* ip_filter.blocked (403) */
+	EV_CSRF_BLOCKED,	/* csrf.blocked (403) */
 	EV__COUNT
 };
 
@@ -66,6 +68,8 @@ struct flow {
 	size_t		 fl_skip;	/* source bytes to drop after the
 					   pending payload (chunk CRLF) */
 	uint64_t	 fl_bytes;	/* payload bytes forwarded */
+	uint64_t	 fl_max;	/* chunked payload limit (body_size),
+					   0: none */
 	unsigned	 fl_chunkout:1;	/* emit chunk framing */
 	unsigned	 fl_shut:1;	/* tunnel: destination half-closed */
 	unsigned	 fl_srcdone:1;	/* source framing complete */
@@ -197,6 +201,12 @@ struct req {
 	 * limit (stage_ratelimit_user) keys on it.
 	 */
 	struct vw_str		 rq_uid;
+	uint64_t		 rq_bodymax;	/* body_size limit of this path
+						   (stage_bodysize); 0: none */
+	struct vw_str		 rq_cors;	/* an allowed Origin to answer
+						   with CORS headers (arena;
+						   stage_cors); empty: none */
+	int			 rq_corspre;	/* answered as a preflight */
 	/* A decision from Redis (stage_ratelimit waits with V_AGAIN). */
 	int			 rq_rlstate;	/* RLS_* */
 	int			 rq_rlok;	/* RLS_DONE: allowed */

@@ -469,6 +469,8 @@ worker_main(const struct config *cf, int lfd, int slot,
 	W.w_maxconns = max_conns(cf);
 	if (cidrset_build(&trusted, &cf->server.trusted_proxies) == -1)
 		start_failed("out of memory");
+	if (ipfilter_init(cf) == -1 || cors_init(cf) == -1)
+		start_failed("out of memory");
 	lio.io_fd = lfd;
 	lio.io_cb = listener_cb;
 	if (ev_add_listener(&lio) == -1)

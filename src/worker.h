@@ -130,5 +130,7 @@ void	 conn_request_read(struct conn *cn);
 void	 conn_own_response(struct conn *cn);
 /* Emit cn's request event now (once); e.g. when a tunnel opens. */
 void	 conn_log_request(struct conn *cn);
+/* Log ip_filter.blocked for a peer closed right after accept. */
+void	 log_peer_refused(const struct ipaddr *peer);
 
 #endif /* VW_WORKER_H */
