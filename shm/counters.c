@@ -177,6 +177,9 @@ counters_sum(const struct vw_counters *base, struct vw_counters *out)
 			    base[i].c_tls_handshakes[j];
 		for (j = 0; j < 8; j++)
 			out->c_retries[j] += base[i].c_retries[j];
+		out->c_unavailable += base[i].c_unavailable;
+		out->c_ip_blocks += base[i].c_ip_blocks;
+		out->c_csrf_blocks += base[i].c_csrf_blocks;
 		/* Gauges: a dead owner's last values mean nothing. */
 		if (base[i].c_pid > 0) {
 			out->c_conns_open += base[i].c_conns_open;

@@ -37,6 +37,11 @@ struct vw_counters {
 	uint64_t	 c_tls_handshakes[2];	/* clients: ok, failed */
 	uint64_t	 c_retries[8];		/* upstream retries by method
 					   (counters_method_names[]) */
+	uint64_t	 c_unavailable;		/* 503s without a connect (health
+					   checks, circuit breaker) */
+	uint64_t	 c_ip_blocks;		/* IP filter: connections closed
+					   at accept, and 403s */
+	uint64_t	 c_csrf_blocks;		/* 403s of the CSRF check */
 	/*
 	 * Readiness (counters_ready()): the admin process probes only while
 	 * someone asks, so an idle proxy never touches the upstream.

@@ -243,6 +243,12 @@ count_request(struct req *rq, int st, uint64_t dur)
 		c->c_upstream_errors++;
 	else if (rq->rq_event == EV_UPSTREAM_TIMEOUT)
 		c->c_upstream_timeouts++;
+	else if (rq->rq_event == EV_UNAVAILABLE)
+		c->c_unavailable++;
+	else if (rq->rq_event == EV_IP_BLOCKED)
+		c->c_ip_blocks++;
+	else if (rq->rq_event == EV_CSRF_BLOCKED)
+		c->c_csrf_blocks++;
 	else if (rq->rq_event == EV_RATE_LIMITED && rq->rq_rlkind != NULL)
 		c->c_rl_hits[rq->rq_rlkind[0] == 'i' ? 0 :
 		    rq->rq_rlkind[0] == 'u' ? 1 : 2]++;
@@ -563,6 +569,8 @@ conn_accept(int lfd)
 		    ipfilter_peer_refused(&peer)) {
 			close(fd);	/* before any TLS or HTTP */
 			log_peer_refused(&peer);
+			if (W.w_ctr != NULL)
+				W.w_ctr->c_ip_blocks++;
 			continue;
 		}
 		if ((cn = calloc(1, sizeof(*cn))) == NULL) {

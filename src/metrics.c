@@ -178,6 +178,25 @@ on_retry(const struct config *cf)
 	return (cf->resilience.retry.enabled);
 }
 
+static int
+on_unavail(const struct config *cf)
+{
+	return (cf->upstream.health.enabled ||
+	    cf->resilience.circuit_breaker.enabled);
+}
+
+static int
+on_ipf(const struct config *cf)
+{
+	return (config_feature_on(cf, "ip_filter"));
+}
+
+static int
+on_csrf(const struct config *cf)
+{
+	return (config_feature_on(cf, "csrf"));
+}
+
 static const struct metric metrics[] = {
 	{ "vibewarden_rate_limit_hits_total", MK_COUNTER,
 	    "Requests refused by a rate limit (429).", CTR(c_rl_hits), 3,
@@ -206,6 +225,17 @@ static const struct metric metrics[] = {
 	{ "vibewarden_upstream_retries_total", MK_COUNTER,
 	    "Requests sent to the upstream again, by method.", CTR(c_retries),
 	    CTR_METHODS, "method", counters_method_names, on_retry },
+	{ "vibewarden_upstream_unavailable_total", MK_COUNTER,
+	    "Requests answered 503 without trying the upstream (health "
+	    "checks, circuit breaker).", CTR(c_unavailable), 1, NULL, NULL,
+	    on_unavail },
+	{ "vibewarden_ip_filter_blocks_total", MK_COUNTER,
+	    "Connections (closed at once) and requests (403) refused by "
+	    "the IP filter.", CTR(c_ip_blocks), 1,
+	    NULL, NULL, on_ipf },
+	{ "vibewarden_csrf_blocks_total", MK_COUNTER,
+	    "Requests refused by the CSRF check (403).", CTR(c_csrf_blocks),
+	    1, NULL, NULL, on_csrf },
 	{ "vibewarden_worker_restarts_total", MK_COUNTER,
 	    "Workers started again after an unexpected exit.",
 	    CTR(c_restarts), 1, NULL, NULL, NULL },

@@ -175,6 +175,8 @@ class Fixture:
                 "requests_per_second": 0.01, "burst": 8}}
             cfg["shm"] = {"path": os.path.join(self.tmp, "shm"),
                           "map_size": "8MB"}
+            cfg["ip_filter"] = {"enabled": True, "mode": "blocklist",
+                                "addresses": ["127.0.7.1"]}
             if extra:
                 T.deep_update(cfg, extra)
             self.vw = T.Vibewarden(self.tmp, cfg)
@@ -383,6 +385,30 @@ class AdminTest(unittest.TestCase):
                              path_pattern="/malformed") -
                          val(m0, H, method="GET", path_pattern="/malformed"),
                          n)
+
+    def test_block_counters(self):
+        fx = self.fx
+        m0 = parse_metrics(fx.metrics())
+        for _ in range(3):
+            # A listed peer is closed right after accept, unanswered.
+            with T.Client(fx.port, src="127.0.7.1") as c:
+                c.send(T.build_request("GET", "/status/200"))
+                self.assertTrue(c.is_closed())
+            with T.Client(fx.port, src="127.0.7.2") as c:
+                r = c.request("POST", "/status/200", headers=[
+                    ("Cookie", "a=b"), ("Sec-Fetch-Site", "cross-site"),
+                    ("Content-Length", "0")])
+            self.assertEqual(r.status, 403)
+            self.assertEqual(r.json()["error"], "csrf_rejected")
+        m1 = parse_metrics(fx.metrics())
+        for name in ("vibewarden_ip_filter_blocks_total",
+                     "vibewarden_csrf_blocks_total"):
+            self.assertEqual(val(m1, name) - val(m0, name), 3, name)
+        R = "vibewarden_requests_total"
+        self.assertEqual(val(m1, R, method="POST", status_code="403",
+                             path_pattern="/status/:code") -
+                         val(m0, R, method="POST", status_code="403",
+                             path_pattern="/status/:code"), 3)
 
     def assert_monotonic(self, m0, m1, why):
         for k, v in m0.items():
