@@ -175,6 +175,7 @@ class Fixture:
                 "requests_per_second": 0.01, "burst": 8}}
             cfg["shm"] = {"path": os.path.join(self.tmp, "shm"),
                           "map_size": "8MB"}
+            cfg["body_size"] = {"max": "1KB"}
             cfg["ip_filter"] = {"enabled": True, "mode": "blocklist",
                                 "addresses": ["127.0.7.1"]}
             if extra:
@@ -342,12 +343,17 @@ class AdminTest(unittest.TestCase):
             self.assertEqual(fx.get("/status/200", "127.0.1.1").status, 200)
             self.assertEqual(fx.get("/status/404", "127.0.1.2").status, 404)
             self.assertEqual(fx.get("/malformed", "127.0.1.3").status, 502)
+            with T.Client(fx.port, src="127.0.1.5") as c:
+                r = c.request("POST", "/status/200", headers=[
+                    ("Content-Length", "4096")])
+            self.assertEqual(r.status, 413)
         # 8 tokens of burst, then 429s.
         for i in range(8 + n):
             r = fx.get("/status/201", "127.0.1.4")
             self.assertEqual(r.status, 200 + (i < 8 and 1 or 229), i)
         # Reset the keys for the next round (admin API).
-        for ip in ("127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4"):
+        for ip in ("127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4",
+                   "127.0.1.5"):
             st, _, b = fx.admin("DELETE", "/_vibewarden/admin/ratelimit/ip:" +
                                 ip)
             self.assertEqual(st, 200, b)
@@ -374,6 +380,10 @@ class AdminTest(unittest.TestCase):
                              path_pattern="/status/:code") -
                          val(m0, R, method="GET", status_code="201",
                              path_pattern="/status/:code"), 8)
+        self.assertEqual(val(m1, R, method="POST", status_code="413",
+                             path_pattern="/status/:code") -
+                         val(m0, R, method="POST", status_code="413",
+                             path_pattern="/status/:code"), n)
         self.assertEqual(val(m1, "vibewarden_upstream_errors_total") -
                          val(m0, "vibewarden_upstream_errors_total"), n)
         self.assertEqual(val(m1, "vibewarden_rate_limit_hits_total",
