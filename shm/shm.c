@@ -16,12 +16,14 @@
 
 #include "rltab.h"
 #include "shm.h"
+#include "shm_int.h"
 
 enum { DB_RATELIMIT, DB_CONNS, DB_SESSIONS, DB_JWKS, DB_APIKEYS, DB_N };
 
 static const char *const db_names[DB_N] = {
 	"ratelimit", "conns", "sessions", "jwks", "apikeys"
 };
+_Static_assert(DB_SESSIONS == SHM_DB_SESSIONS, "shm_int.h");
 
 /* "conns" value: one entry per worker PID holding slots. */
 struct conn_ent {
@@ -541,4 +543,194 @@ shm_used(struct shm *h, uint64_t *used, uint64_t *mapsize)
 	*used = (uint64_t)(ei.me_last_pgno + 1) * st.ms_psize;
 	*mapsize = ei.me_mapsize;
 	return (SHM_OK);
+}
+
+/* ------------------------------------------- for shm/ only (shm_int.h) */
+
+MDB_env *
+shm_env(struct shm *h)
+{
+	return (h->sh_env);
+}
+
+MDB_dbi
+shm_dbi(struct shm *h, int db)
+{
+	return (h->sh_dbi[db]);
+}
+
+int
+shm_fail(struct shm *h, int rc)
+{
+	return (fail(h, rc));
+}
+
+uint64_t
+shm_mapsize(struct shm *h)
+{
+	return ((uint64_t)h->sh_rlcap * SHM_KEY_BUDGET);
+}
+
+/* ------------------------------------------------------------ jwks */
+
+/*
+ * "jwks" db: "k" + kid -> a key record (the JWKS helper's format, opaque
+ * here); "!meta" -> struct shm_jwks_meta; "!want" -> u64 ms, the last
+ * time a worker asked for a refresh.
+ */
+#define JWKS_META	"!meta"
+#define JWKS_WANT	"!want"
+
+static int
+jwks_put(struct shm *h, MDB_txn *txn, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	MDB_val	 k, v;
+
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	v.mv_data = (void *)val;
+	v.mv_size = vlen;
+	return (mdb_put(txn, h->sh_dbi[DB_JWKS], &k, &v, 0));
+}
+
+int
+shm_jwks_replace(struct shm *h, const struct shm_kv *kv, size_t n,
+    uint64_t now_ms)
+{
+	MDB_txn			*txn;
+	MDB_cursor		*cur;
+	MDB_val			 k, v;
+	struct shm_jwks_meta	 m;
+	size_t			 i;
+	int			 rc;
+
+	memset(&m, 0, sizeof(m));
+	if ((rc = shm_jwks_meta(h, &m)) != SHM_OK)
+		return (rc);
+	if ((rc = begin(h, &txn, 0)) != SHM_OK)
+		return (rc);
+	if ((rc = mdb_cursor_open(txn, h->sh_dbi[DB_JWKS], &cur)) != 0)
+		return (abort_fail(h, txn, rc));
+	/* Drop every key record; the control records stay. */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		if (k.mv_size > 0 && ((char *)k.mv_data)[0] == 'k' &&
+		    (rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND && rc != 0)
+		return (abort_fail(h, txn, rc));
+	for (i = 0; i < n; i++) {
+		if (kv[i].kv_klen == 0 || kv[i].kv_klen > SHM_KEY_MAX ||
+		    ((const char *)kv[i].kv_k)[0] != 'k')
+			return (abort_fail(h, txn, EINVAL));
+		if ((rc = jwks_put(h, txn, kv[i].kv_k, kv[i].kv_klen,
+		    kv[i].kv_v, kv[i].kv_vlen)) != 0)
+			return (abort_fail(h, txn, rc));
+	}
+	m.jm_gen++;
+	m.jm_fetched_ms = now_ms;
+	m.jm_nkeys = (uint32_t)n;
+	if ((rc = jwks_put(h, txn, JWKS_META, sizeof(JWKS_META) - 1, &m,
+	    sizeof(m))) != 0)
+		return (abort_fail(h, txn, rc));
+	return (commit(h, txn));
+}
+
+/* A read of key into buf: SHM_OK, 1 when absent, SHM_ERR. */
+static int
+jwks_get(struct shm *h, const void *key, size_t klen, void *buf,
+    size_t cap, size_t *vlen)
+{
+	MDB_txn	*txn;
+	MDB_val	 k, v;
+	int	 rc;
+
+	if (klen == 0 || klen > SHM_KEY_MAX)
+		return (fail(h, EINVAL));
+	if ((rc = begin(h, &txn, MDB_RDONLY)) != SHM_OK)
+		return (rc);
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	rc = mdb_get(txn, h->sh_dbi[DB_JWKS], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return (1);
+	}
+	if (rc != 0)
+		return (abort_fail(h, txn, rc));
+	*vlen = v.mv_size;
+	memcpy(buf, v.mv_data, v.mv_size < cap ? v.mv_size : cap);
+	mdb_txn_abort(txn);
+	return (SHM_OK);
+}
+
+int
+shm_jwks_meta(struct shm *h, struct shm_jwks_meta *m)
+{
+	size_t	 len = 0;
+	int	 rc;
+
+	memset(m, 0, sizeof(*m));
+	rc = jwks_get(h, JWKS_META, sizeof(JWKS_META) - 1, m, sizeof(*m),
+	    &len);
+	if (rc == SHM_OK && len != sizeof(*m))
+		memset(m, 0, sizeof(*m));
+	return (rc == 1 ? SHM_OK : rc);
+}
+
+int
+shm_jwks_key(struct shm *h, const void *key, size_t klen, void *buf,
+    size_t cap, size_t *vlen)
+{
+	int	 rc;
+
+	rc = jwks_get(h, key, klen, buf, cap, vlen);
+	if (rc == SHM_OK && *vlen > cap)
+		return (1);
+	return (rc);
+}
+
+int
+shm_jwks_want(struct shm *h, uint64_t now_ms, uint64_t gap_ms, int *set)
+{
+	MDB_txn	*txn;
+	MDB_val	 k, v;
+	uint64_t last = 0;
+	int	 rc;
+
+	*set = 0;
+	if ((rc = begin(h, &txn, 0)) != SHM_OK)
+		return (rc);
+	k.mv_data = (void *)JWKS_WANT;
+	k.mv_size = sizeof(JWKS_WANT) - 1;
+	rc = mdb_get(txn, h->sh_dbi[DB_JWKS], &k, &v);
+	if (rc == 0 && v.mv_size == sizeof(last))
+		memcpy(&last, v.mv_data, sizeof(last));
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		return (abort_fail(h, txn, rc));
+	if (last != 0 && now_ms >= last && now_ms - last < gap_ms) {
+		mdb_txn_abort(txn);
+		return (SHM_OK);
+	}
+	if ((rc = jwks_put(h, txn, JWKS_WANT, sizeof(JWKS_WANT) - 1, &now_ms,
+	    sizeof(now_ms))) != 0)
+		return (abort_fail(h, txn, rc));
+	*set = 1;
+	return (commit(h, txn));
+}
+
+int
+shm_jwks_wanted(struct shm *h, uint64_t *ms)
+{
+	size_t	 len = 0;
+	int	 rc;
+
+	*ms = 0;
+	rc = jwks_get(h, JWKS_WANT, sizeof(JWKS_WANT) - 1, ms, sizeof(*ms),
+	    &len);
+	if (rc == SHM_OK && len != sizeof(*ms))
+		*ms = 0;
+	return (rc == 1 ? SHM_OK : rc);
 }

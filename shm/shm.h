@@ -108,6 +108,52 @@ int		 shm_sweep(struct shm *h, uint64_t now, size_t max,
 /* Bytes of the map in use (pages of the last transaction * page size). */
 int		 shm_used(struct shm *h, uint64_t *used, uint64_t *mapsize);
 
+/*
+ * The "jwks" database (DESIGN.md): the JWKS helper writes the key set,
+ * workers read keys by kid and ask for a refresh.  Key records have keys
+ * starting with 'k' ("k" + kid); their values are the helper's format,
+ * opaque here.
+ */
+struct shm_kv {
+	const void	*kv_k;
+	size_t		 kv_klen;
+	const void	*kv_v;
+	size_t		 kv_vlen;
+};
+
+struct shm_jwks_meta {
+	uint64_t	 jm_gen;	/* bumped by every replace */
+	uint64_t	 jm_fetched_ms;	/* CLOCK_REALTIME ms of it */
+	uint32_t	 jm_nkeys;
+	uint32_t	 jm_pad;
+};
+
+/*
+ * Replace every key record by kv[0..n) (keys starting with 'k') in one
+ * write transaction, and bump the generation (helper).
+ */
+int		 shm_jwks_replace(struct shm *h, const struct shm_kv *kv,
+		    size_t n, uint64_t now_ms);
+
+/* The generation record; all zero before the first replace. */
+int		 shm_jwks_meta(struct shm *h, struct shm_jwks_meta *m);
+
+/*
+ * The value of key record key (klen bytes) into buf (cap bytes): SHM_OK
+ * with *vlen set, 1 when there is none (or it exceeds cap), SHM_ERR.
+ */
+int		 shm_jwks_key(struct shm *h, const void *key, size_t klen,
+		    void *buf, size_t cap, size_t *vlen);
+
+/*
+ * A worker asks for a refresh (an unknown kid): the "want" time becomes
+ * now_ms unless it was set less than gap_ms ago; *set says whether it
+ * was.  shm_jwks_wanted() reads it (helper; 0 = never).
+ */
+int		 shm_jwks_want(struct shm *h, uint64_t now_ms, uint64_t gap_ms,
+		    int *set);
+int		 shm_jwks_wanted(struct shm *h, uint64_t *ms);
+
 /* Why the last call on h failed (static storage). */
 const char	*shm_errstr(const struct shm *h);
 

@@ -35,6 +35,7 @@
 #include "config.h"
 #include "config_keys.h"
 #include "counters.h"
+#include "http_parse.h"
 
 /* Bounds that keep a hostile file from costing more than a few MB. */
 #define CF_MAX_FILE	(4 * 1024 * 1024)
@@ -1850,6 +1851,66 @@ check_proxies(struct ctx *c)
 	}
 }
 
+/*
+ * auth.jwt.claims_to_headers targets: header names (letters, digits,
+ * '-') that vibewarden does not set or frame itself, so an identity
+ * header can never stand for Host, Content-Length, X-Forwarded-For, ...
+ */
+static void
+check_claim_headers(struct ctx *c)
+{
+	const struct strmap *m = &c->cfg->auth.jwt.claims_to_headers;
+	struct vw_str	 n;
+	size_t		 i, j;
+	int		 bad;
+
+	for (i = 0; i < m->n; i++) {
+		n.p = m->v[i];
+		n.len = strlen(m->v[i]);
+		bad = n.len == 0 || n.len > 64;
+		for (j = 0; j < n.len && !bad; j++)
+			bad = !isalnum((unsigned char)n.p[j]) && n.p[j] != '-';
+		if (!bad && http_hdr_id(n) != H_OTHER &&
+		    http_hdr_id(n) != H_IDENTITY)
+			bad = 1;
+		if (bad)
+			key_diag(c, key_find("auth.jwt.claims_to_headers"), 1,
+			    "auth.jwt.claims_to_headers: '%s' cannot carry a "
+			    "claim (a header name of letters, digits and '-' "
+			    "that vibewarden does not set itself)", m->v[i]);
+	}
+}
+
+/*
+ * auth.jwt.allowed_algorithms: the JWA names jwt.c verifies.  none and
+ * HS* are never accepted: a shared secret cannot come from a JWKS, and
+ * HS256 "keyed" with a public key is the classic confusion attack.
+ */
+static void
+check_jwt_algs(struct ctx *c)
+{
+	static const char *const ok[] = { "RS256", "RS384", "RS512", "PS256",
+	    "PS384", "PS512", "ES256", "ES384", "ES512", NULL };
+	const struct strlist *al = &c->cfg->auth.jwt.allowed_algorithms;
+	size_t		 i, j;
+
+	for (i = 0; i < al->n; i++) {
+		for (j = 0; ok[j] != NULL; j++)
+			if (strcmp(al->v[i], ok[j]) == 0)
+				break;
+		if (ok[j] == NULL)
+			key_diag(c, key_find("auth.jwt.allowed_algorithms"), 1,
+			    "auth.jwt.allowed_algorithms: '%s' is not "
+			    "accepted (RS256, RS384, RS512, PS256, PS384, "
+			    "PS512, ES256, ES384, ES512; never none or HS*)",
+			    al->v[i]);
+	}
+	if (al->n == 0 && c->cfg->auth.mode == AUTH_JWT)
+		key_diag(c, key_find("auth.jwt.allowed_algorithms"), 1,
+		    "auth.jwt.allowed_algorithms is empty");
+	check_claim_headers(c);
+}
+
 static void
 check_misc(struct ctx *c)
 {
@@ -1899,6 +1960,17 @@ check_misc(struct ctx *c)
 	    NULL || cfg->auth.jwt.audience == NULL))
 		key_diag(c, key_find("auth.mode"), 1, "auth.mode jwt needs "
 		    "auth.jwt.issuer and auth.jwt.audience");
+	if (cfg->auth.mode == AUTH_JWT && cfg->auth.jwt.jwks_url == NULL &&
+	    cfg->auth.jwt.issuer_url == NULL)
+		key_diag(c, key_find("auth.mode"), 1, "auth.mode jwt needs "
+		    "auth.jwt.jwks_url or auth.jwt.issuer_url (the original's "
+		    "development key pair is not supported)");
+	check_jwt_algs(c);
+	if (cfg->auth.mode == AUTH_API_KEY &&
+	    cfg->auth.api_key.openbao_path != NULL)
+		key_diag(c, key_find("auth.api_key.openbao_path"), 0,
+		    "auth.api_key.openbao_path is not supported in this "
+		    "build; only auth.api_key.keys authenticate");
 	if (cfg->upstream.health.enabled && cfg->upstream.health.path == NULL)
 		key_diag(c, key_find("upstream.health.path"), 1,
 		    "upstream.health.path is required when health checks are "
@@ -1932,6 +2004,93 @@ check_misc(struct ctx *c)
 			key_diag(c, key_find("body_size.overrides"), 1,
 			    "body_size.overrides[%zu].path must start with /",
 			    i);
+}
+
+/*
+ * response_headers: field names must be tokens, values single lines, and
+ * the framing of the message is vibewarden's (a rule on Content-Length or
+ * Connection would desynchronise the client).
+ */
+static void
+check_rhdr_name(struct ctx *c, const char *key, const char *name)
+{
+	static const char *const framing[] = { "content-length",
+	    "transfer-encoding", "connection", "keep-alive", "upgrade",
+	    "trailer", "te", "proxy-connection" };
+	const char	*p;
+	size_t		 i;
+
+	for (p = name; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) &&
+		    strchr("!#$%&'*+-.^_`|~", *p) == NULL)
+			break;
+	if (p == name || *p != '\0') {
+		key_diag(c, key_find(key), 1, "%s: '%s' is not a header field "
+		    "name", key, name);
+		return;
+	}
+	for (i = 0; i < sizeof(framing) / sizeof(framing[0]); i++)
+		if (strcasecmp(name, framing[i]) == 0)
+			key_diag(c, key_find(key), 1, "%s: %s is part of the "
+			    "message framing and cannot be changed", key,
+			    name);
+}
+
+static void
+check_rhdr(struct ctx *c)
+{
+	const struct cf_response_headers *rh = &c->cfg->response_headers;
+	const struct strmap	*m[2] = { &rh->set, &rh->add };
+	const char		*kn[2] = { "response_headers.set",
+				    "response_headers.add" };
+	size_t			 i, j;
+
+	for (j = 0; j < 2; j++)
+		for (i = 0; i < m[j]->n; i++) {
+			check_rhdr_name(c, kn[j], m[j]->k[i]);
+			if (strpbrk(m[j]->v[i], "\r\n") != NULL)
+				key_diag(c, key_find(kn[j]), 1, "%s.%s: a "
+				    "value cannot span lines", kn[j],
+				    m[j]->k[i]);
+		}
+	for (i = 0; i < rh->remove.n; i++)
+		check_rhdr_name(c, "response_headers.remove", rh->remove.v[i]);
+}
+
+/*
+ * webhooks.signature_verification: each secret is read from the
+ * environment at start-up and on reload, so a missing one is found by -t.
+ */
+static void
+check_webhooks(struct ctx *c)
+{
+	const struct cf_webhooks *wh = &c->cfg->webhooks;
+	const struct cf_webhook_path *p;
+	size_t		 i, k;
+	const char	*v;
+
+	if (!wh->signature_verification.enabled)
+		return;
+	k = key_find("webhooks.signature_verification.paths");
+	for (i = 0; i < wh->signature_verification.npaths; i++) {
+		p = &wh->signature_verification.paths[i];
+		if (p->path != NULL && p->path[0] != '/')
+			key_diag(c, k, 1, "webhooks.signature_verification."
+			    "paths[%zu].path must start with /", i);
+		if (p->provider != NULL && strcmp(p->provider, "generic") ==
+		    0 && p->header == NULL)
+			key_diag(c, k, 1, "webhooks.signature_verification."
+			    "paths[%zu].header is required for the generic "
+			    "provider", i);
+		if (p->secret_env_var == NULL)
+			continue;
+		v = env_get(c->envp, p->secret_env_var,
+		    strlen(p->secret_env_var));
+		if (v == NULL || *v == '\0')
+			key_diag(c, k, 1, "webhooks.signature_verification."
+			    "paths[%zu].secret_env_var: %s is not set in the "
+			    "environment", i, p->secret_env_var);
+	}
 }
 
 static void
@@ -2066,6 +2225,8 @@ config_load(const char *path, char *const *envp, struct cfg_diags *diags)
 	check_rate(&c);
 	check_proxies(&c);
 	check_misc(&c);
+	check_rhdr(&c);
+	check_webhooks(&c);
 	check_features(&c);
  done:
 	if (!c.oom && diags->nerrors == nerrors) {

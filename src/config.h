@@ -311,6 +311,51 @@ struct cf_csrf {
 	struct strlist	 exempt_paths;		/* globs */
 };
 
+struct cf_input_override {		/* input_validation.path_overrides[] */
+	char		*path;			/* glob */
+	int		 max_url_length;	/* 0 = not overridden */
+	int		 max_query_string_length;
+	int		 max_header_count;
+	int		 max_header_size;
+};
+
+struct cf_input_validation {
+	int		 enabled;		/* false */
+	int		 max_url_length;	/* 2048; 0 = no check */
+	int		 max_query_string_length; /* 2048 */
+	int		 max_header_count;	/* 100 */
+	int		 max_header_size;	/* 8192 */
+	struct cf_input_override *path_overrides; /* first glob match */
+	size_t		 npath_overrides;
+};
+
+struct cf_maintenance {
+	int		 enabled;		/* false */
+	char		*message;		/* Service is under maintenance */
+};
+
+struct cf_response_headers {			/* remove, then set, then add */
+	struct strmap	 set;
+	struct strmap	 add;
+	struct strlist	 remove;
+};
+
+struct cf_webhook_path {	/* webhooks.signature_verification.paths[] */
+	char		*path;			/* exact path */
+	char		*provider;		/* stripe github slack twilio
+						   generic */
+	char		*secret_env_var;	/* names the HMAC secret */
+	char		*header;		/* generic: signature header */
+};
+
+struct cf_webhooks {
+	struct {
+		int		 enabled;	/* false */
+		struct cf_webhook_path *paths;
+		size_t		 npaths;
+	} signature_verification;
+};
+
 struct cf_shm {
 	char		*path;			/* LOCALSTATEDIR/lib/vibewarden/
 						   shm */
@@ -339,6 +384,10 @@ struct config {
 	struct cf_waf	 waf;
 	struct cf_csrf	 csrf;
 	struct cf_shm	 shm;
+	struct cf_input_validation input_validation;
+	struct cf_maintenance maintenance;
+	struct cf_response_headers response_headers;
+	struct cf_webhooks webhooks;
 };
 
 /*

@@ -31,6 +31,8 @@ static int	 v_http_url(const char *, char *, size_t);
 static int	 v_redis_url(const char *, char *, size_t);
 static int	 v_frame(const char *, char *, size_t);
 static int	 v_hexhash(const char *, char *, size_t);
+static int	 v_whprov(const char *, char *, size_t);
+static int	 v_hname(const char *, char *, size_t);
 
 static const struct ename e_level[] = {
 	{ "debug", LOG_LVL_DEBUG }, { "info", LOG_LVL_INFO },
@@ -114,6 +116,24 @@ static const struct key f_scoperule[] = {
 	    offsetof(struct cf_scope_rule, required_scopes), NULL,
 	    0, 0, NULL, NULL, NULL, 0, 0 },
 };
+#define IVF(n)	{ #n, KT_INT, offsetof(struct cf_input_override, n), NULL, \
+	    0, INT_MAX, NULL, NULL, NULL, 0, 0 }
+static const struct key f_ivover[] = {
+	{ "path", KT_STR, offsetof(struct cf_input_override, path), NULL,
+	    0, 0, NULL, NULL, NULL, 0, 1 },
+	IVF(max_url_length), IVF(max_query_string_length),
+	IVF(max_header_count), IVF(max_header_size),
+};
+#define WHF(n, v, r) { #n, KT_STR, offsetof(struct cf_webhook_path, n), \
+	    NULL, 0, 0, NULL, v, NULL, 0, r }
+static const struct key f_whpath[] = {
+	WHF(path, NULL, 1), WHF(provider, v_whprov, 1),
+	WHF(secret_env_var, NULL, 1), WHF(header, v_hname, 0),
+};
+static const struct objdesc o_ivover = { sizeof(struct cf_input_override),
+    f_ivover, sizeof(f_ivover) / sizeof(f_ivover[0]) };
+static const struct objdesc o_whpath = { sizeof(struct cf_webhook_path),
+    f_whpath, sizeof(f_whpath) / sizeof(f_whpath[0]) };
 static const struct objdesc o_override = { sizeof(struct cf_body_override),
     f_override, sizeof(f_override) / sizeof(f_override[0]) };
 static const struct objdesc o_apikey = { sizeof(struct cf_api_key),
@@ -358,6 +378,33 @@ const struct key config_keys[] = {
 	KLV("csrf.trusted_origins", csrf.trusted_origins, NULL, v_origin),
 	KL("csrf.exempt_paths", csrf.exempt_paths, NULL),
 
+	KB("input_validation.enabled", input_validation.enabled, "false"),
+	KI("input_validation.max_url_length",
+	    input_validation.max_url_length, "2048", 0, INT_MAX),
+	KI("input_validation.max_query_string_length",
+	    input_validation.max_query_string_length, "2048", 0, INT_MAX),
+	KI("input_validation.max_header_count",
+	    input_validation.max_header_count, "100", 0, INT_MAX),
+	KI("input_validation.max_header_size",
+	    input_validation.max_header_size, "8192", 0, INT_MAX),
+	KO("input_validation.path_overrides", input_validation.path_overrides,
+	    input_validation.npath_overrides, o_ivover),
+
+	KB("maintenance.enabled", maintenance.enabled, "false"),
+	KS("maintenance.message", maintenance.message,
+	    "Service is under maintenance"),
+
+	KM("response_headers.set", response_headers.set, NULL),
+	KM("response_headers.add", response_headers.add, NULL),
+	KLV("response_headers.remove", response_headers.remove, NULL,
+	    v_hname),
+
+	KB("webhooks.signature_verification.enabled",
+	    webhooks.signature_verification.enabled, "false"),
+	KO("webhooks.signature_verification.paths",
+	    webhooks.signature_verification.paths,
+	    webhooks.signature_verification.npaths, o_whpath),
+
 	KS("shm.path", shm.path, LOCALSTATEDIR "/lib/vibewarden/shm"),
 	KZ("shm.map_size", shm.map_size, "64MB"),
 };
@@ -372,9 +419,8 @@ const char *const config_compat[] = {
 	"profile", "app", "observability", "database", "overrides",
 	"kratos.dsn", "kratos.smtp", "kratos.external",
 	"kratos.social_providers", "auth.ui", "auth.social_providers",
-	"auth.identity_schema", "secrets", "egress", "webhooks", "watch",
-	"compression", "input_validation", "maintenance", "error_pages",
-	"response_headers", "audit",
+	"auth.identity_schema", "secrets", "egress", "webhooks.endpoints",
+	"watch", "compression", "error_pages", "audit",
 };
 const size_t config_ncompat = sizeof(config_compat) /
     sizeof(config_compat[0]);
@@ -424,6 +470,12 @@ static int
 on_auth(const struct config *c)
 {
 	return (c->auth.mode != AUTH_NONE);
+}
+
+static int
+on_auth_kratos(const struct config *c)
+{
+	return (c->auth.mode == AUTH_KRATOS);
 }
 
 static int
@@ -529,8 +581,12 @@ struct feature config_features[] = {
 	{ "upstream_tls", { "upstream.url" }, "TLS to the upstream",
 	    "an http:// upstream.url", "", 1, 1, on_uptls },
 	{ "auth", { "auth.mode", "auth.enabled" }, "authentication",
-	    "auth.mode: none", "requests are not authenticated", 1, 0,
+	    "auth.mode: none", "requests are not authenticated", 1, 1,
 	    on_auth },
+	{ "auth_kratos", { "auth.mode", "auth.enabled" },
+	    "Kratos sessions (auth.mode kratos)",
+	    "auth.mode: none", "requests are not authenticated",
+	    1, 1, on_auth_kratos },
 	{ "rate_limit", { "rate_limit.enabled" }, "rate limiting",
 	    "rate_limit.enabled: false", "traffic is not rate limited", 1, 1,
 	    on_rate },
@@ -765,3 +821,34 @@ v_hexhash(const char *s, char *why, size_t wlen)
 	return (-1);
 }
 
+
+static int
+v_whprov(const char *s, char *why, size_t wlen)
+{
+	static const char *const prov[] = { "stripe", "github", "slack",
+	    "twilio", "generic" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(prov) / sizeof(prov[0]); i++)
+		if (strcmp(s, prov[i]) == 0)
+			return (0);
+	snprintf(why, wlen, "expected stripe, github, slack, twilio or "
+	    "generic, got '%s'", s);
+	return (-1);
+}
+
+/* An HTTP field name (RFC 9110 5.1: a token). */
+static int
+v_hname(const char *s, char *why, size_t wlen)
+{
+	const char	*p;
+
+	for (p = s; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) &&
+		    strchr("!#$%&'*+-.^_`|~", *p) == NULL)
+			break;
+	if (p != s && *p == '\0')
+		return (0);
+	snprintf(why, wlen, "'%s' is not a header field name", s);
+	return (-1);
+}

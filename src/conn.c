@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "counters.h"
+#include "kratos.h"
 #include "errresp.h"
 #include "log.h"
 #include "metrics.h"
@@ -218,11 +219,49 @@ req_consume_head(struct req *rq)
 }
 
 static void
+unpark(struct conn *cn)
+{
+	if (cn->cn_parked == NULL)
+		return;
+	if (cn->cn_parkbig)
+		free(cn->cn_parked);
+	else
+		blk_put(BLK_CLIENT, cn->cn_parked);
+	cn->cn_parked = NULL;
+	cn->cn_parkbig = 0;
+}
+
+static void
 req_free(struct conn *cn)
 {
 	proxy_req_done(cn->cn_req);
 	blk_put(BLK_REQ, cn->cn_req);
 	cn->cn_req = NULL;
+	unpark(cn);
+}
+
+int
+conn_grow_inbuf(struct conn *cn, size_t cap)
+{
+	struct buf	*b = &cn->cn_ep.ep_in;
+	char		*nb;
+
+	if (cap < buf_avail(b) || (nb = malloc(cap)) == NULL)
+		return (-1);
+	memcpy(nb, b->b_data + b->b_start, buf_avail(b));
+	if (cn->cn_parked == NULL) {
+		cn->cn_parked = b->b_data;
+		cn->cn_parkbig = cn->cn_bigin;
+	} else if (cn->cn_bigin)
+		free(b->b_data);	/* an earlier growth of this request */
+	else
+		blk_put(BLK_CLIENT, b->b_data);
+	b->b_data = nb;
+	b->b_end = buf_avail(b);
+	b->b_start = 0;
+	b->b_cap = cap;
+	cn->cn_bigin = 1;
+	return (0);
 }
 
 static void	 emit_log(struct conn *, struct req *);
@@ -258,7 +297,8 @@ static const char *const ev_names[EV__COUNT] = {
 	"request.proxied", "request.blocked", "request.internal",
 	"upstream.timeout", "upstream.error", "worker.fd_exhausted",
 	"rate_limit.blocked", "upstream.unavailable", "ip_filter.blocked",
-	"csrf.blocked"
+	"csrf.blocked", "maintenance.request_blocked",
+	"webhook.signature_invalid", "auth.denied"
 };
 
 /* SPEC.md 11: one event per request, then the counters. */
@@ -298,7 +338,8 @@ emit_log(struct conn *cn, struct req *rq)
 	logev_init(&le, bad ? LOG_LVL_WARN : LOG_LVL_INFO, sev,
 	    rq->rq_event == EV_PROXIED ? "network" :
 	    rq->rq_event == EV_RATE_LIMITED ||
-	    rq->rq_event == EV_UNAVAILABLE ? "resilience" : "policy",
+	    rq->rq_event == EV_UNAVAILABLE ? "resilience" :
+	    rq->rq_event == EV_AUTH_DENIED ? "auth" : "policy",
 	    ev_names[rq->rq_event]);
 	if (!log_enabled(le.le_level))
 		return;
@@ -317,7 +358,9 @@ emit_log(struct conn *cn, struct req *rq)
 	logev_str(&le, "user_agent", rq->rq_lua.p, rq->rq_lua.len);
 	if (rq->rq_up_start_ms)
 		logev_int(&le, "upstream_ms", (long long)rq->rq_up_ms);
-	if (rq->rq_errmsg)
+	if (rq->rq_authwhy)
+		logev_cstr(&le, "reason", rq->rq_authwhy);
+	else if (rq->rq_errmsg)
 		logev_cstr(&le, "reason", rq->rq_errmsg);
 	if (rq->rq_rlkind)
 		logev_cstr(&le, "limit_type", rq->rq_rlkind);
@@ -327,7 +370,10 @@ emit_log(struct conn *cn, struct req *rq)
 	le.le_actor_ip = rq->rq_cip;
 	le.le_outcome = rq->rq_event == EV_BLOCKED ||
 	    rq->rq_event == EV_IP_BLOCKED ||
-	    rq->rq_event == EV_CSRF_BLOCKED ? "blocked" :
+	    rq->rq_event == EV_CSRF_BLOCKED ||
+	    rq->rq_event == EV_MAINTENANCE ||
+	    rq->rq_event == EV_WEBHOOK_INVALID ||
+	    rq->rq_event == EV_AUTH_DENIED ? "blocked" :
 	    rq->rq_event == EV_RATE_LIMITED ? "rate_limited" :
 	    bad ? "failed" : "allowed";
 	logev_emit(&le);
@@ -415,7 +461,11 @@ release_inbuf(struct conn *cn)
 {
 	struct buf	*b = &cn->cn_ep.ep_in;
 
-	blk_put(BLK_CLIENT, b->b_data);
+	if (cn->cn_bigin)
+		free(b->b_data);
+	else
+		blk_put(BLK_CLIENT, b->b_data);
+	cn->cn_bigin = 0;
 	b->b_data = NULL;
 	b->b_start = b->b_end = 0;
 }
@@ -504,6 +554,7 @@ conn_close(struct conn *cn, const char *reason)
 	ready_del(cn);
 	release_inbuf(cn);
 	rl_conn_close(cn);
+	kratos_conn_close(cn);
 	cn->cn_ep.ep_ops->eo_close(&cn->cn_ep);
 	cn->cn_state = CS_DEAD;
 	if (cn->cn_prev)
@@ -875,7 +926,23 @@ run(struct conn *cn)
 				return;
 			break;
 		case CS_PIPE:
+			if (cn->cn_req->rq_flags & RQ_HOLD) {
+				/* A stage waits for the whole body. */
+				rc = proxy_hold(cn);
+				if (rc == 0)
+					return;
+				if (rc < 0) {
+					conn_close(cn, "client went away");
+					return;
+				}
+				if (rc == 2) {
+					own_response(cn);
+					break;
+				}
+			}
 			v = pipe_run(cn->cn_req);
+			if (v == V_AGAIN && (cn->cn_req->rq_flags & RQ_HOLD))
+				break;	/* proxy_hold() reads it */
 			if (v == V_AGAIN)
 				return;
 			if (v == V_DONE) {
@@ -962,6 +1029,17 @@ conn_timeout(struct timer *t)
 	case CS_LINGER:
 		conn_close(cn, "lingering close timeout");
 		return;
+	case CS_PIPE:
+		/* A body held for a stage stopped arriving. */
+		if (rq != NULL && (rq->rq_flags & RQ_HOLD)) {
+			req_fail(rq, 408, EV_BLOCKED, "request_timeout",
+			    "request body not received in time");
+			own_response(cn);
+			conn_run(cn);
+			return;
+		}
+		conn_close(cn, "timeout");
+		return;
 	default:
 		conn_close(cn, "timeout");
 		return;
@@ -1001,6 +1079,13 @@ read_deadline(struct timer *t)
 			return;
 		}
 		conn_close(cn, "read timeout");
+		return;
+	case CS_PIPE:
+		if (rq->rq_flags & RQ_HOLD) {	/* reading a held body */
+			req_fail(rq, 408, EV_BLOCKED, "request_timeout", msg);
+			own_response(cn);
+			conn_run(cn);
+		}
 		return;
 	default:
 		/* Not reading the request (a stage waits, or we answer). */

@@ -98,19 +98,24 @@ errresp_render(struct req *rq, int close)
 	}
 	util_append(d, cap, &off, "HTTP/1.1 %d %s\r\n", rq->rq_status,
 	    reason ? reason : "Unknown");
-	if (ctype != NULL)
+	if (ctype != NULL && !rhdr_drops("Content-Type", 12))
 		util_append(d, cap, &off, "Content-Type: %s\r\n", ctype);
 	/* RFC 9110 8.6: never a Content-Length on a 204 (a preflight). */
 	if (rq->rq_status != 204)
 		util_append(d, cap, &off, "Content-Length: %zu\r\n", blen);
-	util_append(d, cap, &off, "Cache-Control: no-store\r\n");
+	if (!rhdr_drops("Cache-Control", 13))
+		util_append(d, cap, &off, "Cache-Control: no-store\r\n");
 	sechdr_append(d, cap, &off, 0);
 	cors_append(rq, d, cap, &off);
+	rhdr_append(d, cap, &off);
 	if (rq->rq_rlkind != NULL)
 		limit_headers(rq, d, cap, &off);
 	else if (rq->rq_retry_after > 0)
 		util_append(d, cap, &off, "Retry-After: %u\r\n",
 		    rq->rq_retry_after);
+	if (rq->rq_xhdr.len > 0)
+		util_append(d, cap, &off, "%.*s", (int)rq->rq_xhdr.len,
+		    rq->rq_xhdr.p);
 	util_append(d, cap, &off, "X-Request-Id: %s\r\n%s\r\n", rq->rq_id,
 	    close ? "Connection: close\r\n" : "");
 	if (off + blen >= cap) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "auth.h"
 #include "counters.h"
 #include "health.h"
 #include "helper.h"
@@ -48,6 +49,7 @@ const struct helper_kind	 helper_kinds[] = {
 	{ "testjob", test_wanted, test_main },
 	{ "admin", admin_wanted, admin_main },
 	{ "health", health_wanted, health_main },
+	{ "jwks", jwks_job_wanted, jwks_job_main },
 	{ NULL, NULL, NULL }
 };
 

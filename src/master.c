@@ -44,6 +44,7 @@
 #include "helper.h"
 #include "log.h"
 #include "master.h"
+#include "kratos.h"
 #include "preflight.h"
 #include "shmkeep.h"
 #include "tls.h"
@@ -89,6 +90,7 @@ struct gen {
 	X509_STORE	*g_ca;		/* upstream.tls.ca_file */
 	struct sockaddr_storage g_up;	/* upstream address */
 	socklen_t	 g_uplen;
+	struct kratos_target g_kratos;	/* kratos.public_url, resolved */
 	struct respawn	*g_rs;		/* one per worker, then per helper */
 	int		 g_n;		/* workers */
 	const struct helper_kind *g_hk[HELPER_MAX];	/* helper.h */
@@ -393,6 +395,7 @@ spawn(struct gen *g, int idx)
 		tls_cert_set(g->g_cert);
 		tls_ca_set(g->g_ca);
 		worker_redirect_fd = g->g_rfd;
+		kratos_target_set(&g->g_kratos);
 		worker_main(g->g_conf, g->g_lfd, slot,
 		    (struct sockaddr *)&g->g_up, g->g_uplen);
 		/* NOTREACHED */
@@ -830,7 +833,7 @@ reload(const char *cfpath)
 	struct cfg_diags	 d = { 0 };
 	struct config		*ncf;
 	const char		*err;
-	char			 msg[1024];
+	char			 msg[1024], kerr[512];
 	size_t			 off = 0, i;
 
 	if (pend.g_id != 0)
@@ -870,6 +873,12 @@ reload(const char *cfpath)
 		log_sys(LOG_LVL_ERROR, "config.reload_failed",
 		    "upstream %s: %s; still serving the previous "
 		    "configuration", ncf->upstream.host, err);
+		gen_free(&pend, &cur);
+		return;
+	}
+	if (kratos_resolve(ncf, &pend.g_kratos, kerr, sizeof(kerr)) == -1) {
+		log_sys(LOG_LVL_ERROR, "config.reload_failed",
+		    "%s; still serving the previous configuration", kerr);
 		gen_free(&pend, &cur);
 		return;
 	}
@@ -1043,6 +1052,7 @@ static int
 setup(struct config *cf, const struct master_opts *mo)
 {
 	const char	*err;
+	char		 kerr[512];
 	int		 inherited;
 
 	inherited = getenv("VIBEWARDEN_LISTEN_FD") != NULL;
@@ -1063,6 +1073,10 @@ setup(struct config *cf, const struct master_opts *mo)
 	    &pend.g_uplen, &err) == -1) {
 		fprintf(stderr, "vibewarden: upstream %s: %s\n",
 		    cf->upstream.host, err);
+		return (2);
+	}
+	if (kratos_resolve(cf, &pend.g_kratos, kerr, sizeof(kerr)) == -1) {
+		fprintf(stderr, "vibewarden: %s\n", kerr);
 		return (2);
 	}
 	pidfile_main = mo->mo_pidfile;

@@ -13,12 +13,23 @@ static stage_fn *const stages[] = {
 	stage_connlimit,	/* over per_ip.max_connections: 429 */
 	stage_strip,		/* 3 strip client identity headers */
 	stage_internal,		/* 4 internal routes */
+	stage_maint,		/* maintenance 503: right after the internal
+				   routes, as the original (its step 4) */
 	stage_ipfilter,		/* 5 IP filter (peers also at accept) */
 	stage_cors,		/* 6 CORS preflight */
 	stage_upgrade,		/* WebSocket handshake checks (SPEC.md 9) */
+	stage_input,		/* input validation 400: after the IP filter
+				   (5) and CORS (6), before body size (7), as
+				   the original (its step 7) */
 	stage_bodysize,		/* 7 body size (declared length) */
 	stage_ratelimit_ip,	/* 8 per-IP rate limit */
+	stage_ctype,		/* content type 415: the first check of the
+				   WAF step (9) */
 	stage_csrf,		/* 10 CSRF */
+	stage_webhook,		/* webhook signature 401: after the WAF and
+				   CSRF (10), before auth (11), as the
+				   original (its step 10); holds the body */
+	stage_auth,		/* 11 authentication + identity headers */
 	stage_ratelimit_user,	/* 12 per-user rate limit (once auth, 11,
 				   sets rq_uid) */
 	stage_health,		/* 13 upstream unhealthy: 503 at once */

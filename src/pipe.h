@@ -29,6 +29,7 @@ const char	*internal_health(void);
 const char	*internal_ready(const struct config *cf, int *status);
 enum verdict	 stage_connlimit(struct req *);	/* max_connections 429 */
 enum verdict	 stage_ratelimit_ip(struct req *);	/* per-IP limit */
+enum verdict	 stage_auth(struct req *);	/* authentication */
 enum verdict	 stage_ratelimit_user(struct req *);	/* per-user limit */
 enum verdict	 stage_health(struct req *);	/* upstream unhealthy: 503 */
 enum verdict	 stage_ipfilter(struct req *);	/* ip_filter 403 */
@@ -58,6 +59,10 @@ void		 cors_append(const struct req *rq, char *dst, size_t cap,
 int		 cors_init(const struct config *cf);
 /* 1 when an upstream response field name is dropped: CORS is ours. */
 int		 cors_upstream_field(struct vw_str name);
+enum verdict	 stage_maint(struct req *);	/* maintenance 503 */
+enum verdict	 stage_input(struct req *);	/* input validation 400 */
+enum verdict	 stage_ctype(struct req *);	/* content type 415 */
+enum verdict	 stage_webhook(struct req *);	/* webhook signature 401 */
 
 /*
  * Response phase: append the configured security headers to a response
@@ -70,7 +75,22 @@ int		 cors_upstream_field(struct vw_str name);
 void		 sechdr_append(char *dst, size_t cap, size_t *off,
 		    unsigned have);
 
-/* Build the header block once per generation from cf; 0 or -1. */
+/*
+ * Build the header block once per generation from cf, without the fields
+ * response_headers rules replace (it calls rhdr_init() first); 0 or -1.
+ */
 int		 sechdr_init(const struct config *cf, int tls);
+
+/*
+ * Response phase, after the security headers: response_headers rules.
+ * rhdr_init() builds them from cf, which must outlive them (0 or -1).
+ * rhdr_drops() says whether a field name (name[0..len), any case) is
+ * removed or set by a rule, so the field must not be forwarded or
+ * generated.  rhdr_append() appends the set and add fields at
+ * dst[*off..cap) (nothing when they do not fit).
+ */
+int		 rhdr_init(const struct config *cf);
+int		 rhdr_drops(const char *name, size_t len);
+void		 rhdr_append(char *dst, size_t cap, size_t *off);
 
 #endif /* VW_PIPE_H */

@@ -375,6 +375,9 @@ build_uphead(struct req *rq)
 	APPS(d, cap, &off, "\r\nX-Request-Id: ");
 	app(d, cap, &off, rq->rq_id, strlen(rq->rq_id));
 	APPS(d, cap, &off, "\r\n");
+	/* The verified identity (stage_auth); client copies are gone. */
+	if (rq->rq_authhdr.len > 0)
+		APPV(d, cap, &off, rq->rq_authhdr);
 	if (m->m_flags & M_CHUNKED)
 		APPS(d, cap, &off, "Transfer-Encoding: chunked\r\n");
 	else if (m->m_flags & M_CLEN) {
@@ -412,6 +415,8 @@ build_clhead(struct req *rq, enum http_body hb)
 		fl = &m->m_fields[i];
 		if (fl->f_flags & F_HOPBYHOP)
 			continue;
+		if (rhdr_drops(fl->f_name.p, fl->f_name.len))
+			continue;	/* response_headers remove/set */
 		switch (fl->f_id) {
 		case H_CONTENT_LENGTH:
 			/* HEAD/304: the entity's length; never on a 1xx or
@@ -445,6 +450,7 @@ build_clhead(struct req *rq, enum http_body hb)
 	if (cap > off) {
 		sechdr_append(d, cap, &off, have);
 		cors_append(rq, d, cap, &off);
+		rhdr_append(d, cap, &off);
 	}
 	APPS(d, cap, &off, "X-Request-Id: ");
 	app(d, cap, &off, rq->rq_id, strlen(rq->rq_id));
@@ -764,6 +770,100 @@ buffer_body(struct conn *cn)
 			return (-1);
 		return (0);
 	}
+}
+
+/*
+ * proxy_hold(): the stage-requested extension of buffer_body().  The head
+ * is still at the buffer's start (stages read it), so the body is
+ * counted from b_start + rq_headlen and the buffer grows rather than
+ * compacts.
+ */
+int
+proxy_hold(struct conn *cn)
+{
+	struct req	*rq = cn->cn_req;
+	struct buf	*b = &cn->cn_ep.ep_in;
+	size_t		 hl = rq->rq_headlen, want, cap;
+	uint64_t	 clen = rq->rq_msg.m_clen;
+	int		 chunked = (rq->rq_mflags & M_CHUNKED) != 0, rc;
+	int		 toobig = 0;
+	enum chunk_rc	 ck;
+	ssize_t		 n;
+
+	if (!(rq->rq_flags & RQ_BUFFERING)) {
+		/* First call: the chunk walk starts after the head. */
+		rq->rq_flags |= RQ_BUFFERING;
+		chunked_init(&rq->rq_preck);
+		rq->rq_prescan = hl;
+		/* RFC 9110 10.1.1: the client waits for "100 Continue". */
+		if ((rq->rq_mflags & M_EXPECT_100) && rq->rq_version == 11 &&
+		    buf_avail(b) == hl) {
+			rq->rq_back.fl_head = continue100;
+			rq->rq_back.fl_hlen = sizeof(continue100) - 1;
+		}
+	}
+	if (rq->rq_back.fl_hlen) {
+		if ((rc = flow_write(&rq->rq_back, NULL, &cn->cn_ep)) <= 0)
+			return (rc);
+		rq->rq_back.fl_started = 0;
+	}
+	want = chunked ? hl + rq->rq_holdmax + HOLD_FRAMING : hl + clen;
+	for (;;) {
+		if (chunked && (ck = chunks_more(rq, b, &toobig)) != CK_NEED) {
+			if (ck == CK_ERROR && toobig) {
+				req_fail(rq, 413, EV_BLOCKED,
+				    "payload_too_large", "request body larger "
+				    "than the limit for this path");
+				return (2);
+			}
+			if (ck == CK_ERROR) {
+				req_fail(rq, 400, EV_BLOCKED, "bad_request",
+				    "malformed chunked body");
+				return (2);
+			}
+			rq->rq_heldlen = rq->rq_prescan - hl;
+			break;
+		}
+		if (!chunked && buf_avail(b) >= want) {
+			rq->rq_heldlen = clen;
+			break;
+		}
+		if (buf_avail(b) >= want) {
+			req_fail(rq, 413, EV_BLOCKED, "payload_too_large",
+			    "webhook body over the body size limit");
+			return (2);
+		}
+		if (b->b_start + want > b->b_cap && b->b_end == b->b_cap) {
+			/* Grow: double, up to what may be held. */
+			cap = 2 * b->b_cap > want ? want : 2 * b->b_cap;
+			if (cap < b->b_cap)
+				cap = b->b_cap;	/* room for a next head */
+			if (cap < buf_avail(b) + 1 ||
+			    conn_grow_inbuf(cn, cap) == -1)
+				return (-1);
+		}
+		if (!cn->cn_ep.ep_readable || W.w_budget <= 0)
+			return (0);
+		if ((n = endp_fill(&cn->cn_ep)) > 0) {
+			W.w_budget -= n;
+			rearm(&cn->cn_timer, &W.w_q[TQ_BODY],
+			    cn->cn_timer.t_cb, 1);
+			continue;
+		}
+		if (n == -2)
+			continue;	/* full: grows above */
+		if (n == 0 || cn->cn_ep.ep_err)
+			return (-1);
+		if (!timer_armed(&cn->cn_timer) ||
+		    cn->cn_timer.t_q != &W.w_q[TQ_BODY])
+			timer_set(&cn->cn_timer, &W.w_q[TQ_BODY],
+			    cn->cn_timer.t_cb);
+		return (0);
+	}
+	rq->rq_held = b->b_data + b->b_start + hl;
+	rq->rq_flags &= ~(RQ_HOLD | RQ_BUFFERING);
+	rq->rq_flags |= RQ_HELD;
+	return (1);
 }
 
 /* RFC 9110 9.2.2: the idempotent methods that may be sent again. */

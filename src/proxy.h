@@ -24,6 +24,17 @@ int	 flow_pump(struct flow *f, struct endp *src, struct endp *dst);
 /* Start proxying cn's parsed request; see enum pr. */
 enum pr	 proxy_start(struct conn *cn);
 
+/*
+ * A stage asked for the whole body (RQ_HOLD): read it into the client
+ * buffer behind the head, which stays where it is, growing the buffer
+ * (conn_grow_inbuf) up to rq_holdmax bytes of payload (chunked: plus
+ * HOLD_FRAMING of framing).  Returns 1 when it is held (RQ_HELD,
+ * rq_held), 0 to wait for the client, -1 when the client went away, 2
+ * when the request got an error answer instead (413, 400).
+ */
+int	 proxy_hold(struct conn *cn);
+#define HOLD_FRAMING	16384
+
 /* Make progress on cn's exchange or tunnel; see enum pr. */
 enum pr	 proxy_run(struct conn *cn);
 

@@ -63,7 +63,15 @@ static struct {
 int
 rl_needs_shm(const struct config *cf)
 {
-	return (config_feature_on(cf, "rate_limit"));
+	/* The Kratos session cache lives there too (auth_kratos.c). */
+	return (config_feature_on(cf, "rate_limit") ||
+	    cf->auth.mode == AUTH_KRATOS);
+}
+
+struct shm *
+rl_shm(void)
+{
+	return (R.shm);
 }
 
 int
@@ -88,7 +96,7 @@ rl_worker_init(const struct config *cf)
 	R.pid = getpid();
 	if (!rl_needs_shm(cf))
 		return (0);
-	R.on = 1;
+	R.on = config_feature_on(cf, "rate_limit");
 	gcra_init(&R.g[RL_IP], r->per_ip.requests_per_second,
 	    (uint32_t)r->per_ip.burst);
 	gcra_init(&R.g[RL_USER], r->per_user.requests_per_second,
@@ -104,7 +112,7 @@ rl_worker_init(const struct config *cf)
 		    "rate limiting fails open");
 		return (-1);
 	}
-	if (r->store == RL_STORE_REDIS)
+	if (r->store == RL_STORE_REDIS && R.on)
 		return (redis_init(cf));
 	return (0);
 }
@@ -609,6 +617,7 @@ rl_conn_open(struct conn *cn)
 	uint32_t	 lim;
 
 	if (R.shm == NULL || R.conf == NULL ||
+	    !R.on ||
 	    (lim = (uint32_t)R.conf->rate_limit.per_ip.max_connections) == 0)
 		return (0);
 	release_owed();

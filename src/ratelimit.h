@@ -20,6 +20,7 @@
 
 struct conn;
 struct req;
+struct shm;
 
 enum rl_kind { RL_IP, RL_USER };
 
@@ -36,11 +37,18 @@ struct rl_answer {
 					   (redis.fallback: false) */
 };
 
-/* 1 when cf needs the shm environment (rate limiting on). */
+/* 1 when cf needs the shm environment (rate limiting, or Kratos auth). */
 int	 rl_needs_shm(const struct config *cf);
 
 /* In a worker after rl_worker_init(): rate limiting is on (cheap). */
 int	 rl_on(void);
+
+/*
+ * This worker's shm handle (rl_worker_init), shared with the Kratos
+ * session cache: LMDB allows one handle per environment and process.
+ * NULL when there is none.
+ */
+struct shm	*rl_shm(void);
 
 /*
  * Open this worker's own shm handle and store (after fork and after

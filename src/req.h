@@ -42,6 +42,10 @@ enum rq_event {
 				   connect attempt (health, breaker) */
 	EV_IP_BLOCKED,		/* ip_filter.blocked (403) */
 	EV_CSRF_BLOCKED,	/* csrf.blocked (403) */
+	EV_MAINTENANCE,		/* maintenance.request_blocked (503) */
+	EV_WEBHOOK_INVALID,	/* webhook.signature_invalid (401) */
+	EV_AUTH_DENIED,		/* auth.denied: 401, 302 to login, 403,
+				   503 provider unavailable */
 	EV__COUNT
 };
 
@@ -79,6 +83,8 @@ struct flow {
 
 struct upconn;
 struct req;
+struct auth_ident;
+struct kratos_wait;
 
 enum cn_state {
 	CS_HEAD,	/* reading a request head (or idle keep-alive) */
@@ -105,7 +111,14 @@ struct conn {
 	unsigned	 cn_close:1;	/* close after the current response */
 	unsigned	 cn_rlheld:1;	/* holds a max_connections slot */
 	unsigned	 cn_rlover:1;	/* over max_connections: 429 + close */
+	unsigned	 cn_bigin:1;	/* ep_in is a heap buffer (grown for a
+					   held body), not a BLK_CLIENT */
+	unsigned	 cn_parkbig:1;	/* cn_parked is a heap buffer */
+	char		*cn_parked;	/* the buffer the request head is in,
+					   when ep_in grew (conn_grow_inbuf) */
 	void		*cn_rlwait;	/* a Redis decision in flight */
+	struct kratos_wait *cn_kwait;	/* a Kratos answer awaited
+					   (kratos.c) */
 	struct conn	*cn_prev, *cn_next;	/* worker's list */
 	struct conn	*cn_rprev, *cn_rnext;	/* ready list (yielded) */
 	unsigned	 cn_ready:1;		/* on the ready list */
@@ -152,6 +165,11 @@ struct upconn {
 				   buffer from rq_body_start: re-sendable */
 #define RQ_CB_PENDING	0x400	/* an attempt's outcome is owed to the
 				   circuit breaker */
+#define RQ_HOLD		0x1000	/* a stage waits for the whole body
+				   (rq_holdmax): the driver reads it
+				   (proxy_hold) before running it again */
+#define RQ_HELD		0x2000	/* the whole body is in the client buffer
+				   after the head: rq_held */
 
 struct req {
 	struct conn		*rq_conn;
@@ -207,6 +225,14 @@ struct req {
 						   with CORS headers (arena;
 						   stage_cors); empty: none */
 	int			 rq_corspre;	/* answered as a preflight */
+	/* The auth stage (stage_auth.c, auth.h). */
+	struct auth_ident	*rq_ident;	/* arena; NULL before auth */
+	struct vw_str		 rq_authhdr;	/* identity header lines for
+						   the upstream (arena) */
+	struct vw_str		 rq_xhdr;	/* extra header lines of an own
+						   answer (WWW-Authenticate,
+						   Location) */
+	const char		*rq_authwhy;	/* auth.denied reason */
 	/* A decision from Redis (stage_ratelimit waits with V_AGAIN). */
 	int			 rq_rlstate;	/* RLS_* */
 	int			 rq_rlok;	/* RLS_DONE: allowed */
@@ -232,6 +258,16 @@ struct req {
 	int			 rq_attempt;	/* upstream attempts, from 1 */
 	uint32_t		 rq_retry_after; /* Retry-After of a 503 */
 	struct timer		 rq_btimer;	/* retry backoff */
+
+	/*
+	 * A body held for a stage (stage_webhook): at most rq_holdmax bytes
+	 * of payload; once RQ_HELD, its raw bytes (chunk framing included)
+	 * are rq_held[0..rq_heldlen), right after the head in the client
+	 * buffer, valid until proxy_start().
+	 */
+	uint64_t		 rq_holdmax;
+	const char		*rq_held;
+	size_t			 rq_heldlen;
 
 	struct chunked		 rq_preck;	/* chunked body read before
 						   connecting (proxy.c) */

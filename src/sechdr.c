@@ -66,6 +66,27 @@ csp_build(const struct cf_csp *c, char *dst, size_t cap)
 	}
 }
 
+/* Drop the lines of b[0..*len) that response_headers rules replace. */
+static void
+filter(char *b, size_t *len)
+{
+	size_t	 i = 0, e, n;
+
+	while (i < *len) {
+		e = i;
+		while (e + 1 < *len && !(b[e] == '\r' && b[e + 1] == '\n'))
+			e++;
+		e += 2;
+		n = strcspn(b + i, ":");
+		if (rhdr_drops(b + i, n)) {
+			memmove(b + i, b + e, *len - e);
+			*len -= e - i;
+			b[*len] = '\0';
+		} else
+			i = e;
+	}
+}
+
 int
 sechdr_init(const struct config *cf, int tls)
 {
@@ -78,6 +99,8 @@ sechdr_init(const struct config *cf, int tls)
 	free(xfo);
 	blk = csp = xfo = NULL;
 	blklen = csplen = xfolen = 0;
+	if (rhdr_init(cf) == -1)
+		return (-1);
 	if (!sh->enabled)
 		return (0);
 	/* RFC 6797 7.2: HSTS is ignored over plain HTTP, so never sent. */
@@ -111,6 +134,7 @@ sechdr_init(const struct config *cf, int tls)
 		util_append(b, sizeof(b), &off,
 		    "X-Permitted-Cross-Domain-Policies: %s\r\n",
 		    sh->permitted_cross_domain_policies);
+	filter(b, &off);
 	if (off > 0 && (blk = strdup(b)) == NULL)
 		return (-1);
 	blklen = off;
@@ -123,6 +147,14 @@ sechdr_init(const struct config *cf, int tls)
 	}
 	xfo = line("X-Frame-Options", sh->frame_option, &n);
 	xfolen = xfo ? n : 0;
+	if (rhdr_drops("Content-Security-Policy", 23)) {
+		free(csp);
+		csp = NULL;
+	}
+	if (rhdr_drops("X-Frame-Options", 15)) {
+		free(xfo);
+		xfo = NULL;
+	}
 	return (0);
 }
 

@@ -16,8 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "session.h"
 #include "shm.h"
 #include "shmkeep.h"
 #include "util.h"
@@ -30,6 +32,8 @@ static struct {
 	uint64_t	 map_size;
 	uint64_t	 next_sweep;
 	int		 sweeping;	/* a pass is under way */
+	int		 swept_rl;	/* its rate-limit part is done */
+	int		 swept_sess;	/* its session part is done */
 	size_t		 swept;		/* deleted in this pass */
 	char		 err[512];
 } K;
@@ -88,7 +92,7 @@ shmkeep_open(const struct config *cf, const char **errstr)
 	const char	*e;
 	uint32_t	 freed;
 
-	if (!rl_needs_shm(cf))
+	if (!rl_needs_shm(cf) && !auth_needs_shm(cf))
 		return (0);
 	if (K.shm != NULL && strcmp(K.path, cf->shm.path) == 0 &&
 	    K.map_size == cf->shm.map_size)
@@ -165,20 +169,36 @@ shmkeep_tick(void)
 		if (start < K.next_sweep)
 			return;
 		K.sweeping = 1;
+		K.swept_rl = K.swept_sess = 0;
 		K.swept = 0;
 	}
-	do {
+	while (!K.swept_rl) {
 		if (shm_sweep(K.shm, wall_ns(), SWEEP_BATCH, &del,
 		    &wrapped) != SHM_OK) {
 			log_sys(LOG_LVL_ERROR, "shm.sweep_failed", "%s",
 			    shm_errstr(K.shm));
+			del = 0;
 			wrapped = 1;
-			break;
 		}
 		K.swept += del;
-	} while (!wrapped && util_now_update() - start < SHMKEEP_BUDGET_MS);
-	if (!wrapped)
-		return;
+		K.swept_rl = wrapped;
+		if (!wrapped && util_now_update() - start >= SHMKEEP_BUDGET_MS)
+			return;
+	}
+	/* The session cache, after the buckets (session.h). */
+	while (!K.swept_sess) {
+		if (shm_sess_sweep(K.shm, wall_ns(), SWEEP_BATCH, &del,
+		    &wrapped) != SHM_OK) {
+			log_sys(LOG_LVL_ERROR, "shm.sweep_failed", "sessions: "
+			    "%s", shm_errstr(K.shm));
+			del = 0;
+			wrapped = 1;
+		}
+		K.swept += del;
+		K.swept_sess = wrapped;
+		if (!wrapped && util_now_update() - start >= SHMKEEP_BUDGET_MS)
+			return;
+	}
 	K.sweeping = 0;
 	K.next_sweep = util_now_ms + SHMKEEP_SWEEP_MS;
 	if (K.swept > 0 && log_enabled(LOG_LVL_DEBUG) &&

@@ -59,6 +59,14 @@ static SSL_CTX		*cctx;		/* upstream connections */
 static const char	*up_name;	/* upstream host: SNI, verification */
 static int		 up_is_ip;
 static int		 up_verify;
+static SSL_CTX		*kctx;		/* https:// kratos.public_url */
+static char		 kr_name[256];	/* Kratos host: SNI, verification */
+static int		 kr_is_ip;
+
+/* The third argument of tconn_get() and friends: whose connection. */
+#define ROLE_UPSTREAM	0
+#define ROLE_SERVER	1
+#define ROLE_KRATOS	2
 
 /* ---------------------------------------------------------- callbacks */
 
@@ -253,12 +261,20 @@ tconn_get(struct endp *ep, int server)
 		return (t);
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return (NULL);
-	if ((s = SSL_new(server ? sctx : cctx)) == NULL ||
+	if ((s = SSL_new(server == ROLE_SERVER ? sctx :
+	    server == ROLE_KRATOS ? kctx : cctx)) == NULL ||
 	    !SSL_set_fd(s, ep->ep_io.io_fd))
 		goto fail;
-	if (server)
+	if (server == ROLE_SERVER)
 		SSL_set_accept_state(s);
-	else {
+	else if (server == ROLE_KRATOS) {
+		SSL_set_connect_state(s);
+		if (!kr_is_ip && !SSL_set_tlsext_host_name(s, kr_name))
+			goto fail;
+		if (kr_is_ip ? !X509_VERIFY_PARAM_set1_ip_asc(
+		    SSL_get0_param(s), kr_name) : !SSL_set1_host(s, kr_name))
+			goto fail;
+	} else {
 		SSL_set_connect_state(s);
 		/* RFC 6066 3: no IP literals in SNI. */
 		if (!up_is_ip && !SSL_set_tlsext_host_name(s, up_name))
@@ -282,7 +298,7 @@ tconn_get(struct endp *ep, int server)
 static void
 handshook(struct tconn *t, int server)
 {
-	if (!t->tc_handshook && server && counters_self != NULL)
+	if (!t->tc_handshook && server == ROLE_SERVER && counters_self != NULL)
 		counters_self->c_tls_handshakes[0]++;
 	t->tc_handshook = 1;
 }
@@ -295,7 +311,14 @@ handshake_failed(struct tconn *t, int server)
 			    ERR_reason_error_string(e) : "connection closed";
 	long		 vr;
 
-	if (server) {
+	if (server == ROLE_KRATOS) {
+		if ((vr = SSL_get_verify_result(t->tc_ssl)) != X509_V_OK)
+			why = X509_verify_cert_error_string(vr);
+		log_sys(LOG_LVL_ERROR, "tls.kratos_handshake_failed",
+		    "Kratos %s: %s", kr_name, why);
+		return;
+	}
+	if (server == ROLE_SERVER) {
 		if (counters_self != NULL)
 			counters_self->c_tls_handshakes[1]++;
 		/* Scanners and old clients: not worth more than debug. */
@@ -539,6 +562,18 @@ srv_writev(struct endp *ep, const struct iovec *iov, int cnt)
 }
 
 static ssize_t
+kr_recv(struct endp *ep, void *p, size_t n)
+{
+	return (tls_recv(ep, p, n, ROLE_KRATOS));
+}
+
+static ssize_t
+kr_writev(struct endp *ep, const struct iovec *iov, int cnt)
+{
+	return (tls_writev(ep, iov, cnt, ROLE_KRATOS));
+}
+
+static ssize_t
 cli_recv(struct endp *ep, void *p, size_t n)
 {
 	return (tls_recv(ep, p, n, 0));
@@ -565,3 +600,42 @@ const struct endp_ops tls_server_ops = {
 const struct endp_ops tls_client_ops = {
 	cli_recv, cli_writev, tls_shutdown, tls_close, tls_established
 };
+
+const struct endp_ops tls_kratos_ops = {
+	kr_recv, kr_writev, tls_shutdown, tls_close, tls_established
+};
+
+/*
+ * The Kratos client context: TLS 1.2+, http/1.1, the peer verified
+ * against the system's trust store (OpenSSL's default paths, so
+ * SSL_CERT_FILE / SSL_CERT_DIR name another one) for host.
+ */
+int
+tls_kratos_init(const char *host)
+{
+	static const unsigned char	 h11[] = "\x08http/1.1";
+	struct in6_addr			 a;
+
+	if (kctx != NULL)
+		return (0);
+	if (strlen(host) >= sizeof(kr_name))
+		return (-1);
+	strcpy(kr_name, host);
+	kr_is_ip = inet_pton(AF_INET, host, &a) == 1 ||
+	    inet_pton(AF_INET6, host, &a) == 1;
+	if ((kctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		goto fail;
+	SSL_CTX_set_options(kctx, ctx_opts);
+	SSL_CTX_set_mode(kctx, ctx_mode);
+	if (!SSL_CTX_set_min_proto_version(kctx, TLS1_2_VERSION) ||
+	    SSL_CTX_set_alpn_protos(kctx, h11, sizeof(h11) - 1) != 0 ||
+	    SSL_CTX_set_default_verify_paths(kctx) != 1)
+		goto fail;
+	SSL_CTX_set_verify(kctx, SSL_VERIFY_PEER, NULL);
+	return (0);
+ fail:
+	log_ssl("tls.context_failed", "Kratos TLS context");
+	SSL_CTX_free(kctx);
+	kctx = NULL;
+	return (-1);
+}

@@ -118,7 +118,15 @@ const struct tls_cert *tls_cert_current(void);
  */
 int		 tls_worker_init(const struct config *cf);
 
+/*
+ * The context for an https:// kratos.public_url whose host is host
+ * (SNI and the name or address the certificate must carry).  Once per
+ * worker; 0, or -1 after logging tls.context_failed.
+ */
+int		 tls_kratos_init(const char *host);
+
 extern const struct endp_ops tls_server_ops;	/* client connections */
+extern const struct endp_ops tls_kratos_ops;	/* Kratos whoami calls */
 extern const struct endp_ops tls_client_ops;	/* upstream connections */
 
 #endif /* VW_TLS_H */

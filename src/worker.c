@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "counters.h"
 #include "log.h"
 #include "pipe.h"
@@ -458,6 +459,7 @@ worker_main(const struct config *cf, int lfd, int slot,
 	setup_queues(cf);
 	setup_blocks(cf);
 	rl_worker_init(cf);
+	auth_worker_init(cf);
 	/* Our own SSL_CTX, from the material the master loaded (STYLE). */
 	if (tls_worker_init(cf) == -1)
 		start_failed("TLS: cannot set up the SSL_CTX");

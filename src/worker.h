@@ -126,6 +126,13 @@ void	 conn_close(struct conn *cn, const char *reason);
 void	 conn_drain_idle(void);
 /* The request's body has been read whole: its read deadline is met. */
 void	 conn_request_read(struct conn *cn);
+/*
+ * Give cn's client buffer room for cap bytes from its first unconsumed
+ * one: a fresh heap buffer that takes the unconsumed bytes.  The buffer
+ * that held the request head stays alive (parked) until the request
+ * ends, so the parsed head keeps pointing into valid memory.  0 or -1.
+ */
+int	 conn_grow_inbuf(struct conn *cn, size_t cap);
 /* Replace the exchange with rq's own (error) response. */
 void	 conn_own_response(struct conn *cn);
 /* Emit cn's request event now (once); e.g. when a tunnel opens. */

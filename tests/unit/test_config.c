@@ -22,7 +22,7 @@ static char	 strip[1200];	/* directory cut from file names in lines */
 static struct cfg_diags diags;
 
 static const char *const no_features[] = {
-	"acme", "auth", "waf", "admin", "telemetry", "otlp", NULL
+	"acme", "waf", "admin", "telemetry", "otlp", NULL
 };
 
 static void
@@ -694,6 +694,67 @@ START_TEST(t_compat)
 }
 END_TEST
 
+/* Issue 12 items 5-8: keys that were compatibility keys now do work. */
+START_TEST(t_stages2_keys)
+{
+	struct config	*c;
+	char *const	 env[] = { "WH_S=s3cret", NULL };
+
+	c = load_env(OFF "input_validation:\n  enabled: true\n"
+	    "  path_overrides: [{path: /a/*, max_url_length: 9}]\n"
+	    "maintenance: {enabled: true}\n"
+	    "response_headers: {set: {X-A: b}, add: {X-C: d}, remove: [X-E]}\n"
+	    "webhooks:\n  endpoints: [{url: http://x}]\n"
+	    "  signature_verification:\n    enabled: true\n    paths:\n"
+	    "      - {path: /wh, provider: github, secret_env_var: WH_S}\n",
+	    env);
+	ck_assert_ptr_nonnull(c);
+	NERR(0);
+	HAS("t.yaml:12:3: warning: key 'webhooks.endpoints' is accepted for "
+	    "compatibility and ignored by vibewarden");
+	ck_assert_int_eq(c->input_validation.max_url_length, 2048);
+	ck_assert_int_eq(c->input_validation.path_overrides[0].max_url_length,
+	    9);
+	ck_assert_str_eq(c->maintenance.message,
+	    "Service is under maintenance");
+	ck_assert_str_eq(c->response_headers.set.v[0], "b");
+	ck_assert_str_eq(c->webhooks.signature_verification.paths[0].provider,
+	    "github");
+	config_free(c);
+
+	c = load(OFF "webhooks:\n  signature_verification:\n"
+	    "    enabled: true\n    paths:\n"
+	    "      - {path: /w, provider: gitlab, secret_env_var: WH_NONE}\n"
+	    "response_headers: {remove: ['a b']}\n");
+	ck_assert_ptr_null(c);
+	HAS("t.yaml:10:30: error: webhooks.signature_verification.paths[0]."
+	    "provider: expected stripe, github, slack, twilio or generic, got "
+	    "'gitlab'");
+	HAS("t.yaml:11:29: error: response_headers.remove: 'a b' is not a "
+	    "header field name");
+
+	/* Checks of the whole file: only once every value parsed. */
+	c = load(OFF "webhooks:\n  signature_verification:\n"
+	    "    enabled: true\n    paths:\n"
+	    "      - {path: wh, provider: github, secret_env_var: WH_NONE}\n"
+	    "      - {path: /g, provider: generic, secret_env_var: WH_NONE}\n"
+	    "response_headers:\n  set: {Content-Length: '1'}\n"
+	    "  remove: [Transfer-Encoding]\n");
+	ck_assert_ptr_null(c);
+	NERR(6);
+	HAS("t.yaml:13:8: error: response_headers.set: Content-Length is "
+	    "part of the message framing and cannot be changed");
+	HAS("t.yaml:14:11: error: response_headers.remove: Transfer-Encoding "
+	    "is part of the message framing and cannot be changed");
+	HAS("t.yaml:10:7: error: webhooks.signature_verification.paths[0]."
+	    "path must start with /");
+	HAS("t.yaml:10:7: error: webhooks.signature_verification.paths[1]."
+	    "header is required for the generic provider");
+	HAS("t.yaml:10:7: error: webhooks.signature_verification.paths[1]."
+	    "secret_env_var: WH_NONE is not set in the environment");
+}
+END_TEST
+
 START_TEST(t_semantics)
 {
 	struct config	*c;
@@ -768,6 +829,29 @@ START_TEST(t_objects)
 }
 END_TEST
 
+/* JWT mode: a key source, no none/HS*, claim headers that are safe. */
+START_TEST(t_jwt_checks)
+{
+	ck_assert_ptr_null(load("auth:\n  mode: jwt\n  jwt:\n"
+	    "    issuer: i\n    audience: a\n"));
+	HAS("t.yaml:2:9: error: auth.mode jwt needs auth.jwt.jwks_url or "
+	    "auth.jwt.issuer_url (the original's development key pair is not "
+	    "supported)");
+	ck_assert_ptr_null(load("auth:\n  mode: jwt\n  jwt:\n"
+	    "    jwks_url: http://127.0.0.1:9/k\n    issuer: i\n"
+	    "    audience: a\n    allowed_algorithms: [RS256, HS256, none]\n"
+	    "    claims_to_headers: {sub: X-User-Id, r: Content-Length, "
+	    "t: X-Tenant}\n"));
+	NERR(3);
+	HAS("t.yaml:7:25: error: auth.jwt.allowed_algorithms: 'HS256' is not "
+	    "accepted (RS256, RS384, RS512, PS256, PS384, PS512, ES256, "
+	    "ES384, ES512; never none or HS*)");
+	HAS("t.yaml:8:24: error: auth.jwt.claims_to_headers: 'Content-Length' "
+	    "cannot carry a claim (a header name of letters, digits and '-' "
+	    "that vibewarden does not set itself)");
+}
+END_TEST
+
 START_TEST(t_features)
 {
 	ck_assert_ptr_null(load("tls:\n  provider: letsencrypt\n"
@@ -795,11 +879,10 @@ START_TEST(t_seed_inference)
 	HAS("t.yaml:7:15: warning: auth.mode is not set; kratos.public_url "
 	    "with auth.public_paths or auth.login_url means auth.mode: "
 	    "kratos");
-	HAS("t.yaml: warning: authentication is on by default but not "
-	    "implemented in this build; requests are not authenticated (set "
-	    "auth.mode: none)");
+	/* Kratos sessions are implemented: the seed is authenticated. */
+	ck_assert_ptr_null(strstr(lines, "not implemented"));
 	ck_assert_int_eq(c->auth.mode, AUTH_KRATOS);
-	ck_assert_int_eq(config_feature_on(c, "auth"), 0);
+	ck_assert_int_eq(config_feature_on(c, "auth_kratos"), 1);
 	config_free(c);
 	c = load(OFF "kratos:\n  public_url: http://kratos:4433\n"
 	    "auth:\n  mode: none\n  login_url: /login\n");
@@ -873,9 +956,11 @@ config_suite(void)
 	tcase_add_test(tc, t_bools_ints);
 	tcase_add_test(tc, t_upstream_url);
 	tcase_add_test(tc, t_compat);
+	tcase_add_test(tc, t_stages2_keys);
 	tcase_add_test(tc, t_semantics);
 	tcase_add_test(tc, t_objects);
 	tcase_add_test(tc, t_features);
+	tcase_add_test(tc, t_jwt_checks);
 	tcase_add_test(tc, t_seed_inference);
 	tcase_add_test(tc, t_garbage);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,174 @@
+/*
+ * auth_apikey.c: auth.mode api-key (reference 3.4, SPEC.md 6).  The key in
+ * auth.api_key.header is hashed with SHA-256 and compared with every
+ * configured hash in constant time (CRYPTO_memcmp, no early exit); then
+ * the first scope rule whose path glob and methods match must be covered
+ * by the key's scopes (403 otherwise).  The key itself is never copied,
+ * logged or echoed.  Worker only; no I/O.
+ */
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "auth.h"
+#include "ratelimit.h"
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
+/* 64 hex digits (either case; checked at config load) into 32 bytes. */
+static int
+unhex32(const char *s, unsigned char out[32])
+{
+	int	 i, h, l;
+
+	for (i = 0; i < 32; i++) {
+		if ((h = hexval((unsigned char)s[2 * i])) < 0 ||
+		    (l = hexval((unsigned char)s[2 * i + 1])) < 0)
+			return (-1);
+		out[i] = (unsigned char)(h << 4 | l);
+	}
+	return (0);
+}
+
+/* The one field named name; -1 when absent, -2 when given twice. */
+static int
+find_field(const struct http_msg *m, const char *name)
+{
+	size_t	 n = strlen(name);
+	unsigned i;
+	int	 at = -1;
+
+	for (i = 0; i < m->m_nfields; i++)
+		if (vw_str_caseeq(m->m_fields[i].f_name, name, n)) {
+			if (at != -1)
+				return (-2);
+			at = (int)i;
+		}
+	return (at);
+}
+
+static int
+has_scope(const struct cf_api_key *k, const char *scope)
+{
+	size_t	 i;
+
+	for (i = 0; i < k->scopes.n; i++)
+		if (strcmp(k->scopes.v[i], scope) == 0)
+			return (1);
+	return (0);
+}
+
+/* reference 3.4: the first matching rule decides; none = allowed. */
+static int
+scopes_ok(const struct req *rq, const struct cf_api_key *k)
+{
+	const struct cf_auth *a = &rq->rq_conf->auth;
+	const struct cf_scope_rule *r;
+	const struct http_msg *m = &rq->rq_msg;
+	size_t		 i, j;
+	int		 meth;
+
+	for (i = 0; i < a->api_key.nscope_rules; i++) {
+		r = &a->api_key.scope_rules[i];
+		if (r->path == NULL || !rl_glob(r->path, m->m_path))
+			continue;
+		meth = r->methods.n == 0;
+		for (j = 0; j < r->methods.n && !meth; j++)
+			meth = vw_str_eq(m->m_method, r->methods.v[j],
+			    strlen(r->methods.v[j]));
+		if (!meth)
+			continue;
+		for (j = 0; j < r->required_scopes.n; j++)
+			if (!has_scope(k, r->required_scopes.v[j]))
+				return (0);
+		return (1);
+	}
+	return (1);
+}
+
+/* name, and the scopes comma-joined, into the identity (arena). */
+static int
+fill(struct req *rq, struct auth_ident *ai, const struct cf_api_key *k)
+{
+	size_t	 n, i, off;
+	char	*p;
+
+	ai->ai_keyname.p = k->name;
+	ai->ai_keyname.len = strlen(k->name);
+	n = sizeof("apikey:") + ai->ai_keyname.len;
+	if ((p = arena_alloc(&rq->rq_arena, n)) == NULL)
+		return (-1);
+	memcpy(p, "apikey:", 7);
+	memcpy(p + 7, k->name, ai->ai_keyname.len);
+	ai->ai_ratekey.p = p;
+	ai->ai_ratekey.len = n - 1;
+	for (n = 1, i = 0; i < k->scopes.n; i++)
+		n += strlen(k->scopes.v[i]) + 1;
+	if ((p = arena_alloc(&rq->rq_arena, n)) == NULL)
+		return (-1);
+	for (off = 0, i = 0; i < k->scopes.n; i++) {
+		if (i > 0)
+			p[off++] = ',';
+		memcpy(p + off, k->scopes.v[i], strlen(k->scopes.v[i]));
+		off += strlen(k->scopes.v[i]);
+	}
+	ai->ai_scopes.p = p;
+	ai->ai_scopes.len = off;
+	return (0);
+}
+
+enum verdict
+auth_apikey(struct req *rq, struct auth_ident *ai)
+{
+	const struct cf_auth *a = &rq->rq_conf->auth;
+	const struct cf_api_key *hit = NULL;
+	const struct http_field *f;
+	unsigned char	 dig[32], want[32];
+	unsigned int	 dlen = 0;
+	size_t		 i;
+	int		 at;
+
+	at = find_field(&rq->rq_msg, a->api_key.header != NULL ?
+	    a->api_key.header : "X-API-Key");
+	if (at == -1)
+		return (auth_deny(rq, "no_credentials", NULL,
+		    "API key required"));
+	if (at == -2)
+		return (auth_reject(rq, "invalid_api_key", NULL,
+		    "invalid or inactive API key"));
+	f = &rq->rq_msg.m_fields[at];
+	if (f->f_value.len == 0 || EVP_Digest(f->f_value.p, f->f_value.len,
+	    dig, &dlen, EVP_sha256(), NULL) != 1 || dlen != sizeof(dig))
+		return (auth_reject(rq, "invalid_api_key", NULL,
+		    "invalid or inactive API key"));
+	/* Every configured key is compared, whichever matches. */
+	for (i = 0; i < a->api_key.nkeys; i++) {
+		if (a->api_key.keys[i].hash == NULL ||
+		    unhex32(a->api_key.keys[i].hash, want) == -1)
+			continue;
+		if (CRYPTO_memcmp(dig, want, sizeof(dig)) == 0 && hit == NULL)
+			hit = &a->api_key.keys[i];
+	}
+	OPENSSL_cleanse(dig, sizeof(dig));
+	if (hit == NULL)
+		return (auth_reject(rq, "invalid_api_key", NULL,
+		    "invalid or inactive API key"));
+	if (fill(rq, ai, hit) == -1)
+		return (auth_unavailable(rq, "internal_error",
+		    "out of request memory"));
+	if (!scopes_ok(rq, hit))
+		return (auth_forbid(rq, "insufficient_scope",
+		    "insufficient scopes"));
+	return (V_NEXT);
+}
