@@ -43,6 +43,7 @@
 #include "metrics.h"
 #include "pipe.h"
 #include "ratelimit.h"
+#include "session.h"
 #include "shm.h"
 #include "tls.h"
 #include "util.h"
@@ -425,6 +426,52 @@ ratelimit(const char *method, const char *key, struct adm_reply *r)
 	    gcra_ceil_sec(res.gr_wait)));
 }
 
+/*
+ * The Kratos session cache (shm "sessions"): GET sessions counts its
+ * entries, DELETE sessions empties it, DELETE sessions/{user id} drops
+ * the cached sessions of one identity, so their next request asks Kratos.
+ */
+static void
+sessions(const char *method, const char *user, struct adm_reply *r)
+{
+	size_t	 n = 0;
+	int	 rc, get = strcmp(method, "GET") == 0,
+		 del = strcmp(method, "DELETE") == 0;
+
+	r->ar_event = user != NULL ? "admin.sessions_revoked" : get ?
+	    "admin.sessions_shown" : "admin.sessions_flushed";
+	if ((user == NULL && !get && !del) || (user != NULL && !del)) {
+		adm_error(r, 405, "method_not_allowed",
+		    user != NULL ? "DELETE" : "GET or DELETE");
+		return;
+	}
+	if (A.cf->auth.mode != AUTH_KRATOS || A.shm == NULL) {
+		adm_error(r, 404, "not_found", "there is no session cache "
+		    "(auth.mode is not kratos)");
+		return;
+	}
+	pthread_mutex_lock(&A.mu);
+	if (user != NULL)
+		rc = shm_sess_revoke_user(A.shm, user, strlen(user), &n);
+	else if (get)
+		rc = shm_sess_count(A.shm, &n);
+	else
+		rc = shm_sess_flush(A.shm, &n);
+	pthread_mutex_unlock(&A.mu);
+	if (rc != SHM_OK) {
+		adm_error(r, 503, "service_unavailable",
+		    "the shared session cache failed");
+		return;
+	}
+	r->ar_status = 200;
+	if (user != NULL)
+		r->ar_json = json_pack("{s:s, s:I}", "user_id", user,
+		    "revoked", (json_int_t)n);
+	else
+		r->ar_json = json_pack("{s:I}", get ? "entries" : "flushed",
+		    (json_int_t)n);
+}
+
 static int
 qint(struct MHD_Connection *mc, const char *name)
 {
@@ -463,6 +510,10 @@ admin_api(struct MHD_Connection *mc, const char *url, const char *method,
 		    qint(mc, "page"), qint(mc, "per_page"), r);
 	else if (strncmp(rest, "users/", 6) == 0 && rest[6] != '\0')
 		admin_users(A.cf, method, rest + 6, NULL, 0, 0, 0, r);
+	else if (strcmp(rest, "sessions") == 0)
+		sessions(method, NULL, r);
+	else if (strncmp(rest, "sessions/", 9) == 0 && rest[9] != '\0')
+		sessions(method, rest + 9, r);
 	else if (strncmp(rest, "ratelimit/", 10) == 0 && rest[10] != '\0')
 		ratelimit(method, rest + 10, r);
 	else if (strcmp(rest, "status") == 0 || strcmp(rest, "config") == 0 ||

@@ -592,11 +592,12 @@ class AdminTest(unittest.TestCase):
         self.assertEqual((rc, "reset: false" in out), (0, True))
         rc, out, _ = fx.ctl("--json", "ratelimit", "show", "ip:127.0.3.1")
         self.assertEqual(json.loads(out)["remaining"], 8)
-        # Sessions: the session cache is not built yet: an honest failure.
+        # Sessions: no session cache without auth.mode kratos (404).
         rc, _, err = fx.ctl("sessions", "flush")
         self.assertEqual(rc, 1, err)
-        rc, _, err = fx.ctl("--json", "sessions", "revoke", "someone")
-        self.assertEqual(rc, 1, err)
+        self.assertIn("no session cache", err)
+        rc, out, err = fx.ctl("--json", "sessions", "revoke", "someone")
+        self.assertEqual((rc, json.loads(out)["error"]), (1, "not_found"))
         # Exit codes: bad token 4, usage 2, unreachable 3.
         rc, _, _ = fx.ctl("status", env={"VIBEWARDEN_ADMIN_TOKEN": "nope"})
         self.assertEqual(rc, 4)
@@ -767,6 +768,60 @@ class ResilMetricsTest(unittest.TestCase):
                      "vibewarden_upstream_retries_total",
                      "vibewarden_tls_handshakes_total"):
             self.assertNotIn(name, text)
+
+
+class SessionsTest(unittest.TestCase):
+    """The Kratos session cache: count, revoke one user, flush."""
+
+    def test_sessions(self):
+        import test_kratos as K
+        kr = K.Kratos()
+        u1, u2 = str(uuid.uuid4()), str(uuid.uuid4())
+        kr.sessions = {"c1": (u1, "one@example.test", True,
+                              time.time() + 600),
+                       "c2": (u2, "two@example.test", True,
+                              time.time() + 600)}
+        fx = Fixture(extra={
+            "kratos": {"public_url": "http://127.0.0.1:%d/" % kr.port},
+            "auth": {"mode": "kratos", "session_cache_ttl": "60s"}})
+        S = "/_vibewarden/admin/sessions"
+
+        def get(cookie):
+            with T.Client(fx.port, src="127.0.8.1") as c:
+                return c.request("GET", "/echo", [
+                    ("Cookie", "ory_kratos_session=" + cookie)]).status
+        try:
+            self.assertEqual((get("c1"), get("c2")), (200, 200))
+            n = kr.ncalls()
+            st, _, b = fx.admin("GET", S)
+            self.assertEqual((st, json.loads(b)["entries"]), (200, 2))
+            self.assertEqual(get("c1"), 200)
+            self.assertEqual(kr.ncalls(), n)            # cached
+            st, _, b = fx.admin("DELETE", S + "/" + u1)
+            self.assertEqual((st, json.loads(b)["revoked"]), (200, 1))
+            self.assertEqual((get("c1"), get("c2")), (200, 200))
+            self.assertEqual(kr.ncalls(), n + 1)        # c1 asked again
+            st, _, b = fx.admin("DELETE", S)
+            self.assertEqual((st, json.loads(b)["flushed"]), (200, 2))
+            self.assertEqual(get("c2"), 200)
+            self.assertEqual(kr.ncalls(), n + 2)        # c2 asked again
+            st, _, b = fx.admin("POST", S)
+            self.assertEqual(st, 405)
+            # vibewardenctl, text and --json.
+            rc, out, _ = fx.ctl("sessions", "revoke", u2)
+            self.assertEqual((rc, "revoked: 1" in out), (0, True), out)
+            rc, out, _ = fx.ctl("--json", "sessions", "revoke", u2)
+            self.assertEqual((rc, json.loads(out)["revoked"]), (0, 0))
+            get("c1")
+            rc, out, _ = fx.ctl("sessions", "flush")
+            self.assertEqual((rc, "flushed: 1" in out), (0, True), out)
+            rc, out, _ = fx.ctl("--json", "sessions", "flush")
+            self.assertEqual((rc, json.loads(out)["flushed"]), (0, 0))
+            self.assertIsNotNone(fx.vw.wait_event("admin.sessions_flushed"))
+            self.assertIsNotNone(fx.vw.wait_event("admin.sessions_revoked"))
+        finally:
+            fx.close()
+            kr.stop()
 
 
 class EnvTokenTest(unittest.TestCase):
