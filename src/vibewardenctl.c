@@ -44,7 +44,7 @@ usage(void)
 	    "  status | health | ready | metrics | reload\n"
 	    "  users list [page [per_page]] | users show id |\n"
 	    "  users add email | users delete id\n"
-	    "  sessions flush | sessions revoke user_id\n"
+	    "  sessions show | sessions flush | sessions revoke user_id\n"
 	    "  ratelimit show key | ratelimit reset key   (key: ip:ADDR, "
 	    "user:ID)\n");
 	exit(EX_USAGE);
@@ -384,6 +384,9 @@ main(int argc, char *argv[])
 		st = call("POST", "/_vibewarden/admin/users", body, &b);
 		free(body);
 	} else if (strcmp(cmd, "sessions") == 0 && sub != NULL &&
+	    strcmp(sub, "show") == 0 && argc == 2)
+		st = call("GET", "/_vibewarden/admin/sessions", NULL, &b);
+	else if (strcmp(cmd, "sessions") == 0 && sub != NULL &&
 	    strcmp(sub, "flush") == 0 && argc == 2)
 		st = call("DELETE", "/_vibewarden/admin/sessions", NULL, &b);
 	else if (strcmp(cmd, "sessions") == 0 && sub != NULL && arg != NULL &&

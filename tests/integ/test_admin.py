@@ -808,6 +808,10 @@ class SessionsTest(unittest.TestCase):
             st, _, b = fx.admin("POST", S)
             self.assertEqual(st, 405)
             # vibewardenctl, text and --json.
+            rc, out, _ = fx.ctl("sessions", "show")
+            self.assertEqual((rc, "entries: 1" in out), (0, True), out)
+            rc, out, _ = fx.ctl("--json", "sessions", "show")
+            self.assertEqual(json.loads(out)["entries"], 1)
             rc, out, _ = fx.ctl("sessions", "revoke", u2)
             self.assertEqual((rc, "revoked: 1" in out), (0, True), out)
             rc, out, _ = fx.ctl("--json", "sessions", "revoke", u2)
