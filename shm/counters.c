@@ -33,6 +33,25 @@ const char *const counters_status_names[CTR_STATUSES] = {
 	"501", "502", "503", "504", "1xx", "2xx", "3xx", "4xx", "5xx", "other"
 };
 
+const char *const counters_auth_reasons[CTR_AUTH_REASONS] = {
+	"authenticated", "no_credentials", "session_invalid", "token_invalid",
+	"invalid_api_key", "insufficient_scope", "provider_unavailable",
+	"internal_error", "other"
+};
+
+int
+counters_auth_reason(const char *why)
+{
+	int	 i;
+
+	if (why == NULL)
+		return (0);
+	for (i = 1; i < CTR_AUTH_REASONS - 1; i++)
+		if (strcmp(why, counters_auth_reasons[i]) == 0)
+			return (i);
+	return (CTR_AUTH_REASONS - 1);
+}
+
 /* The original's buckets: .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10 s. */
 const unsigned counters_bucket_ms[CTR_BUCKETS - 1] = {
 	5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000
@@ -180,6 +199,8 @@ counters_sum(const struct vw_counters *base, struct vw_counters *out)
 		out->c_unavailable += base[i].c_unavailable;
 		out->c_ip_blocks += base[i].c_ip_blocks;
 		out->c_csrf_blocks += base[i].c_csrf_blocks;
+		for (j = 0; j < 4 * CTR_AUTH_REASONS; j++)
+			(&out->c_auth[0][0])[j] += (&base[i].c_auth[0][0])[j];
 		/* Gauges: a dead owner's last values mean nothing. */
 		if (base[i].c_pid > 0) {
 			out->c_conns_open += base[i].c_conns_open;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #define CTR_SLOTS	256
+#define CTR_AUTH_REASONS 9	/* counters_auth_reasons[] */
 
 struct vw_counters {
 	uint64_t	 c_requests[6];	/* by status class: 1xx..5xx, other */
@@ -42,6 +43,10 @@ struct vw_counters {
 	uint64_t	 c_ip_blocks;		/* IP filter: connections closed
 					   at accept, and 403s */
 	uint64_t	 c_csrf_blocks;		/* 403s of the CSRF check */
+	uint64_t	 c_auth[4][CTR_AUTH_REASONS];	/* auth.mode (enum
+					   auth_mode) x counters_auth_
+					   reasons[]: 0 allowed, else why
+					   refused */
 	/*
 	 * Readiness (counters_ready()): the admin process probes only while
 	 * someone asks, so an idle proxy never touches the upstream.
@@ -79,6 +84,10 @@ extern struct vw_ctr_http	*counters_http_base;
 extern const char *const	 counters_method_names[CTR_METHODS];
 extern const char *const	 counters_status_names[CTR_STATUSES];
 extern const unsigned		 counters_bucket_ms[CTR_BUCKETS - 1];
+
+/* Authentication outcomes: "authenticated", then auth.denied reasons. */
+extern const char *const	 counters_auth_reasons[CTR_AUTH_REASONS];
+int	 counters_auth_reason(const char *why);	/* NULL: authenticated */
 
 /* This process's own slot (set by counters_claim()), or NULL. */
 extern struct vw_counters	*counters_self;

@@ -271,6 +271,7 @@ static void
 count_request(struct req *rq, int st, uint64_t dur)
 {
 	struct vw_counters	*c = W.w_ctr;
+	int			 m;
 
 	if (c == NULL)
 		return;
@@ -288,6 +289,14 @@ count_request(struct req *rq, int st, uint64_t dur)
 		c->c_ip_blocks++;
 	else if (rq->rq_event == EV_CSRF_BLOCKED)
 		c->c_csrf_blocks++;
+	/* Authentication: refusals by reason, and requests let in with an
+	   identity (public paths are no decision). */
+	m = W.w_conf->auth.mode;
+	if (m > 0 && m < 4 && rq->rq_event == EV_AUTH_DENIED)
+		c->c_auth[m][counters_auth_reason(rq->rq_authwhy != NULL ?
+		    rq->rq_authwhy : "other")]++;
+	else if (m > 0 && m < 4 && rq->rq_uid.len > 0)
+		c->c_auth[m][0]++;
 	else if (rq->rq_event == EV_RATE_LIMITED && rq->rq_rlkind != NULL)
 		c->c_rl_hits[rq->rq_rlkind[0] == 'i' ? 0 :
 		    rq->rq_rlkind[0] == 'u' ? 1 : 2]++;
@@ -618,10 +627,11 @@ conn_accept(int lfd)
 		W.w_accept_logged = 0;
 		if (ipaddr_from_sa(&ss, &peer) == 0 &&
 		    ipfilter_peer_refused(&peer)) {
+			if (W.w_ctr != NULL)	/* counted before the
+						   peer can see it */
+				W.w_ctr->c_ip_blocks++;
 			close(fd);	/* before any TLS or HTTP */
 			log_peer_refused(&peer);
-			if (W.w_ctr != NULL)
-				W.w_ctr->c_ip_blocks++;
 			continue;
 		}
 		if ((cn = calloc(1, sizeof(*cn))) == NULL) {

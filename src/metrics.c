@@ -351,6 +351,31 @@ render_http(struct mbuf *m, const struct config *cf,
 		}
 }
 
+/* vibewarden_auth_decisions_total{mode,decision,reason}, when auth is on. */
+static void
+render_auth(struct mbuf *m, const struct config *cf,
+    const struct vw_counters *sum)
+{
+	static const char *const modes[4] = { "none", "kratos", "jwt",
+	    "api-key" };
+	int	 i, j;
+
+	if (!config_feature_on(cf, "auth"))
+		return;
+	mb_printf(m, "# HELP vibewarden_auth_decisions_total Requests let in "
+	    "with an identity, and refused, by auth.mode and reason.\n"
+	    "# TYPE vibewarden_auth_decisions_total counter\n");
+	for (i = 1; i < 4; i++)
+		for (j = 0; j < CTR_AUTH_REASONS; j++)
+			if (sum->c_auth[i][j] != 0 || (i == (int)cf->auth.mode &&
+			    j == 0))
+				mb_printf(m, "vibewarden_auth_decisions_total{"
+				    "mode=\"%s\",decision=\"%s\",reason=\"%s\"} "
+				    "%llu\n", modes[i], j == 0 ? "allow" :
+				    "deny", counters_auth_reasons[j],
+				    (unsigned long long)sum->c_auth[i][j]);
+}
+
 /* The resilience record (counters.h) shared with the health prober. */
 static void
 render_resil(struct mbuf *m, const struct config *cf)
@@ -402,6 +427,7 @@ metrics_render(const struct config *cf, const struct vw_counters *base,
 	render_http(&m, cf, h);
 	free(h);
 	render_table(&m, cf, &sum);
+	render_auth(&m, cf, &sum);
 	render_resil(&m, cf);
 	if (ex != NULL && ex->me_have_shm)
 		mb_printf(&m, "# HELP vibewarden_shm_used_bytes Bytes of the "

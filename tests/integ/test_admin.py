@@ -146,6 +146,22 @@ def val(ms, name, **labels):
     return ms.get((name, frozenset(labels.items())), 0.0)
 
 
+def settled(fx, check, timeout=3.0):
+    """Metrics once check(metrics) passes: a worker counts a request
+    right after its answer is written, so a scrape that races the last
+    answer may be a moment early.  The last failure is raised."""
+    end = time.monotonic() + timeout
+    while True:
+        ms = parse_metrics(fx.metrics())
+        try:
+            check(ms)
+            return ms
+        except AssertionError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)
+
+
 class Fixture:
     def __init__(self, token=True, upstream=True, extra=None, env=None):
         self.tmp = T.new_tmpdir()
@@ -410,15 +426,16 @@ class AdminTest(unittest.TestCase):
                     ("Content-Length", "0")])
             self.assertEqual(r.status, 403)
             self.assertEqual(r.json()["error"], "csrf_rejected")
-        m1 = parse_metrics(fx.metrics())
-        for name in ("vibewarden_ip_filter_blocks_total",
-                     "vibewarden_csrf_blocks_total"):
-            self.assertEqual(val(m1, name) - val(m0, name), 3, name)
-        R = "vibewarden_requests_total"
-        self.assertEqual(val(m1, R, method="POST", status_code="403",
-                             path_pattern="/status/:code") -
-                         val(m0, R, method="POST", status_code="403",
-                             path_pattern="/status/:code"), 3)
+        def check(m1):
+            for name in ("vibewarden_ip_filter_blocks_total",
+                         "vibewarden_csrf_blocks_total"):
+                self.assertEqual(val(m1, name) - val(m0, name), 3, name)
+            R = "vibewarden_requests_total"
+            self.assertEqual(val(m1, R, method="POST", status_code="403",
+                                 path_pattern="/status/:code") -
+                             val(m0, R, method="POST", status_code="403",
+                                 path_pattern="/status/:code"), 3)
+        settled(fx, check)
 
     def assert_monotonic(self, m0, m1, why):
         for k, v in m0.items():
@@ -433,8 +450,7 @@ class AdminTest(unittest.TestCase):
         n = 5
         m0 = parse_metrics(fx.metrics())
         self.burst(n)
-        m1 = parse_metrics(fx.metrics())
-        self.check_deltas(m0, m1, n)
+        m1 = settled(fx, lambda m: self.check_deltas(m0, m, n))
 
         # kill -9 of a worker: its slot's counts stay.
         w = fx.vw.workers()
@@ -453,8 +469,7 @@ class AdminTest(unittest.TestCase):
                          val(m1, "vibewarden_worker_restarts_total"), 1)
         time.sleep(0.3)
         self.burst(n)
-        m3 = parse_metrics(fx.metrics())
-        self.check_deltas(m2, m3, n)
+        m3 = settled(fx, lambda m: self.check_deltas(m2, m, n))
 
         # SIGHUP: a new generation and a new admin process.
         old_admin = fx.admin_pid()
@@ -469,8 +484,7 @@ class AdminTest(unittest.TestCase):
         self.assert_monotonic(m3, m4, "reload")
         time.sleep(0.3)
         self.burst(n)
-        m5 = parse_metrics(fx.metrics())
-        self.check_deltas(m4, m5, n)
+        settled(fx, lambda m: self.check_deltas(m4, m, n))
 
     # ------------------------------------------------------------ users
 
@@ -750,9 +764,9 @@ class ResilMetricsTest(unittest.TestCase):
             self.assertEqual(val(ms, "vibewarden_circuit_breaker_state"), 0)
             r0 = val(ms, "vibewarden_upstream_retries_total", method="GET")
             self.assertEqual(fx.get("/status/503", "127.0.5.1").status, 503)
-            ms = parse_metrics(fx.metrics())
-            self.assertEqual(val(ms, "vibewarden_upstream_retries_total",
-                                 method="GET") - r0, 2)
+            settled(fx, lambda m: self.assertEqual(val(
+                m, "vibewarden_upstream_retries_total", method="GET") - r0,
+                2))
         finally:
             fx.close()
 
@@ -791,6 +805,7 @@ class SessionsTest(unittest.TestCase):
                 return c.request("GET", "/echo", [
                     ("Cookie", "ory_kratos_session=" + cookie)]).status
         try:
+            m0 = parse_metrics(fx.metrics())
             self.assertEqual((get("c1"), get("c2")), (200, 200))
             n = kr.ncalls()
             st, _, b = fx.admin("GET", S)
@@ -823,6 +838,20 @@ class SessionsTest(unittest.TestCase):
             self.assertEqual((rc, json.loads(out)["flushed"]), (0, 0))
             self.assertIsNotNone(fx.vw.wait_event("admin.sessions_flushed"))
             self.assertIsNotNone(fx.vw.wait_event("admin.sessions_revoked"))
+            # Auth decisions: 7 requests let in above, then one refused.
+            self.assertEqual(get("nope"), 401)
+            A = "vibewarden_auth_decisions_total"
+
+            def check(m1):
+                self.assertEqual(val(m1, A, mode="kratos", decision="allow",
+                                     reason="authenticated") -
+                                 val(m0, A, mode="kratos", decision="allow",
+                                     reason="authenticated"), 7)
+                self.assertEqual(val(m1, A, mode="kratos", decision="deny",
+                                     reason="session_invalid") -
+                                 val(m0, A, mode="kratos", decision="deny",
+                                     reason="session_invalid"), 1)
+            settled(fx, check)
         finally:
             fx.close()
             kr.stop()
