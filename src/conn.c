@@ -289,17 +289,19 @@ count_request(struct req *rq, int st, uint64_t dur)
 		c->c_ip_blocks++;
 	else if (rq->rq_event == EV_CSRF_BLOCKED)
 		c->c_csrf_blocks++;
-	/* Authentication: refusals by reason, and requests let in with an
-	   identity (public paths are no decision). */
+	else if (rq->rq_event == EV_RATE_LIMITED && rq->rq_rlkind != NULL)
+		c->c_rl_hits[rq->rq_rlkind[0] == 'i' ? 0 :
+		    rq->rq_rlkind[0] == 'u' ? 1 : 2]++;
+	/*
+	 * Authentication: refusals by reason, and requests let in with an
+	 * identity, whatever came after (public paths are no decision).
+	 */
 	m = W.w_conf->auth.mode;
 	if (m > 0 && m < 4 && rq->rq_event == EV_AUTH_DENIED)
 		c->c_auth[m][counters_auth_reason(rq->rq_authwhy != NULL ?
 		    rq->rq_authwhy : "other")]++;
 	else if (m > 0 && m < 4 && rq->rq_uid.len > 0)
 		c->c_auth[m][0]++;
-	else if (rq->rq_event == EV_RATE_LIMITED && rq->rq_rlkind != NULL)
-		c->c_rl_hits[rq->rq_rlkind[0] == 'i' ? 0 :
-		    rq->rq_rlkind[0] == 'u' ? 1 : 2]++;
 }
 
 static const char *const ev_names[EV__COUNT] = {
