@@ -29,6 +29,7 @@
 #include "auth.h"
 #include "jwt.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "shm.h"
 #include "util.h"
 
@@ -97,13 +98,11 @@ int
 auth_jwt_worker_init(const struct config *cf)
 {
 	const struct strlist *al = &cf->auth.jwt.allowed_algorithms;
-	const char	*err;
 	enum jwt_alg	 a;
 	size_t		 i;
 
 	flush();
 	free(J.tok);
-	shm_close(J.sh);
 	memset(&J, 0, sizeof(J));
 	J.cf = cf;
 	for (i = 0; i < al->n; i++)
@@ -114,10 +113,10 @@ auth_jwt_worker_init(const struct config *cf)
 	J.pol.jp_skew = (int64_t)(cf->auth.jwt.clock_skew_ms / 1000);
 	if ((J.tok = calloc(NTOKENS, sizeof(*J.tok))) == NULL)
 		return (-1);
-	if ((J.sh = shm_open(cf->shm.path, cf->shm.map_size, 0,
-	    &err)) == NULL) {
-		log_sys(LOG_LVL_ERROR, "shm.open_failed", "%s: %s; JWT "
-		    "authentication fails closed", cf->shm.path, err);
+	/* The worker's one handle, opened by rl_worker_init(). */
+	if ((J.sh = rl_shm()) == NULL) {
+		log_sys(LOG_LVL_ERROR, "shm.open_failed", "%s: not open; JWT "
+		    "authentication fails closed", cf->shm.path);
 		return (-1);
 	}
 	return (0);

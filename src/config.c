@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <yaml.h>
 
@@ -1783,6 +1784,45 @@ is_loopback(const char *hostport)
 	    (ntohl(a4.s_addr) >> 24) == 127);
 }
 
+/*
+ * ACME (SPEC.md 10): http-01 proves one DNS name (no wildcard, no IP);
+ * its file names under tls.storage_path come from it.  The challenge is
+ * answered on server.http_redirect_port, which is 80 unless set, as the
+ * original's port 80 listener was.
+ */
+static void
+check_acme(struct ctx *c)
+{
+	struct cf_tls	*t = &c->cfg->tls;
+	const char	*d = t->domain, *s;
+	int		 ok = d != NULL && *d != '\0' && *d != '.' &&
+			    *d != '-' && strlen(d) <= 253;
+
+	for (s = d; ok && *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '.'))
+			ok = 0;
+	if (d != NULL && (!ok || strchr(d, '.') == NULL ||
+	    strspn(d, "0123456789.") == strlen(d)))
+		key_diag(c, key_find("tls.domain"), 1, "tls.domain %s: ACME "
+		    "http-01 needs a DNS name (no wildcard, no IP address)", d);
+	if (!explicit(c, "server.http_redirect_port"))
+		c->cfg->server.http_redirect_port = 80;
+	else if (c->cfg->server.http_redirect_port == 0)
+		key_diag(c, key_find("server.http_redirect_port"), 1,
+		    "tls.provider letsencrypt answers the http-01 challenge "
+		    "on server.http_redirect_port: it cannot be 0");
+	if (t->acme_directory == NULL || (strncmp(t->acme_directory,
+	    "https://", 8) != 0 && strncmp(t->acme_directory, "http://", 7)
+	    != 0))
+		key_diag(c, key_find("tls.acme_directory"), 1,
+		    "tls.acme_directory: a URL, \"staging\" or \"production\"");
+	if (t->acme_ca_file != NULL && access(t->acme_ca_file, R_OK) == -1)
+		key_diag(c, key_find("tls.acme_ca_file"), 1,
+		    "tls.acme_ca_file %s: %s", t->acme_ca_file,
+		    strerror(errno));
+}
+
 static void
 check_tls(struct ctx *c)
 {
@@ -1797,6 +1837,8 @@ check_tls(struct ctx *c)
 		    "and tls.key_path");
 	if (t->provider == TLS_PROV_LETSENCRYPT && t->domain == NULL)
 		key_diag(c, i, 1, "tls.provider letsencrypt needs tls.domain");
+	if (t->provider == TLS_PROV_LETSENCRYPT)
+		check_acme(c);
 }
 
 static void

@@ -120,6 +120,8 @@ struct cf_tls {
 						   acme */
 	char		*acme_directory;	/* LE production; "staging" is
 						   replaced by LE staging */
+	char		*acme_ca_file;		/* CAs for the directory's
+						   HTTPS; NULL: system store */
 	enum tls_profile profile;		/* intermediate */
 	uint64_t	 ticket_key_rotation_ms; /* 12h */
 	struct {

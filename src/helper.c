@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acme.h"
 #include "admin.h"
 #include "auth.h"
 #include "counters.h"
@@ -50,6 +51,7 @@ const struct helper_kind	 helper_kinds[] = {
 	{ "admin", admin_wanted, admin_main },
 	{ "health", health_wanted, health_main },
 	{ "jwks", jwks_job_wanted, jwks_job_main },
+	{ "acme", acme_wanted, acme_main },
 	{ NULL, NULL, NULL }
 };
 

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "vw_autoconf.h"
+#include "certpage.h"
 #include "counters.h"
 #include "helper.h"
 #include "log.h"
@@ -500,6 +501,14 @@ load_cert(const struct config *cf, struct gen *g)
 	}
 	if (!cf->tls.enabled)
 		return (0);
+	/* Before the generation forks: the ACME helper's hand-over to its
+	   workers (certpage.h); made once, kept by later generations. */
+	if (cf->tls.provider == TLS_PROV_LETSENCRYPT &&
+	    certpage_init() == -1) {
+		log_sys(LOG_LVL_ERROR, "tls.certificate_failed", "ACME "
+		    "certificate page: %s", strerror(errno));
+		return (-1);
+	}
 	if ((g->g_cert = tls_cert_load(cf, 1, err, sizeof(err))) == NULL) {
 		log_sys(LOG_LVL_ERROR, "tls.certificate_failed", "%s", err);
 		return (-1);

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "redis_ev.h"
@@ -63,9 +64,12 @@ static struct {
 int
 rl_needs_shm(const struct config *cf)
 {
-	/* The Kratos session cache lives there too (auth_kratos.c). */
-	return (config_feature_on(cf, "rate_limit") ||
-	    cf->auth.mode == AUTH_KRATOS);
+	/*
+	 * The Kratos session cache and the JWKS keys live there too: one
+	 * handle per process, this one (LMDB: an environment opened twice
+	 * in one process loses its locks when either handle closes).
+	 */
+	return (config_feature_on(cf, "rate_limit") || auth_needs_shm(cf));
 }
 
 struct shm *

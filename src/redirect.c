@@ -2,7 +2,8 @@
  * redirect.c: the plain-HTTP listener of server.http_redirect_port
  * (SPEC.md 2).  Each request head is read and checked by the same strict
  * parser as on the main port, then answered with 308 to the https URL of
- * the same host and target, and the connection is closed.  Nothing here
+ * the same host and target, and the connection is closed; the ACME
+ * helper's http-01 challenges are answered instead.  Nothing here
  * contacts the upstream.  Worker only: non-blocking, fixed buffers, and
  * bounded by server.header_timeout.
  */
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "certpage.h"
 #include "http_parse.h"
 #include "log.h"
 #include "pipe.h"
@@ -77,6 +79,44 @@ host_only(const struct vw_str *h)
 	return (h->len);
 }
 
+/*
+ * RFC 8555 8.3: the ACME helper's pending http-01 challenges (certpage.h)
+ * are answered here with their key authorization; an unknown token is a
+ * 404, so the CA sees a clear failure rather than a redirect.  1 when
+ * the answer is built, 0 when path is no challenge (or ACME is off).
+ */
+static int
+acme_answer(struct rconn *rc, const struct http_msg *m)
+{
+	static const char pfx[] = "/.well-known/acme-challenge/";
+	static const char nf[] = "{\"error\":\"not_found\",\"status\":404,"
+			    "\"message\":\"no such ACME challenge\"}\n";
+	char		 ka[CP_KEYAUTH_MAX + 1];
+	const struct vw_str *p = &m->m_path;
+	int		 n, klen;
+
+	if (!certpage_active() || p->len < sizeof(pfx) - 1 ||
+	    memcmp(p->p, pfx, sizeof(pfx) - 1) != 0 ||
+	    (m->m_meth != HM_GET && m->m_meth != HM_HEAD))
+		return (0);
+	klen = certpage_challenge(p->p + sizeof(pfx) - 1, p->len -
+	    (sizeof(pfx) - 1), ka, sizeof(ka));
+	if (klen < 0)
+		n = snprintf(rc->rc_out, sizeof(rc->rc_out),
+		    "HTTP/1.1 404 Not Found\r\nContent-Type: "
+		    "application/json\r\nContent-Length: %zu\r\n"
+		    "Connection: close\r\n\r\n%s", strlen(nf),
+		    m->m_meth == HM_HEAD ? "" : nf);
+	else
+		n = snprintf(rc->rc_out, sizeof(rc->rc_out),
+		    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+		    "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+		    klen, m->m_meth == HM_HEAD ? "" : ka);
+	rc->rc_outlen = n > 0 && (size_t)n < sizeof(rc->rc_out) ? (size_t)n :
+	    0;
+	return (1);
+}
+
 /* Build the answer for the head in rc_in[0..hl). */
 static void
 answer(struct rconn *rc, size_t hl)
@@ -106,6 +146,8 @@ answer(struct rconn *rc, size_t hl)
 		rc->rc_outlen = (size_t)n;
 		return;
 	}
+	if (acme_answer(rc, &m))
+		return;
 	if (W.w_conf->server.port != 443)
 		snprintf(port, sizeof(port), ":%d", W.w_conf->server.port);
 	/* The target as sent; an absolute-form one by its parts. */

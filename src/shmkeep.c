@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "session.h"
@@ -92,7 +91,7 @@ shmkeep_open(const struct config *cf, const char **errstr)
 	const char	*e;
 	uint32_t	 freed;
 
-	if (!rl_needs_shm(cf) && !auth_needs_shm(cf))
+	if (!rl_needs_shm(cf))
 		return (0);
 	if (K.shm != NULL && strcmp(K.path, cf->shm.path) == 0 &&
 	    K.map_size == cf->shm.map_size)

@@ -29,7 +29,6 @@
 /* What the stages ask on every request, decided once per worker. */
 static struct {
 	int			 on;	/* auth is on and implemented */
-	int			 kratos; /* the Kratos mode is implemented */
 	const struct config	*cf;	/* the claims[] below are its */
 	struct vw_str		 claims[AUTH_CLAIMS_MAX]; /* targets that are
 					   not H_IDENTITY already */
@@ -386,13 +385,6 @@ stage_auth(struct req *rq)
 
 	if (!A.on || auth_public_path(rq->rq_conf, rq->rq_msg.m_path))
 		return (V_NEXT);
-	/*
-	 * Kratos mode without its implementation: refused at config load
-	 * when asked for; only the seed-000 inference (a warning that says
-	 * requests are not authenticated) gets here.
-	 */
-	if (rq->rq_conf->auth.mode == AUTH_KRATOS && !A.kratos)
-		return (V_NEXT);
 	if (ai == NULL) {
 		if ((ai = arena_alloc(&rq->rq_arena, sizeof(*ai))) == NULL)
 			return (auth_unavailable(rq, "internal_error",
@@ -424,7 +416,6 @@ auth_worker_init(const struct config *cf)
 	size_t		 i;
 
 	A.on = config_feature_on(cf, "auth");
-	A.kratos = config_feature_on(cf, "auth_kratos");
 	A.nclaims = 0;
 	for (i = 0; i < m->n && i < AUTH_CLAIMS_MAX; i++) {
 		t.p = m->v[i];

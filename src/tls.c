@@ -26,6 +26,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "certpage.h"
 #include "counters.h"
 #include "log.h"
 #include "tls.h"
@@ -55,6 +56,8 @@ struct tconn {
 };
 
 static SSL_CTX		*sctx;		/* client connections */
+static const struct config *scf;	/* what sctx was built from */
+static uint32_t		 sgen;		/* certpage generation in sctx */
 static SSL_CTX		*cctx;		/* upstream connections */
 static const char	*up_name;	/* upstream host: SNI, verification */
 static int		 up_is_ip;
@@ -221,6 +224,43 @@ client_ctx(const struct config *cf)
 	return (NULL);
 }
 
+/*
+ * The ACME helper published a new certificate (certpage.h): build a
+ * context with it for the connections accepted from now on.  Open
+ * connections hold a reference to the context they started with
+ * (SSL_new), so freeing ours here takes nothing from them: they keep
+ * their certificate and their session until they close.  On failure the
+ * old context stays and this generation is not tried again.
+ */
+static void
+maybe_swap(void)
+{
+	struct tls_cert	*c;
+	SSL_CTX		*n;
+	uint32_t	 gen;
+	size_t		 len;
+	char		*pem, err[256];
+
+	if ((gen = certpage_cert_gen()) == sgen)
+		return;
+	if ((pem = certpage_cert_copy(&len, &gen)) == NULL)
+		return;
+	sgen = gen;
+	c = tls_cert_from_pem(pem, len, scf->tls.domain, err, sizeof(err));
+	explicit_bzero(pem, len);
+	free(pem);
+	if (c == NULL) {
+		log_sys(LOG_LVL_ERROR, "tls.certificate_swap_failed",
+		    "new ACME certificate: %s; keeping the current one", err);
+		return;
+	}
+	if ((n = server_ctx(scf, c)) != NULL) {
+		SSL_CTX_free(sctx);
+		sctx = n;
+	}
+	tls_cert_free(c);
+}
+
 int
 tls_worker_init(const struct config *cf)
 {
@@ -243,6 +283,10 @@ tls_worker_init(const struct config *cf)
 		}
 		if ((sctx = server_ctx(cf, c)) == NULL)
 			return (-1);
+		scf = cf;
+		sgen = 0;
+		if (cf->tls.provider == TLS_PROV_LETSENCRYPT)
+			maybe_swap();
 	}
 	if (cf->upstream.tls && (cctx = client_ctx(cf)) == NULL)
 		return (-1);
@@ -259,6 +303,8 @@ tconn_get(struct endp *ep, int server)
 
 	if (t != NULL)
 		return (t);
+	if (server && scf->tls.provider == TLS_PROV_LETSENCRYPT)
+		maybe_swap();
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return (NULL);
 	if ((s = SSL_new(server == ROLE_SERVER ? sctx :

@@ -45,6 +45,16 @@ struct tls_cert	*tls_cert_load(const struct config *cf, int create,
 void		 tls_cert_free(struct tls_cert *);
 
 /*
+ * Parse plen bytes of PEM: the leaf, its intermediates and its private
+ * key (any order of blocks), checking that the key matches and, when
+ * domain is not NULL, that the leaf names it.  For the ACME helper and
+ * the workers' swap of its certificates.  NULL with err on failure; the
+ * caller owns the result.
+ */
+struct tls_cert	*tls_cert_from_pem(const char *pem, size_t plen,
+		    const char *domain, char *err, size_t errlen);
+
+/*
  * Make c the material workers forked from now on use (NULL: none); the
  * previous one is freed.  Workers already running keep their own copy.
  */

@@ -215,8 +215,10 @@ tls_cert_monitor(const struct config *cf, uint64_t now)
 	static const struct tls_cert *seen;
 	char		 path[PATH_MAX];
 
+	/* The ACME helper watches its own certificate (acme_helper.c). */
 	if (installed == NULL || !cf->tls.cert_monitoring.enabled ||
-	    cf->tls.cert_monitoring.check_interval_ms == 0)
+	    cf->tls.cert_monitoring.check_interval_ms == 0 ||
+	    cf->tls.provider == TLS_PROV_LETSENCRYPT)
 		return;
 	/* A new certificate was checked when it was loaded. */
 	if (seen != installed) {
@@ -382,7 +384,8 @@ reusable(const struct tls_cert *c, const char *domain)
 }
 
 static struct tls_cert *
-selfsigned(const struct config *cf, int create, char *err, size_t len)
+selfsigned(const struct config *cf, int create, int temporary, char *err,
+    size_t len)
 {
 	const char	*dir = cf->tls.storage_path;
 	char		 cp[PATH_MAX], kp[PATH_MAX], why[256];
@@ -426,11 +429,109 @@ selfsigned(const struct config *cf, int create, char *err, size_t len)
 		tls_cert_free(c);
 		return (NULL);
 	}
-	log_sys(LOG_LVL_INFO, "tls.certificate_issued",
-	    "self-signed ECDSA P-256 certificate for %s stored in %s",
+	log_sys(LOG_LVL_INFO, temporary ? "tls.acme_temporary" :
+	    "tls.certificate_issued", "%sself-signed ECDSA P-256 "
+	    "certificate for %s stored in %s", temporary ? "temporary " : "",
 	    cf->tls.domain && *cf->tls.domain ? cf->tls.domain : "localhost",
 	    dir);
 	return (c);
+}
+
+struct tls_cert *
+tls_cert_from_pem(const char *pem, size_t plen, const char *domain,
+    char *err, size_t len)
+{
+	struct tls_cert	*c;
+	BIO		*b;
+	X509		*x;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->tc_chain = sk_X509_new_null()) == NULL) {
+		free(c);
+		seterr(err, len, "out of memory");
+		return (NULL);
+	}
+	/* PEM readers skip blocks of another kind: one pass for the
+	   certificates, one for the key. */
+	if ((b = BIO_new_mem_buf(pem, (int)plen)) == NULL)
+		goto fail;
+	c->tc_leaf = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	while (c->tc_leaf != NULL &&
+	    (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+		if (!sk_X509_push(c->tc_chain, x)) {
+			X509_free(x);
+			break;
+		}
+	BIO_free(b);
+	ERR_clear_error();
+	if (c->tc_leaf == NULL) {
+		seterr(err, len, "no PEM certificate");
+		goto out;
+	}
+	if ((b = BIO_new_mem_buf(pem, (int)plen)) == NULL)
+		goto fail;
+	c->tc_key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	if (c->tc_key == NULL) {
+		seterr(err, len, "no PEM private key");
+		goto out;
+	}
+	if (X509_check_private_key(c->tc_leaf, c->tc_key) != 1) {
+		seterr(err, len, "the private key does not match the "
+		    "certificate");
+		goto out;
+	}
+	if (domain != NULL && X509_check_host(c->tc_leaf, domain, 0, 0,
+	    NULL) != 1) {
+		seterr(err, len, "the certificate does not name %s", domain);
+		goto out;
+	}
+	return (c);
+ fail:
+	seterr(err, len, "out of memory");
+ out:
+	tls_cert_free(c);
+	return (NULL);
+}
+
+/*
+ * The ACME provider: the certificate the helper stored for tls.domain,
+ * or until there is one, a temporary self-signed certificate (made like
+ * the self-signed provider's and kept beside it), so the TLS port serves
+ * from the first start; the helper swaps the real one in when issued.
+ */
+static struct tls_cert *
+acme_stored(const struct config *cf, int create, char *err, size_t len)
+{
+	const char	*dir = cf->tls.storage_path;
+	char		 cp[PATH_MAX], kp[PATH_MAX], why[256];
+	struct tls_cert	*c;
+
+	if (snprintf(cp, sizeof(cp), "%s/%s.crt", dir, cf->tls.domain) >=
+	    (int)sizeof(cp) || snprintf(kp, sizeof(kp), "%s/%s.key", dir,
+	    cf->tls.domain) >= (int)sizeof(kp)) {
+		seterr(err, len, "tls.storage_path %s: too long", dir);
+		return (NULL);
+	}
+	if (access(cp, F_OK) == 0) {
+		c = load_pair(cp, kp, "ACME certificate", "ACME key", why,
+		    sizeof(why));
+		if (c != NULL && X509_check_host(c->tc_leaf, cf->tls.domain,
+		    0, 0, NULL) == 1)
+			return (c);
+		if (c != NULL)
+			snprintf(why, sizeof(why), "%.120s does not name "
+			    "%.120s", cp, cf->tls.domain);
+		tls_cert_free(c);
+		if (create)
+			log_sys(LOG_LVL_WARN, "tls.acme_stored_unusable",
+			    "%s; serving a temporary self-signed certificate "
+			    "until a new one is issued", why);
+	} else if (create)
+		log_sys(LOG_LVL_INFO, "tls.acme_pending", "no ACME "
+		    "certificate for %s in %s yet; serving a temporary "
+		    "self-signed one until it is issued", cf->tls.domain, dir);
+	return (selfsigned(cf, create, 1, err, len));
 }
 
 struct tls_cert *
@@ -447,11 +548,9 @@ tls_cert_load(const struct config *cf, int create, char *err, size_t len)
 			expiry_events(cf, c, cf->tls.cert_path);
 		return (c);
 	case TLS_PROV_SELF_SIGNED:
-		return (selfsigned(cf, create, err, len));
+		return (selfsigned(cf, create, 0, err, len));
 	default:
-		seterr(err, len, "tls.provider: ACME is not implemented in "
-		    "this build");
-		return (NULL);
+		return (acme_stored(cf, create, err, len));
 	}
 }
 

@@ -458,8 +458,10 @@ worker_main(const struct config *cf, int lfd, int slot,
 		start_failed("epoll: %s", strerror(errno));
 	setup_queues(cf);
 	setup_blocks(cf);
-	rl_worker_init(cf);
-	auth_worker_init(cf);
+	rl_worker_init(cf);	/* a failure fails open, logged */
+	/* Authentication fails closed: no worker rather than no checks. */
+	if (auth_worker_init(cf) == -1)
+		start_failed("authentication (auth.mode) cannot start");
 	/* Our own SSL_CTX, from the material the master loaded (STYLE). */
 	if (tls_worker_init(cf) == -1)
 		start_failed("TLS: cannot set up the SSL_CTX");

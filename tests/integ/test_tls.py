@@ -886,19 +886,40 @@ class TestSelfSigned(unittest.TestCase):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def test_acme_refused_as_not_implemented(self):
+    def test_acme_checked_by_t(self):
+        """ACME is built: -t accepts a DNS name, refuses what http-01
+        cannot prove, and a redirect port of 0 (pebble runs the rest in
+        test_acme.py)."""
         tmp = T.new_tmpdir()
         try:
-            cfg = T.base_config(T.free_port(), T.free_port())
-            cfg["tls"] = {"enabled": True, "provider": "letsencrypt",
-                          "domain": "a.example"}
             path = os.path.join(tmp, "t.yaml")
-            with open(path, "w") as f:
-                f.write(T.to_yaml(cfg) + "\n")
-            rc, out, err = T.run_check(path)
+
+            def check(tls, server=None):
+                cfg = T.base_config(T.free_port(), T.free_port())
+                cfg["tls"] = dict({"enabled": True,
+                                   "provider": "letsencrypt",
+                                   "storage_path": tmp}, **tls)
+                cfg["server"].update(server or {})
+                with open(path, "w") as f:
+                    f.write(T.to_yaml(cfg) + "\n")
+                return T.run_check(path)
+
+            rc, out, err = check({"domain": "a.example"},
+                                 {"http_redirect_port": T.free_port()})
+            self.assertEqual(rc, 0, err)
+            rc, out, err = check({"domain": "127.0.0.1"})
             self.assertEqual(rc, 1)
-            self.assertIn("ACME certificates (tls.provider letsencrypt) is "
-                          "not implemented", err)
+            self.assertIn("ACME http-01 needs a DNS name", err)
+            rc, out, err = check({"domain": "*.a.example"})
+            self.assertEqual(rc, 1)
+            rc, out, err = check({"domain": "a.example"},
+                                 {"http_redirect_port": 0})
+            self.assertEqual(rc, 1)
+            self.assertIn("server.http_redirect_port", err)
+            rc, out, err = check({"domain": "a.example",
+                                  "acme_ca_file": tmp + "/none.pem"})
+            self.assertEqual(rc, 1)
+            self.assertIn("tls.acme_ca_file", err)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
