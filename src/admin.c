@@ -35,6 +35,7 @@
 
 #include "vw_autoconf.h"
 #include "admin.h"
+#include "certpage.h"
 #include "config_keys.h"
 #include "counters.h"
 #include "gcra.h"
@@ -263,7 +264,9 @@ probe(const struct config *cf)
 	char	 host[256];
 	int	 port, st = CTR_READY_OK;
 
-	if (cf->tls.enabled && tls_cert_current() == NULL)
+	/* A certificate of the generation, or one ACME published since. */
+	if (cf->tls.enabled && tls_cert_current() == NULL &&
+	    certpage_cert_gen() == 0)
 		st = CTR_READY_NO_CERT;
 	else if (!reachable(cf->upstream.host, cf->upstream.port, 1000))
 		st = CTR_READY_UPSTREAM;
