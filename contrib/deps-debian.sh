@@ -11,7 +11,7 @@ set -eu
 
 pkgs="build-essential autoconf automake pkg-config
 libssl-dev libyaml-dev libmicrohttpd-dev liblmdb-dev libjansson-dev
-libhiredis-dev libcurl4-openssl-dev check
+libhiredis-dev libcurl4-openssl-dev libpcre2-dev check
 clang libclang-rt-14-dev
 python3 python3-yaml mandoc shellcheck ca-certificates procps
 redis-server pebble prometheus"

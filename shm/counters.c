@@ -175,6 +175,13 @@ counters_tunnel(struct vw_counters *c, int delta)
 }
 
 void
+counters_waf(struct vw_counters *c, int rule, int blocked)
+{
+	if (c != NULL && rule >= 0 && rule < CTR_WAF_RULES)
+		c->c_waf[blocked ? 1 : 0][rule]++;
+}
+
+void
 counters_sum(const struct vw_counters *base, struct vw_counters *out)
 {
 	int	 i, j;
@@ -201,6 +208,10 @@ counters_sum(const struct vw_counters *base, struct vw_counters *out)
 		out->c_csrf_blocks += base[i].c_csrf_blocks;
 		for (j = 0; j < 4 * CTR_AUTH_REASONS; j++)
 			(&out->c_auth[0][0])[j] += (&base[i].c_auth[0][0])[j];
+		for (j = 0; j < CTR_WAF_RULES; j++) {
+			out->c_waf[0][j] += base[i].c_waf[0][j];
+			out->c_waf[1][j] += base[i].c_waf[1][j];
+		}
 		/* Gauges: a dead owner's last values mean nothing. */
 		if (base[i].c_pid > 0) {
 			out->c_conns_open += base[i].c_conns_open;

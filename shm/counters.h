@@ -13,6 +13,7 @@
 
 #define CTR_SLOTS	256
 #define CTR_AUTH_REASONS 9	/* counters_auth_reasons[] */
+#define CTR_WAF_RULES	32	/* >= waf_rule_count() */
 
 struct vw_counters {
 	uint64_t	 c_requests[6];	/* by status class: 1xx..5xx, other */
@@ -54,6 +55,10 @@ struct vw_counters {
 	int32_t		 c_ready;		/* admin: CTR_READY_* */
 	uint64_t	 c_ready_at;		/* admin: util_now_ms of it */
 	uint64_t	 c_ready_asked;		/* anyone: last /ready served */
+	/* WAF detections by mode (0 detect, 1 block) and rule (index of
+	   waf_rule_name(), < CTR_WAF_RULES): the admin process serves
+	   vibewarden_waf_detections_total{rule,mode}. */
+	uint64_t	 c_waf[2][CTR_WAF_RULES];
 } __attribute__((aligned(64)));
 
 /* Readiness as the admin process last probed it. */
@@ -147,6 +152,8 @@ void	 counters_request(struct vw_counters *c, int status, uint64_t bytes,
 	    uint64_t dur_ms);
 void	 counters_conn(struct vw_counters *c, int delta);
 void	 counters_tunnel(struct vw_counters *c, int delta);
+/* One WAF detection of rule (waf.h index); blocked: in block mode. */
+void	 counters_waf(struct vw_counters *c, int rule, int blocked);
 
 /*
  * One request in slot c's per-request counters: meth is an enum

@@ -1853,12 +1853,17 @@ check_rate(struct ctx *c)
 		    "redis needs rate_limit.redis.url or .address");
 	if (!r->enabled)
 		return;
-	/* No TLS client for Redis yet: never talk to it in clear instead. */
+	/*
+	 * hiredis has a TLS client from 1.0 on; Debian 12 ships 0.14.  Never
+	 * talk to a rediss:// server in clear instead.
+	 */
 	if (r->store == RL_STORE_REDIS && r->redis.url != NULL &&
 	    strncmp(r->redis.url, "rediss://", 9) == 0)
 		key_diag(c, key_find("rate_limit.redis.url"), 1,
-		    "rate_limit.redis.url: rediss:// (TLS) is not implemented "
-		    "in this build");
+		    "rate_limit.redis.url: rediss:// (TLS) needs hiredis 1.0 "
+		    "or later, this build has no TLS client for Redis; reach "
+		    "it through a local TLS tunnel (stunnel, spiped) with "
+		    "redis:// on loopback");
 	if (r->store == RL_STORE_REDIS && r->redis.pool_size > 1)
 		key_diag(c, key_find("rate_limit.redis.pool_size"), 0,
 		    "rate_limit.redis.pool_size is ignored: each worker keeps "

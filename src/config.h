@@ -41,6 +41,7 @@ enum kratos_down { KRATOS_DOWN_503, KRATOS_DOWN_ALLOW_PUBLIC };
 enum rl_store { RL_STORE_MEMORY, RL_STORE_REDIS };
 enum ipf_mode { IPF_BLOCKLIST, IPF_ALLOWLIST };
 enum waf_mode { WAF_DETECT, WAF_BLOCK };
+enum waf_engine { WAF_ENGINE_BUILTIN, WAF_ENGINE_MODSECURITY };
 enum otlp_proto { OTLP_HTTP, OTLP_GRPC };
 
 struct cf_server {
@@ -295,6 +296,7 @@ struct cf_cors {
 struct cf_waf {
 	int		 enabled;		/* true */
 	enum waf_mode	 mode;			/* detect */
+	enum waf_engine	 engine;		/* builtin */
 	struct {
 		int		 sqli, xss, path_traversal,
 				 command_injection;	/* all true */

@@ -70,6 +70,10 @@ static const struct ename e_ipf[] = {
 static const struct ename e_waf[] = {
 	{ "detect", WAF_DETECT }, { "block", WAF_BLOCK }, { NULL, 0 }
 };
+static const struct ename e_wafeng[] = {
+	{ "builtin", WAF_ENGINE_BUILTIN },
+	{ "modsecurity", WAF_ENGINE_MODSECURITY }, { NULL, 0 }
+};
 static const struct ename e_otlp[] = {
 	{ "http", OTLP_HTTP }, { "grpc", OTLP_GRPC }, { NULL, 0 }
 };
@@ -363,6 +367,7 @@ const struct key config_keys[] = {
 
 	KB("waf.enabled", waf.enabled, "true"),
 	KE("waf.mode", waf.mode, "detect", e_waf),
+	KE("waf.engine", waf.engine, "builtin", e_wafeng),
 	KB("waf.rules.sqli", waf.rules.sqli, "true"),
 	KB("waf.rules.xss", waf.rules.xss, "true"),
 	KB("waf.rules.path_traversal", waf.rules.path_traversal, "true"),
@@ -504,6 +509,12 @@ on_waf(const struct config *c)
 }
 
 static int
+on_modsec(const struct config *c)
+{
+	return (c->waf.enabled && c->waf.engine == WAF_ENGINE_MODSECURITY);
+}
+
+static int
 on_csrf(const struct config *c)
 {
 	return (c->csrf.enabled);
@@ -597,7 +608,10 @@ struct feature config_features[] = {
 	{ "cors", { "cors.enabled" }, "CORS", "cors.enabled: false",
 	    "no CORS headers are sent", 1, 1, on_cors },
 	{ "waf", { "waf.mode", "waf.enabled" }, "the WAF block mode",
-	    "waf.mode: detect", "attacks are not blocked", 1, 0, on_waf },
+	    "waf.mode: detect", "attacks are not blocked", 1, 1, on_waf },
+	{ "waf_modsecurity", { "waf.engine" }, "the modsecurity WAF engine",
+	    "waf.engine: builtin", "the WAF does not run", 1, 0,
+	    on_modsec },
 	{ "csrf", { "csrf.enabled" }, "CSRF protection",
 	    "csrf.enabled: false", "cross-site requests are not rejected",
 	    1, 1, on_csrf },

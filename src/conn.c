@@ -28,6 +28,7 @@
 #include "ratelimit.h"
 #include "upstream.h"
 #include "util.h"
+#include "waf.h"
 #include "worker.h"
 
 #define ACCEPT_BATCH	32
@@ -265,6 +266,8 @@ conn_grow_inbuf(struct conn *cn, size_t cap)
 }
 
 static void	 emit_log(struct conn *, struct req *);
+static void	 waf_fields(struct logev *, struct req *,
+		    const struct waf_det *);
 
 /* The request's counters in this worker's slot (counters.h): no locks. */
 static void
@@ -309,7 +312,7 @@ static const char *const ev_names[EV__COUNT] = {
 	"upstream.timeout", "upstream.error", "worker.fd_exhausted",
 	"rate_limit.blocked", "upstream.unavailable", "ip_filter.blocked",
 	"csrf.blocked", "maintenance.request_blocked",
-	"webhook.signature_invalid", "auth.denied"
+	"webhook.signature_invalid", "auth.denied", "audit.waf.blocked"
 };
 
 /* SPEC.md 11: one event per request, then the counters. */
@@ -329,6 +332,57 @@ conn_log_request(struct conn *cn)
 		req_log(cn, cn->cn_req);
 }
 
+/*
+ * One audit.waf.detection per detection of a request in detect mode
+ * (before its own event), and the counters by rule and mode.  A blocked
+ * request's one detection goes in its audit.waf.blocked event instead.
+ */
+static void
+emit_waf(struct req *rq)
+{
+	struct logev	 le;
+	struct waf_det	*d, *rev = NULL, *next;
+
+	/* Oldest first, as found. */
+	for (d = rq->rq_wafdet; d != NULL; d = next) {
+		next = d->wd_next;
+		d->wd_next = rev;
+		rev = d;
+	}
+	rq->rq_wafdet = rev;
+	for (d = rq->rq_wafdet; d != NULL; d = d->wd_next) {
+		counters_waf(W.w_ctr, d->wd_rule, d->wd_blocked);
+		if (d->wd_blocked)
+			continue;
+		logev_init(&le, LOG_LVL_WARN, "medium", "policy",
+		    "audit.waf.detection");
+		if (!log_enabled(le.le_level))
+			continue;
+		logev_summary(&le, "WAF %s in %s %.*s (detect mode)",
+		    waf_rule_name(d->wd_rule), d->wd_loc,
+		    (int)(d->wd_name.len > 64 ? 64 : d->wd_name.len),
+		    d->wd_name.p ? d->wd_name.p : "");
+		waf_fields(&le, rq, d);
+		logev_str(&le, "method", rq->rq_lmethod.p, rq->rq_lmethod.len);
+		logev_str(&le, "path", rq->rq_lpath.p, rq->rq_lpath.len);
+		logev_cstr(&le, "client_ip", rq->rq_cip);
+		le.le_request_id = rq->rq_id[0] ? rq->rq_id : NULL;
+		le.le_actor_ip = rq->rq_cip;
+		le.le_outcome = "allowed";
+		logev_emit(&le);
+	}
+}
+
+static void
+waf_fields(struct logev *le, struct req *rq, const struct waf_det *d)
+{
+	logev_cstr(le, "rule", waf_rule_name(d->wd_rule));
+	logev_cstr(le, "category", d->wd_cat);
+	logev_cstr(le, "location", d->wd_loc);
+	logev_str(le, "parameter", d->wd_name.p, d->wd_name.len);
+	logev_str(le, "value", d->wd_value.p, d->wd_value.len);
+}
+
 static void
 emit_log(struct conn *cn, struct req *rq)
 {
@@ -340,9 +394,12 @@ emit_log(struct conn *cn, struct req *rq)
 			    rq->rq_event == EV_FD_EXHAUSTED;
 	const char	*sev = bad || rq->rq_event == EV_RATE_LIMITED ||
 			    rq->rq_event == EV_IP_BLOCKED ||
-			    rq->rq_event == EV_CSRF_BLOCKED ? "medium" : "info";
+			    rq->rq_event == EV_CSRF_BLOCKED ||
+			    rq->rq_event == EV_WAF_BLOCKED ? "medium" : "info";
 
 	count_request(rq, st, dur);
+	if (rq->rq_wafdet != NULL)
+		emit_waf(rq);
 	if (!W.w_conf->log.access_log && rq->rq_event == EV_PROXIED &&
 	    st < 500)
 		return;
@@ -377,6 +434,8 @@ emit_log(struct conn *cn, struct req *rq)
 		logev_cstr(&le, "limit_type", rq->rq_rlkind);
 	if (rq->rq_event == EV_IP_BLOCKED)
 		logev_cstr(&le, "mode", ipfilter_mode());
+	if (rq->rq_event == EV_WAF_BLOCKED && rq->rq_wafdet != NULL)
+		waf_fields(&le, rq, rq->rq_wafdet);
 	le.le_request_id = rq->rq_id[0] ? rq->rq_id : NULL;
 	le.le_actor_ip = rq->rq_cip;
 	le.le_outcome = rq->rq_event == EV_BLOCKED ||
@@ -384,7 +443,8 @@ emit_log(struct conn *cn, struct req *rq)
 	    rq->rq_event == EV_CSRF_BLOCKED ||
 	    rq->rq_event == EV_MAINTENANCE ||
 	    rq->rq_event == EV_WEBHOOK_INVALID ||
-	    rq->rq_event == EV_AUTH_DENIED ? "blocked" :
+	    rq->rq_event == EV_AUTH_DENIED ||
+	    rq->rq_event == EV_WAF_BLOCKED ? "blocked" :
 	    rq->rq_event == EV_RATE_LIMITED ? "rate_limited" :
 	    bad ? "failed" : "allowed";
 	logev_emit(&le);

@@ -21,6 +21,7 @@
 #include "counters.h"
 #include "metrics.h"
 #include "resil.h"
+#include "waf.h"
 
 /* ------------------------------------------------------- path_pattern */
 
@@ -351,6 +352,29 @@ render_http(struct mbuf *m, const struct config *cf,
 		}
 }
 
+/* vibewarden_waf_detections_total{rule,mode} (the original's labels). */
+static void
+render_waf(struct mbuf *m, const struct config *cf,
+    const struct vw_counters *sum)
+{
+	const char	*name;
+	int		 i, j, n = waf_rule_count();
+
+	if (!cf->waf.enabled)
+		return;
+	mb_printf(m, "# HELP vibewarden_waf_detections_total Requests the WAF "
+	    "matched, by rule and mode (detect or block).\n"
+	    "# TYPE vibewarden_waf_detections_total counter\n");
+	for (i = 0; i < 2; i++)
+		for (j = 0; j < n && j < CTR_WAF_RULES; j++)
+			if (sum->c_waf[i][j] != 0 &&
+			    (name = waf_rule_name(j)) != NULL)
+				mb_printf(m, "vibewarden_waf_detections_total{"
+				    "rule=\"%s\",mode=\"%s\"} %llu\n", name,
+				    i ? "block" : "detect",
+				    (unsigned long long)sum->c_waf[i][j]);
+}
+
 /* vibewarden_auth_decisions_total{mode,decision,reason}, when auth is on. */
 static void
 render_auth(struct mbuf *m, const struct config *cf,
@@ -428,6 +452,7 @@ metrics_render(const struct config *cf, const struct vw_counters *base,
 	free(h);
 	render_table(&m, cf, &sum);
 	render_auth(&m, cf, &sum);
+	render_waf(&m, cf, &sum);
 	render_resil(&m, cf);
 	if (ex != NULL && ex->me_have_shm)
 		mb_printf(&m, "# HELP vibewarden_shm_used_bytes Bytes of the "

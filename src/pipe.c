@@ -25,6 +25,7 @@ static stage_fn *const stages[] = {
 	stage_ratelimit_ip,	/* 8 per-IP rate limit */
 	stage_ctype,		/* content type 415: the first check of the
 				   WAF step (9) */
+	stage_waf,		/* 9 WAF (body: stage_waf_body) */
 	stage_csrf,		/* 10 CSRF */
 	stage_webhook,		/* webhook signature 401: after the WAF and
 				   CSRF (10), before auth (11), as the
@@ -46,6 +47,14 @@ pipe_run(struct req *rq)
 		if (v != V_NEXT)
 			return (v);
 	}
+	return (V_NEXT);
+}
+
+enum verdict
+pipe_body(struct req *rq, const char *p, size_t len)
+{
+	if (rq->rq_bodyck & (RB_WAF_FORM | RB_WAF_JSON))
+		return (stage_waf_body(rq, p, len));
 	return (V_NEXT);
 }
 

@@ -63,6 +63,19 @@ enum verdict	 stage_maint(struct req *);	/* maintenance 503 */
 enum verdict	 stage_input(struct req *);	/* input validation 400 */
 enum verdict	 stage_ctype(struct req *);	/* content type 415 */
 enum verdict	 stage_webhook(struct req *);	/* webhook signature 401 */
+enum verdict	 stage_waf(struct req *);	/* 9 WAF: query, headers */
+
+/*
+ * Body checks a stage asked for (rq->rq_bodyck): run once proxy.c
+ * buffer_body() holds the first bytes of the body (at least 8 KiB, or the
+ * whole body when shorter), before the upstream is connected; p is the
+ * payload without chunk framing.  V_NEXT or V_DONE.
+ */
+enum verdict	 pipe_body(struct req *rq, const char *p, size_t len);
+enum verdict	 stage_waf_body(struct req *, const char *, size_t);
+
+/* Compile this worker's WAF rules from cf; 0, or -1 with *errstr. */
+int		 stage_waf_init(const struct config *cf, const char **errstr);
 
 /*
  * Response phase: append the configured security headers to a response

@@ -35,6 +35,8 @@ static const char continue100[] = "HTTP/1.1 100 Continue\r\n\r\n";
  * that may be retried raises its rq_hold to RESIL_HOLD (resil.h).
  */
 #define BODY_BUFFER	16384
+/* Body bytes a body check (pipe_body(): the WAF) sees. */
+#define BODY_CHECK	8192
 
 /* ------------------------------------------------------------ flows */
 
@@ -714,11 +716,54 @@ proxy_start(struct conn *cn)
 		rq->rq_hold = RESIL_HOLD;
 	/* The chunked pre-scan above goes on where it stopped. */
 	if (f->fl_mode != FL_NONE && (f->fl_mode == FL_CHUNKED ||
-	    f->fl_remain <= rq->rq_hold))
+	    f->fl_remain <= rq->rq_hold || rq->rq_bodyck))
 		rq->rq_flags |= RQ_BUFFERING;
 	else if (first_attempt(cn, &r) == -1)
 		return (r);
 	return (proxy_run(cn));
+}
+
+/*
+ * The first BODY_CHECK payload bytes of the held body for pipe_body(): in
+ * place for Content-Length, an arena copy without the chunk framing for
+ * a chunked body.  *len is 0 when nothing is held (or no memory).
+ */
+static const char *
+held_body(struct req *rq, const struct buf *b, size_t *len)
+{
+	const char	*p = b->b_data + b->b_start;
+	size_t		 avail = buf_avail(b), off = 0, used, doff, dlen;
+	struct chunked	 ck;
+	enum chunk_rc	 rc;
+	char		*out;
+
+	*len = 0;
+	if (rq->rq_fwd.fl_mode == FL_LENGTH) {
+		*len = avail < rq->rq_fwd.fl_remain ? avail :
+		    (size_t)rq->rq_fwd.fl_remain;
+		if (*len > BODY_CHECK)
+			*len = BODY_CHECK;
+		return (p);
+	}
+	if ((out = arena_alloc(&rq->rq_arena, BODY_CHECK)) == NULL)
+		return (NULL);
+	chunked_init(&ck);
+	while (off < avail && *len < BODY_CHECK) {
+		rc = chunked_step(&ck, p + off, avail - off, &used, &doff,
+		    &dlen);
+		if (rc == CK_DATA) {
+			if (dlen > BODY_CHECK - *len)
+				dlen = BODY_CHECK - *len;
+			memcpy(out + *len, p + off + doff, dlen);
+			*len += dlen;
+		}
+		if (rc != CK_DATA && rc != CK_NEED)
+			break;
+		off += used;
+		if (used == 0)
+			break;
+	}
+	return (out);
 }
 
 /*
@@ -727,7 +772,10 @@ proxy_start(struct conn *cn)
  * holds no upstream connection: a Content-Length up to rq_hold, and a
  * chunked body until it ends or rq_hold bytes of it are here (a longer
  * one streams from then on).  rq_hold is BODY_BUFFER, or RESIL_HOLD for a
- * request that may be retried, so that its body can be sent again.
+ * request that may be retried, so that its body can be sent again.  A
+ * stage that reads the first body bytes (rq_bodyck: the WAF) has a longer
+ * Content-Length body held the same way, up to rq_hold, and pipe_body()
+ * sees its first BODY_CHECK bytes before anything is connected.
  * Returns 1 when the upstream may be connected, 0 to wait for the client,
  * -1 when the client went away, -2 for malformed chunk framing, -3 for a
  * chunked body over body_size.
@@ -1369,6 +1417,17 @@ proxy_run(struct conn *cn)
 			return (PR_AGAIN);
 		}
 		rq->rq_flags &= ~RQ_BUFFERING;
+		if (rq->rq_bodyck) {
+			const char	*p;
+			size_t		 n;
+
+			p = held_body(rq, &cn->cn_ep.ep_in, &n);
+			if (pipe_body(rq, p, n) == V_DONE) {
+				/* Answered (req_fail): no upstream. */
+				conn_own_response(cn);
+				return (PR_DONE);
+			}
+		}
 		if (first_attempt(cn, &r) == -1)
 			return (r);
 		up = cn->cn_up;

@@ -46,6 +46,7 @@ enum rq_event {
 	EV_WEBHOOK_INVALID,	/* webhook.signature_invalid (401) */
 	EV_AUTH_DENIED,		/* auth.denied: 401, 302 to login, 403,
 				   503 provider unavailable */
+	EV_WAF_BLOCKED,		/* audit.waf.blocked (403) */
 	EV__COUNT
 };
 
@@ -85,6 +86,17 @@ struct upconn;
 struct req;
 struct auth_ident;
 struct kratos_wait;
+
+/* A WAF detection kept for the log (stage_waf.c; arena copies). */
+struct waf_det {
+	struct waf_det	*wd_next;	/* newest first */
+	int		 wd_rule;	/* waf_rule_name() index */
+	int		 wd_blocked;	/* block mode: the 403's cause */
+	const char	*wd_cat;	/* static */
+	const char	*wd_loc;	/* static */
+	struct vw_str	 wd_name;	/* parameter name (<= 128 bytes) */
+	struct vw_str	 wd_value;	/* first 64 bytes of the value */
+};
 
 enum cn_state {
 	CS_HEAD,	/* reading a request head (or idle keep-alive) */
@@ -158,6 +170,10 @@ struct upconn {
 #define RQ_BADHEAD	0x20	/* rejected before its framing was known */
 #define RQ_BUFFERING	0x80	/* reading a small body before
 				   connecting (proxy.c buffer_body) */
+/* struct req.rq_bodyck: who reads the held body (proxy.c, pipe_body) */
+#define RB_WAF_FORM	0x01	/* the WAF, as a form */
+#define RB_WAF_JSON	0x02	/* the WAF, as JSON */
+
 #define RQ_TRUSTED_PEER	0x40	/* peer in server.trusted_proxies: its
 				   X-Forwarded-For is appended to */
 #define RQ_BACKOFF	0x100	/* waiting for a retry (rq_btimer) */
@@ -268,6 +284,14 @@ struct req {
 	uint64_t		 rq_holdmax;
 	const char		*rq_held;
 	size_t			 rq_heldlen;
+
+	/*
+	 * Who reads the first body bytes that buffer_body() holds before
+	 * connecting (RB_*, pipe_body()), and the WAF's detections.
+	 */
+	unsigned		 rq_bodyck;
+	struct waf_det		*rq_wafdet;	/* WAF detections to log */
+	unsigned		 rq_nwafdet;
 
 	struct chunked		 rq_preck;	/* chunked body read before
 						   connecting (proxy.c) */

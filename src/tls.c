@@ -303,7 +303,7 @@ tconn_get(struct endp *ep, int server)
 
 	if (t != NULL)
 		return (t);
-	if (server && scf->tls.provider == TLS_PROV_LETSENCRYPT)
+	if (server == ROLE_SERVER && scf->tls.provider == TLS_PROV_LETSENCRYPT)
 		maybe_swap();
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return (NULL);

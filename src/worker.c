@@ -408,6 +408,7 @@ worker_main(const struct config *cf, int lfd, int slot,
 	struct sigaction	 sa;
 	sigset_t		 block, waitmask;
 	uint64_t		 deadline = 0;
+	const char		*errstr = "?";
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	util_setproctitle("worker");
@@ -462,6 +463,8 @@ worker_main(const struct config *cf, int lfd, int slot,
 	/* Authentication fails closed: no worker rather than no checks. */
 	if (auth_worker_init(cf) == -1)
 		start_failed("authentication (auth.mode) cannot start");
+	if (stage_waf_init(cf, &errstr) == -1)
+		start_failed("WAF rules: %s", errstr);
 	/* Our own SSL_CTX, from the material the master loaded (STYLE). */
 	if (tls_worker_init(cf) == -1)
 		start_failed("TLS: cannot set up the SSL_CTX");

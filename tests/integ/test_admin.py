@@ -426,7 +426,18 @@ class AdminTest(unittest.TestCase):
                     ("Content-Length", "0")])
             self.assertEqual(r.status, 403)
             self.assertEqual(r.json()["error"], "csrf_rejected")
+        # The WAF (on by default, detect mode) lets an attack through.
+        r = fx.get("/status/200?id=1%27%20OR%20%271%27%3D%271%27--",
+                   "127.0.7.3")
+        self.assertEqual(r.status, 200)
+
+        def waf(ms):
+            return sum(v for (n, lab), v in ms.items()
+                       if n == "vibewarden_waf_detections_total" and
+                       ("mode", "detect") in lab)
+
         def check(m1):
+            self.assertEqual(waf(m1) - waf(m0), 1)
             for name in ("vibewarden_ip_filter_blocks_total",
                          "vibewarden_csrf_blocks_total"):
                 self.assertEqual(val(m1, name) - val(m0, name), 3, name)

@@ -22,7 +22,7 @@ static char	 strip[1200];	/* directory cut from file names in lines */
 static struct cfg_diags diags;
 
 static const char *const no_features[] = {
-	"acme", "waf", "admin", "telemetry", "otlp", NULL
+	"acme", "waf_modsecurity", "admin", "telemetry", "otlp", NULL
 };
 
 static void
@@ -859,10 +859,10 @@ END_TEST
 START_TEST(t_features)
 {
 	ck_assert_ptr_null(load("tls:\n  provider: letsencrypt\n"
-	    "  domain: a.example\nwaf:\n  mode: block\n"
+	    "  domain: a.example\nwaf:\n  engine: modsecurity\n"
 	    "ip_filter:\n  enabled: true\n"));
-	HAS("t.yaml:5:9: error: waf.mode: the WAF block mode is not "
-	    "implemented in this build; set waf.mode: detect");
+	HAS("t.yaml:5:11: error: waf.engine: the modsecurity WAF engine is "
+	    "not implemented in this build; set waf.engine: builtin");
 	/* Implemented: no diagnostic about the IP filter or ACME. */
 	NERR(1);
 	ck_assert_ptr_null(strstr(lines, "ip_filter"));
