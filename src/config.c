@@ -2105,6 +2105,70 @@ check_rhdr(struct ctx *c)
 }
 
 /*
+ * The other values that become response header lines as they are (the
+ * security headers, the CSP lists, the CORS lists): a CR or LF in one
+ * would end its line and start another, a header the operator never
+ * wrote, on every response.
+ */
+static void
+one_line(struct ctx *c, const char *key, const char *v)
+{
+	if (v != NULL && strpbrk(v, "\r\n") != NULL)
+		key_diag(c, key_find(key), 1, "%s: a value cannot span lines",
+		    key);
+}
+
+static void
+one_line_list(struct ctx *c, const char *key, const struct strlist *l)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->n; i++)
+		one_line(c, key, l->v[i]);
+}
+
+static void
+check_header_values(struct ctx *c)
+{
+	const struct cf_security_headers *sh = &c->cfg->security_headers;
+	const struct cf_csp	*p = &sh->csp;
+	const struct cf_cors	*co = &c->cfg->cors;
+
+	one_line(c, "security_headers.content_security_policy",
+	    sh->content_security_policy);
+	one_line(c, "security_headers.referrer_policy", sh->referrer_policy);
+	one_line(c, "security_headers.permissions_policy",
+	    sh->permissions_policy);
+	one_line(c, "security_headers.cross_origin_opener_policy",
+	    sh->cross_origin_opener_policy);
+	one_line(c, "security_headers.cross_origin_resource_policy",
+	    sh->cross_origin_resource_policy);
+	one_line(c, "security_headers.permitted_cross_domain_policies",
+	    sh->permitted_cross_domain_policies);
+#define CSPL(n)	one_line_list(c, "security_headers.csp." #n, &p->n)
+	CSPL(default_src);
+	CSPL(script_src);
+	CSPL(style_src);
+	CSPL(img_src);
+	CSPL(connect_src);
+	CSPL(font_src);
+	CSPL(frame_src);
+	CSPL(media_src);
+	CSPL(object_src);
+	CSPL(manifest_src);
+	CSPL(worker_src);
+	CSPL(child_src);
+	CSPL(form_action);
+	CSPL(frame_ancestors);
+	CSPL(base_uri);
+#undef CSPL
+	one_line_list(c, "cors.allowed_origins", &co->allowed_origins);
+	one_line_list(c, "cors.allowed_methods", &co->allowed_methods);
+	one_line_list(c, "cors.allowed_headers", &co->allowed_headers);
+	one_line_list(c, "cors.exposed_headers", &co->exposed_headers);
+}
+
+/*
  * webhooks.signature_verification: each secret is read from the
  * environment at start-up and on reload, so a missing one is found by -t.
  */
@@ -2273,6 +2337,7 @@ config_load(const char *path, char *const *envp, struct cfg_diags *diags)
 	check_proxies(&c);
 	check_misc(&c);
 	check_rhdr(&c);
+	check_header_values(&c);
 	check_webhooks(&c);
 	check_features(&c);
  done:
