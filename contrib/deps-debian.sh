@@ -14,7 +14,7 @@ libssl-dev libyaml-dev libmicrohttpd-dev liblmdb-dev libjansson-dev
 libhiredis-dev libcurl4-openssl-dev libpcre2-dev check
 clang libclang-rt-14-dev
 python3 python3-yaml mandoc shellcheck ca-certificates procps
-redis-server pebble"
+redis-server pebble prometheus"
 
 if [ "$(id -u)" -eq 0 ]; then
 	run=

@@ -36,6 +36,7 @@
 #include "auth.h"
 #include "config.h"
 #include "config_keys.h"
+#include "counters.h"
 #include "http_parse.h"
 
 /* Bounds that keep a hostile file from costing more than a few MB. */
@@ -1987,11 +1988,19 @@ check_misc(struct ctx *c)
 				key_diag(c, key_find("cors.allow_credentials"),
 				    1, "cors.allow_credentials: true cannot be "
 				    "used with allowed_origins '*'");
+	/* The admin listener speaks plain HTTP (admin.c), TLS or not. */
 	if ((cfg->admin.token != NULL || cfg->admin.token_file != NULL) &&
-	    !is_loopback(cfg->admin.listen) && !cfg->tls.enabled)
+	    !is_loopback(cfg->admin.listen))
 		key_diag(c, key_find("admin.listen"), 0, "admin.listen %s is "
-		    "not loopback and TLS is off: the admin token crosses the "
-		    "network in clear text", cfg->admin.listen);
+		    "not loopback and the admin listener has no TLS: the admin "
+		    "token crosses the network in clear text",
+		    cfg->admin.listen);
+	if (cfg->admin.enabled && (cfg->admin.token == NULL ||
+	    cfg->admin.token[0] == '\0') && (cfg->admin.token_file == NULL ||
+	    cfg->admin.token_file[0] == '\0'))
+		key_diag(c, key_find("admin.enabled"), 0, "admin.enabled "
+		    "without admin.token or admin.token_file: the admin API "
+		    "stays off (404)");
 	if (cfg->server.http_redirect_port == cfg->server.port)
 		key_diag(c, key_find("server.http_redirect_port"), 1,
 		    "server.http_redirect_port is the same as server.port");
@@ -2023,6 +2032,15 @@ check_misc(struct ctx *c)
 		key_diag(c, key_find("upstream.health.path"), 1,
 		    "upstream.health.path is required when health checks are "
 		    "enabled");
+	/* Metric labels: counters.h keeps CTR_PATTERNS_MAX per slot. */
+	if (cfg->telemetry.path_patterns.n > CTR_PATTERNS_MAX)
+		key_diag(c, key_find("telemetry.path_patterns"), 1,
+		    "telemetry.path_patterns: at most %d patterns",
+		    CTR_PATTERNS_MAX);
+	for (i = 0; i < cfg->telemetry.path_patterns.n; i++)
+		if (cfg->telemetry.path_patterns.v[i][0] != '/')
+			key_diag(c, key_find("telemetry.path_patterns"), 1,
+			    "telemetry.path_patterns[%zu] must start with /", i);
 	if (cfg->upstream.health.enabled && cfg->upstream.health.path !=
 	    NULL && (cfg->upstream.health.path[0] != '/' ||
 	    strpbrk(cfg->upstream.health.path, " \t\r\n") != NULL))

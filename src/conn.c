@@ -22,6 +22,7 @@
 #include "kratos.h"
 #include "errresp.h"
 #include "log.h"
+#include "metrics.h"
 #include "pipe.h"
 #include "proxy.h"
 #include "ratelimit.h"
@@ -272,6 +273,44 @@ static void	 emit_log(struct conn *, struct req *);
 static void	 waf_fields(struct logev *, struct req *,
 		    const struct waf_det *);
 
+/* The request's counters in this worker's slot (counters.h): no locks. */
+static void
+count_request(struct req *rq, int st, uint64_t dur)
+{
+	struct vw_counters	*c = W.w_ctr;
+	int			 m;
+
+	if (c == NULL)
+		return;
+	counters_request(c, st, rq->rq_back.fl_bytes, dur);
+	counters_http(c, rq->rq_meth, metrics_path_index(
+	    &W.w_conf->telemetry.path_patterns, rq->rq_lpath), st, dur);
+	if (rq->rq_event == EV_UPSTREAM_ERROR ||
+	    rq->rq_event == EV_FD_EXHAUSTED)
+		c->c_upstream_errors++;
+	else if (rq->rq_event == EV_UPSTREAM_TIMEOUT)
+		c->c_upstream_timeouts++;
+	else if (rq->rq_event == EV_UNAVAILABLE)
+		c->c_unavailable++;
+	else if (rq->rq_event == EV_IP_BLOCKED)
+		c->c_ip_blocks++;
+	else if (rq->rq_event == EV_CSRF_BLOCKED)
+		c->c_csrf_blocks++;
+	else if (rq->rq_event == EV_RATE_LIMITED && rq->rq_rlkind != NULL)
+		c->c_rl_hits[rq->rq_rlkind[0] == 'i' ? 0 :
+		    rq->rq_rlkind[0] == 'u' ? 1 : 2]++;
+	/*
+	 * Authentication: refusals by reason, and requests let in with an
+	 * identity, whatever came after (public paths are no decision).
+	 */
+	m = W.w_conf->auth.mode;
+	if (m > 0 && m < 4 && rq->rq_event == EV_AUTH_DENIED)
+		c->c_auth[m][counters_auth_reason(rq->rq_authwhy != NULL ?
+		    rq->rq_authwhy : "other")]++;
+	else if (m > 0 && m < 4 && rq->rq_uid.len > 0)
+		c->c_auth[m][0]++;
+}
+
 static const char *const ev_names[EV__COUNT] = {
 	"request.proxied", "request.blocked", "request.internal",
 	"upstream.timeout", "upstream.error", "worker.fd_exhausted",
@@ -362,7 +401,7 @@ emit_log(struct conn *cn, struct req *rq)
 			    rq->rq_event == EV_CSRF_BLOCKED ||
 			    rq->rq_event == EV_WAF_BLOCKED ? "medium" : "info";
 
-	counters_request(W.w_ctr, st, rq->rq_back.fl_bytes, dur);
+	count_request(rq, st, dur);
 	if (rq->rq_wafdet != NULL)
 		emit_waf(rq);
 	if (!W.w_conf->log.access_log && rq->rq_event == EV_PROXIED &&
@@ -670,6 +709,9 @@ conn_accept(int lfd)
 		W.w_accept_logged = 0;
 		if (ipaddr_from_sa(&ss, &peer) == 0 &&
 		    ipfilter_peer_refused(&peer)) {
+			if (W.w_ctr != NULL)	/* counted before the
+						   peer can see it */
+				W.w_ctr->c_ip_blocks++;
 			close(fd);	/* before any TLS or HTTP */
 			log_peer_refused(&peer);
 			continue;

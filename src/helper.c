@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "acme.h"
+#include "admin.h"
 #include "auth.h"
 #include "counters.h"
 #include "health.h"
@@ -47,6 +48,7 @@ test_main(const struct config *cf)
 
 const struct helper_kind	 helper_kinds[] = {
 	{ "testjob", test_wanted, test_main },
+	{ "admin", admin_wanted, admin_main },
 	{ "health", health_wanted, health_main },
 	{ "jwks", jwks_job_wanted, jwks_job_main },
 	{ "acme", acme_wanted, acme_main },

@@ -18,6 +18,7 @@
 
 #include "vw_autoconf.h"
 #include "vw_paths.h"
+#include "admin.h"
 #include "config.h"
 #include "master.h"
 #include "preflight.h"
@@ -100,6 +101,10 @@ linked(struct dl_phdr_info *info, size_t size, void *arg)
 		printf("  libjansson %s\n", jansson_version_str());
 	else if (strncmp(base, "liblmdb", n) == 0)
 		printf("  liblmdb %s\n", mdb_version(NULL, NULL, NULL));
+	else if (strncmp(base, "libmicrohttpd", n) == 0)
+		printf("  libmicrohttpd %s\n", admin_mhd_version());
+	else if (strncmp(base, "libcurl", n) == 0)
+		printf("  libcurl %s\n", admin_curl_version());
 	else if (strncmp(base, "libhiredis", n) == 0)
 		printf("  libhiredis %d.%d.%d\n", HIREDIS_MAJOR, HIREDIS_MINOR,
 		    HIREDIS_PATCH);
@@ -112,9 +117,8 @@ linked(struct dl_phdr_info *info, size_t size, void *arg)
  * Exactly the libraries the binary links, as the dynamic linker loaded
  * them (whether libssl is among them depends on the linker's
  * --as-needed), each with the version it runs with (hiredis: the one
- * built against; it has no run-time query).  configure also requires
- * libmicrohttpd for a part still to come; it is listed once linked.  tests/integ/test_ops.py compares this with
- * ldd(1).
+ * built against; it has no run-time query).  tests/integ/test_ops.py
+ * compares this with ldd(1).
  */
 static void
 versions(void)

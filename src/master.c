@@ -802,7 +802,8 @@ reap(int stopping)
 		}
 		rs->rs_active = 1;
 		rs->rs_at = util_now_ms + delay;
-		counters_base[0].c_restarts++;
+		if (!helper)
+			counters_base[0].c_restarts++;
 	}
 	return (0);
 }

@@ -22,6 +22,11 @@ enum verdict	 stage_reqid(struct req *);	/* request id, client IP */
 enum verdict	 stage_strip(struct req *);	/* client identity headers */
 enum verdict	 stage_internal(struct req *);	/* /_vibewarden/... */
 enum verdict	 stage_upgrade(struct req *);	/* WebSocket handshake */
+
+/* The health and ready bodies (static), shared with the admin process. */
+#define INTERNAL_READY_AGE_MS	60000	/* an older probe: unknown */
+const char	*internal_health(void);
+const char	*internal_ready(const struct config *cf, int *status);
 enum verdict	 stage_connlimit(struct req *);	/* max_connections 429 */
 enum verdict	 stage_ratelimit_ip(struct req *);	/* per-IP limit */
 enum verdict	 stage_auth(struct req *);	/* authentication */

@@ -1130,6 +1130,8 @@ schedule_retry(struct conn *cn, int status)
 	rewind_request(cn);
 	delay = resil_backoff(rq->rq_conf, rq->rq_attempt, resil_random());
 	rq->rq_attempt++;
+	if (W.w_ctr != NULL)
+		W.w_ctr->c_retries[counters_method_index(rq->rq_meth)]++;
 	logev_init(&le, LOG_LVL_INFO, "low", "resilience", "upstream.retry");
 	if (log_enabled(le.le_level)) {
 		logev_summary(&le, "%.*s %.*s: attempt %d after %s%d, in %llu "

@@ -27,6 +27,7 @@
 #include <openssl/x509v3.h>
 
 #include "certpage.h"
+#include "counters.h"
 #include "log.h"
 #include "tls.h"
 
@@ -339,6 +340,15 @@ tconn_get(struct endp *ep, int server)
 	return (NULL);
 }
 
+/* The handshake has completed: count a client's once (metrics). */
+static void
+handshook(struct tconn *t, int server)
+{
+	if (!t->tc_handshook && server == ROLE_SERVER && counters_self != NULL)
+		counters_self->c_tls_handshakes[0]++;
+	t->tc_handshook = 1;
+}
+
 static void
 handshake_failed(struct tconn *t, int server)
 {
@@ -355,6 +365,8 @@ handshake_failed(struct tconn *t, int server)
 		return;
 	}
 	if (server == ROLE_SERVER) {
+		if (counters_self != NULL)
+			counters_self->c_tls_handshakes[1]++;
 		/* Scanners and old clients: not worth more than debug. */
 		if (log_enabled(LOG_LVL_DEBUG))
 			log_sys(LOG_LVL_DEBUG, "tls.handshake_failed",
@@ -382,7 +394,7 @@ io_error(struct endp *ep, struct tconn *t, int r, int reading, int server)
 	int	 saved = errno;
 
 	if (SSL_is_init_finished(t->tc_ssl))
-		t->tc_handshook = 1;
+		handshook(t, server);
 	switch (SSL_get_error(t->tc_ssl, r)) {
 	case SSL_ERROR_WANT_READ:
 		/* A write waiting for the peer leaves decrypted bytes
@@ -441,7 +453,7 @@ tls_recv(struct endp *ep, void *p, size_t n, int server)
 	ERR_clear_error();
 	errno = 0;
 	if (SSL_read_ex(t->tc_ssl, p, n, &got) == 1) {
-		t->tc_handshook = 1;
+		handshook(t, server);
 		/* A write waiting on this read may go on now. */
 		if (ep->ep_wwantr) {
 			ep->ep_wwantr = 0;
@@ -523,7 +535,7 @@ tls_writev(struct endp *ep, const struct iovec *iov, int cnt, int server)
 			}
 			return (r);
 		}
-		t->tc_handshook = 1;
+		handshook(t, server);
 		t->tc_wpend = 0;
 		if (ep->ep_rwantw) {
 			ep->ep_rwantw = 0;

@@ -648,7 +648,7 @@ class TestBuild(unittest.TestCase):
         ldd = subprocess.run(["ldd", T.VW_BIN], capture_output=True,
                              timeout=10).stdout.decode()
         known = ("libcrypto", "libssl", "libyaml", "libjansson",
-                 "libmicrohttpd", "liblmdb", "libhiredis")
+                 "libmicrohttpd", "liblmdb", "libhiredis", "libcurl")
         linked = set()
         for name in re.findall(r"^\s*(lib[\w+-]+?)[-.]", ldd, re.M):
             if name in known:

@@ -114,8 +114,9 @@ def base_config(port, up_port, admin_port=None):
         "rate_limit": {"enabled": False},
         "log": {"level": "info", "format": "json", "output": "stdout"},
     }
-    if admin_port:
-        cfg["admin"] = {"listen": "127.0.0.1:%d" % admin_port}
+    # The admin process (metrics are on by default) always gets a port of
+    # its own, never the default 9443 another run may hold.
+    cfg["admin"] = {"listen": "127.0.0.1:%d" % (admin_port or free_port())}
     return cfg
 
 
