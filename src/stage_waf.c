@@ -23,6 +23,13 @@
 #define WAF_DET_MAX	16	/* detections recorded per request */
 #define WAF_LOG_VALUE	64	/* value bytes kept for the log */
 #define PFX		"/_vibewarden/"
+/*
+ * ModSecurity's time grows with the number of values (each rule looks at
+ * each one: about 0.2 ms per value with the CRS); a request with more
+ * than this many is not given to it but counted as a detection of rule
+ * "arguments_limit" (blocked in block mode: fail closed).
+ */
+#define MODSEC_ARGS_MAX	256
 
 static struct waf	*engine;	/* this worker's compiled rules */
 static struct modsec	*msengine;	/* or its ModSecurity rules */
@@ -166,6 +173,18 @@ record_ms(void *arg, const struct modsec_hit *h)
 	rq->rq_nwafdet++;
 }
 
+/* The number of values a query, form, cookie or JSON text holds, about. */
+static size_t
+nvalues(const char *p, size_t len, const char *seps)
+{
+	size_t	 i, n = 1;
+
+	for (i = 0; i < len; i++)
+		if (strchr(seps, p[i]) != NULL && p[i] != '\0')
+			n++;
+	return (n);
+}
+
 /*
  * One ModSecurity transaction over the inputs of the built-in engine
  * (modsec.h), with the body bytes held so far (NULL: none).  Block mode:
@@ -178,7 +197,9 @@ run_modsec(struct req *rq, const char *body, size_t blen)
 	const struct http_field *f;
 	struct modsec_req r;
 	struct waf_det	*d;
+	struct modsec_hit h;
 	unsigned	 i;
+	size_t		 nv = 0;
 	int		 rc;
 
 	memset(&r, 0, sizeof(r));
@@ -194,11 +215,24 @@ run_modsec(struct req *rq, const char *body, size_t blen)
 			continue;
 		r.mr_hname[r.mr_nhdr] = f->f_name;
 		r.mr_hval[r.mr_nhdr++] = f->f_value;
+		if (f->f_id == H_COOKIE)
+			nv += nvalues(f->f_value.p, f->f_value.len, ";");
 	}
 	r.mr_body = body;
 	r.mr_blen = blen > WAF_BODY_MAX ? WAF_BODY_MAX : blen;
 	r.mr_json = (rq->rq_bodyck & RB_WAF_JSON) != 0;
-	rc = modsec_inspect(msengine, &r, record_ms, rq);
+	nv += nvalues(m->m_query.p, m->m_query.len, "&");
+	if (body != NULL)
+		nv += nvalues(body, r.mr_blen, r.mr_json ? ",:" : "&");
+	if (nv > MODSEC_ARGS_MAX) {
+		memset(&h, 0, sizeof(h));
+		h.mh_rule = "arguments_limit";
+		h.mh_cat = "other";
+		h.mh_loc = body != NULL ? r.mr_json ? "json" : "form" : "query";
+		record_ms(rq, &h);
+		rc = 1;
+	} else
+		rc = modsec_inspect(msengine, &r, record_ms, rq);
 	if (rq->rq_conf->waf.mode != WAF_BLOCK || rc == 0)
 		return (V_NEXT);
 	/* rc -1 (out of memory): fail closed, as a match limit does. */

@@ -107,7 +107,9 @@ class TestBlock(unittest.TestCase):
             lambda e: e.get("request_id") == j.get("request_id"))
         self.assertIsNotNone(ev, "no audit.waf.blocked for %r" % j)
         p = ev["payload"]
-        self.assertTrue(p["rule"].isdigit(), ev)     # the CRS rule id
+        # The CRS rule id (or arguments_limit).
+        self.assertTrue(p["rule"].isdigit() or
+                        p["rule"] == "arguments_limit", ev)
         self.assertEqual((p["location"], p["category"]), (loc, cat), ev)
         # The variable of the first rule that matched: the parameter, or
         # the whole header for the CRS rules that read REQUEST_HEADERS.
@@ -131,6 +133,18 @@ class TestBlock(unittest.TestCase):
                            "cookie", "pref|Cookie", "path_traversal")
         self.assertEqual(fx.upstream_count(), n0,
                          "a blocked request reached the upstream")
+
+    def test_too_many_values_fail_closed(self):
+        fx = self.fx
+        n0 = fx.upstream_count()
+        body = "&".join("f%d=1" % i for i in range(300)).encode()
+        r = fx.req("POST", "/echo", [FORM], body)
+        p = self.assertBlocked(r, "form", "", "other")
+        self.assertEqual(p["rule"], "arguments_limit")
+        self.assertEqual(fx.upstream_count(), n0)
+        # Under the limit: inspected, and this one is benign.
+        body = "&".join("f%d=1" % i for i in range(200)).encode()
+        self.assertEqual(fx.req("POST", "/echo", [FORM], body).status, 200)
 
     def test_benign_and_exempt_pass(self):
         fx = self.fx
