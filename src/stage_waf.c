@@ -160,14 +160,14 @@ record_ms(void *arg, const struct modsec_hit *h)
 	d->wd_cat = h->mh_cat;
 	d->wd_loc = h->mh_loc;
 	d->wd_name.len = h->mh_name.len > 128 ? 128 : h->mh_name.len;
-	if ((d->wd_name.p = arena_strndup(a, h->mh_name.p,
-	    d->wd_name.len)) == NULL)
-		d->wd_name.len = 0;
+	if (d->wd_name.len == 0 || (d->wd_name.p = arena_strndup(a,
+	    h->mh_name.p, d->wd_name.len)) == NULL)
+		d->wd_name = VW_STR("");
 	d->wd_value.len = h->mh_value.len > WAF_LOG_VALUE ? WAF_LOG_VALUE :
 	    h->mh_value.len;
-	if ((d->wd_value.p = arena_strndup(a, h->mh_value.p,
-	    d->wd_value.len)) == NULL)
-		d->wd_value.len = 0;
+	if (d->wd_value.len == 0 || (d->wd_value.p = arena_strndup(a,
+	    h->mh_value.p, d->wd_value.len)) == NULL)
+		d->wd_value = VW_STR("");
 	d->wd_next = rq->rq_wafdet;
 	rq->rq_wafdet = d;
 	rq->rq_nwafdet++;
