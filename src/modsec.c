@@ -359,7 +359,7 @@ logcb(void *data, const void *msgp)
 		var.len = e != NULL ? (size_t)(e - var.p) : strlen(var.p);
 	}
 	coll = var;
-	name.p = NULL;
+	name.p = "";
 	name.len = 0;
 	if (var.p != NULL && (c = memchr(var.p, ':', var.len)) != NULL) {
 		coll.len = (size_t)(c - var.p);
@@ -367,7 +367,7 @@ logcb(void *data, const void *msgp)
 		name.len = var.len - coll.len - 1;
 	}
 	h.mh_loc = var.p != NULL ? location(x->x_req, coll, name) : "other";
-	h.mh_name = name.p != NULL ? name : coll;
+	h.mh_name = name.len > 0 ? name : coll;
 	if (h.mh_value.len > VALUE_MAX)
 		h.mh_value.len = VALUE_MAX;
 	x->x_nhits++;
