@@ -33,9 +33,15 @@ struct slot {
 	unsigned char	 s_key[RLT_KEY];
 };
 
+/*
+ * b_lock: 0, or the owner placing a key: its PID, and in the high half
+ * the low 32 bits of its start time (/proc/PID/stat, 0: unknown), so
+ * that a PID reused since the owner died is not taken for it.  (Files
+ * of the 32-bit lock have 0 there: their owners are of unknown start.)
+ */
 struct bucket {
-	_Atomic uint32_t b_lock;	/* 0, or the PID placing a key */
-	unsigned char	 b_pad[60];
+	_Atomic uint64_t b_lock;
+	unsigned char	 b_pad[56];
 	struct slot	 b_slot[RLT_WAYS];
 };
 
@@ -53,11 +59,14 @@ struct rltab {
 	struct bucket	*t_b;
 	uint64_t	 t_mask;
 	uint64_t	 t_seed;
+	uint64_t	 t_owner;	/* b_lock value while we hold one */
 	uint32_t	 t_pid;
 };
 
 _Static_assert(sizeof(struct slot) == 64, "slot is one cache line");
 _Static_assert(sizeof(struct head) == 64, "head is one cache line");
+_Static_assert(sizeof(struct bucket) == 64 * (RLT_WAYS + 1),
+    "the lock is one cache line");
 
 static size_t
 map_len(uint64_t nbuckets)
@@ -72,6 +81,51 @@ head_ok(const struct head *h, size_t len)
 	    (h->h_nbuckets & (h->h_nbuckets - 1)) == 0 &&
 	    h->h_nbuckets < ((uint64_t)1 << 40) &&
 	    map_len(h->h_nbuckets) == len);
+}
+
+/*
+ * Low 32 bits of the start time of process pid (clock ticks since boot,
+ * field 22 of /proc/PID/stat), or 0 when it cannot be read.
+ */
+static uint32_t
+start_time(uint32_t pid)
+{
+	char			 path[64], buf[1024], *p;
+	unsigned long long	 st;
+	ssize_t			 n;
+	int			 fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return (0);
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: fields 3.. start
+	   after its last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return (0);
+	for (i = 2; i < 22 && p != NULL; i++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL || sscanf(p + 1, "%llu", &st) != 1)
+		return (0);
+	return ((uint32_t)st);
+}
+
+/*
+ * A file made sparse (by an earlier version) gets its holes filled in
+ * place: fallocate(2) only allocates, so the processes mapping it lose
+ * nothing.  -1 when the filesystem has no room (or no fallocate(2)): the
+ * file is made anew, which reserves its space or fails.
+ */
+static int
+reserve(int fd, const struct stat *st)
+{
+	if ((uint64_t)st->st_blocks * 512 >= (uint64_t)st->st_size)
+		return (0);
+	return (fallocate(fd, 0, 0, st->st_size));
 }
 
 /* Make dir/RLT_FILE anew for nbuckets, atomically (rename). */
@@ -93,8 +147,14 @@ make_file(const char *dir, uint64_t nbuckets, const char **errstr)
 	if ((fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600)) == -1)
 		goto fail;
-	/* Sparse: pages cost memory once a key lands in them. */
+	/*
+	 * Not sparse: a write through the mapping to a hole needs a new
+	 * block, and on a full filesystem the kernel answers SIGBUS, which
+	 * would kill the worker.  The space is reserved now (page cache is
+	 * still spent only where keys land); no room: no table.
+	 */
 	if (ftruncate(fd, (off_t)map_len(nbuckets)) == -1 ||
+	    (errno = posix_fallocate(fd, 0, (off_t)map_len(nbuckets))) != 0 ||
 	    pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
 	    rename(tmp, path) == -1) {
 		close(fd);
@@ -130,7 +190,8 @@ rltab_open(const char *dir, size_t nkeys, int create, const char **errstr)
 				goto fail;
 			if (pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
 			    head_ok(&h, (size_t)st.st_size) &&
-			    (!create || h.h_nbuckets == nb))
+			    (!create || (h.h_nbuckets == nb &&
+			    (made || reserve(fd, &st) == 0))))
 				break;
 			if (!create || made) {
 				errno = EINVAL;
@@ -159,6 +220,7 @@ rltab_open(const char *dir, size_t nkeys, int create, const char **errstr)
 	t->t_mask = h.h_nbuckets - 1;
 	t->t_seed = h.h_seed;
 	t->t_pid = (uint32_t)getpid();
+	t->t_owner = (uint64_t)start_time(t->t_pid) << 32 | t->t_pid;
 	return (t);
  fail:
 	*errstr = errno == EINVAL ? "rate-limit table file damaged" :
@@ -203,10 +265,23 @@ holds(struct slot *s, const void *key, size_t klen)
 	    klen && memcmp(s->s_key, key, klen) == 0);
 }
 
+/*
+ * Is the lock's owner dead?  Our own PID is: a process never waits for
+ * a lock it holds, so that lock is a dead process's whose PID we reuse
+ * (a container restart hands out the same PIDs again).  So is a PID
+ * whose process started at another time than the lock records.
+ */
 static int
-owner_gone(uint32_t pid)
+owner_gone(const struct rltab *t, uint64_t owner)
 {
-	return (kill((pid_t)pid, 0) == -1 && errno == ESRCH);
+	uint32_t	 pid = (uint32_t)owner, start = (uint32_t)(owner >> 32);
+	uint32_t	 now;
+
+	if (pid == t->t_pid)
+		return (1);
+	if (kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+		return (1);
+	return (start != 0 && (now = start_time(pid)) != 0 && now != start);
 }
 
 /*
@@ -217,18 +292,19 @@ owner_gone(uint32_t pid)
 static void
 lock_bucket(struct rltab *t, struct bucket *b)
 {
-	uint32_t	 cur;
+	uint64_t	 cur;
 	unsigned	 spins = 0;
 	int		 i;
 
 	for (;;) {
 		cur = 0;
 		if (atomic_compare_exchange_weak_explicit(&b->b_lock, &cur,
-		    t->t_pid, memory_order_acquire, memory_order_relaxed))
+		    t->t_owner, memory_order_acquire, memory_order_relaxed))
 			return;
-		if (cur != 0 && ++spins % SPIN_CHECK == 0 && owner_gone(cur) &&
+		if (cur != 0 && ++spins % SPIN_CHECK == 0 &&
+		    owner_gone(t, cur) &&
 		    atomic_compare_exchange_strong_explicit(&b->b_lock, &cur,
-		    t->t_pid, memory_order_acquire, memory_order_relaxed))
+		    t->t_owner, memory_order_acquire, memory_order_relaxed))
 			break;
 		if (spins % SPIN_YIELD == 0)
 			sched_yield();
@@ -416,14 +492,14 @@ rltab_usage(struct rltab *t, uint64_t now, size_t *slots, size_t *live)
 
 int
 rltab_test_break(struct rltab *t, const void *key, size_t klen,
-    uint32_t pid)
+    uint32_t pid, uint32_t start)
 {
 	struct bucket	*b = bucket_of(t, key, klen);
 	int		 i;
 
 	for (i = 0; i < RLT_WAYS; i++)
 		if (holds(&b->b_slot[i], key, klen)) {
-			atomic_store(&b->b_lock, pid);
+			atomic_store(&b->b_lock, (uint64_t)start << 32 | pid);
 			atomic_fetch_add(&b->b_slot[i].s_seq, 1);
 			return (0);
 		}

@@ -20,8 +20,9 @@
  * Concurrency: taking a token from a known key is one compare-and-swap on
  * its TAT, checked against the slot's sequence number (odd while the slot
  * is rewritten).  Placing a new key takes the bucket's lock, which holds
- * its owner's PID: a lock whose owner died is taken over, and the slots
- * it was rewriting are cleared.
+ * its owner's PID and start time: a lock whose owner died is taken over
+ * (also when its PID was handed out again since: the file outlives the
+ * processes), and the slots it was rewriting are cleared.
  */
 #ifndef VW_RLTAB_H
 #define VW_RLTAB_H
@@ -63,9 +64,10 @@ void		 rltab_usage(struct rltab *t, uint64_t now, size_t *slots,
 
 /*
  * Tests only: leave key's bucket as a process killed while rewriting the
- * key's slot would, with pid as the lock's owner.  0, or -1: no such key.
+ * key's slot would, with pid as the lock's owner and start as its start
+ * time (0: unknown).  0, or -1: no such key.
  */
 int		 rltab_test_break(struct rltab *t, const void *key,
-		    size_t klen, uint32_t pid);
+		    size_t klen, uint32_t pid, uint32_t start);
 
 #endif /* VW_RLTAB_H */

@@ -17,7 +17,10 @@
 /*
  * The database's share of the map: an entry is at most ~1 KB with LMDB's
  * overhead, so map_size / SESS_BUDGET entries fill at most an eighth of
- * it, leaving the rate-limit buckets their headroom (shm.c).
+ * it, leaving the rate-limit buckets their headroom (shm.c).  A refusal
+ * is cached only while the database is less than half full: anyone can
+ * mint refused credentials (one garbage cookie each), so they must never
+ * be able to crowd the active sessions out of the cache.
  */
 #define SESS_BUDGET	8192
 
@@ -115,6 +118,7 @@ shm_sess_put(struct shm *h, const unsigned char key[SESS_KEY_LEN],
 	MDB_val		 k, v;
 	MDB_stat	 st;
 	MDB_dbi		 dbi = shm_dbi(h, SHM_DB_SESSIONS);
+	size_t		 max = shm_mapsize(h) / SESS_BUDGET;
 	int		 rc;
 
 	if ((rc = mdb_txn_begin(shm_env(h), NULL, 0, &txn)) != 0)
@@ -124,7 +128,7 @@ shm_sess_put(struct shm *h, const unsigned char key[SESS_KEY_LEN],
 	if ((rc = mdb_get(txn, dbi, &k, &v)) == MDB_NOTFOUND) {
 		if ((rc = mdb_stat(txn, dbi, &st)) != 0)
 			goto fail;
-		if (st.ms_entries >= shm_mapsize(h) / SESS_BUDGET) {
+		if (st.ms_entries >= (s->ss_ok ? max : max / 2)) {
 			rc = MDB_MAP_FULL;
 			goto fail;
 		}

@@ -40,8 +40,9 @@ int	 shm_sess_get(struct shm *h, const unsigned char key[SESS_KEY_LEN],
 
 /*
  * Store s under key (replacing any entry).  SHM_OK, SHM_ERR, or SHM_FULL
- * when the database holds its share of the map already (the answer is
- * then simply not cached).
+ * when the database holds its share of the map already, or half of it
+ * for a refusal (ss_ok 0), so refusals never crowd out active sessions
+ * (the answer is then simply not cached).
  */
 int	 shm_sess_put(struct shm *h, const unsigned char key[SESS_KEY_LEN],
 	    const struct shm_sess *s);

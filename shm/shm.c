@@ -4,9 +4,11 @@
  * MDB_env across fork(); never includes src/ (it logs nothing: callers
  * decide what a failure means).
  */
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +79,23 @@ shm_file(const char *dir, int lock, char *buf, size_t len)
 	return (n < 0 || (size_t)n >= len ? -1 : 0);
 }
 
+/* Allocate the data file's blocks up to map_size; 0 or an errno. */
+static int
+reserve(MDB_env *env, uint64_t map_size)
+{
+	struct stat	 st;
+	mdb_filehandle_t fd;
+
+	if (mdb_env_get_fd(env, &fd) != 0)
+		return (EINVAL);
+	if (fstat(fd, &st) == -1)
+		return (errno);
+	/* Blocks already there (st_blocks: 512-byte units): nothing to do. */
+	if ((uint64_t)st.st_blocks * 512 >= map_size)
+		return (0);
+	return (posix_fallocate(fd, 0, (off_t)map_size));
+}
+
 struct shm *
 shm_open(const char *dir, uint64_t map_size, int flags, const char **errstr)
 {
@@ -110,6 +129,16 @@ shm_open(const char *dir, uint64_t map_size, int flags, const char **errstr)
 		    &h->sh_dbi[i])) != 0)
 			goto fail;
 	if ((rc = mdb_txn_commit(txn)) != 0) {
+		txn = NULL;
+		goto fail;
+	}
+	/*
+	 * MDB_WRITEMAP writes pages through the mapping of a sparse file: on
+	 * a full filesystem the first store to a new page is a SIGBUS in a
+	 * worker.  The master reserves the whole map once, and a filesystem
+	 * without room refuses the start instead.
+	 */
+	if ((flags & SHM_CREATE) && (rc = reserve(h->sh_env, map_size)) != 0) {
 		txn = NULL;
 		goto fail;
 	}
@@ -596,7 +625,7 @@ jwks_put(struct shm *h, MDB_txn *txn, const void *key, size_t klen,
 
 int
 shm_jwks_replace(struct shm *h, const struct shm_kv *kv, size_t n,
-    uint64_t now_ms)
+    uint64_t now_ms, const unsigned char *src)
 {
 	MDB_txn			*txn;
 	MDB_cursor		*cur;
@@ -632,6 +661,10 @@ shm_jwks_replace(struct shm *h, const struct shm_kv *kv, size_t n,
 	m.jm_gen++;
 	m.jm_fetched_ms = now_ms;
 	m.jm_nkeys = (uint32_t)n;
+	if (src != NULL)
+		memcpy(m.jm_src, src, sizeof(m.jm_src));
+	else
+		memset(m.jm_src, 0, sizeof(m.jm_src));
 	if ((rc = jwks_put(h, txn, JWKS_META, sizeof(JWKS_META) - 1, &m,
 	    sizeof(m))) != 0)
 		return (abort_fail(h, txn, rc));

@@ -126,14 +126,18 @@ struct shm_jwks_meta {
 	uint64_t	 jm_fetched_ms;	/* CLOCK_REALTIME ms of it */
 	uint32_t	 jm_nkeys;
 	uint32_t	 jm_pad;
+	unsigned char	 jm_src[32];	/* where the keys came from (the
+					   helper's hash; opaque here) */
 };
 
 /*
  * Replace every key record by kv[0..n) (keys starting with 'k') in one
- * write transaction, and bump the generation (helper).
+ * write transaction, and bump the generation (helper).  src (32 bytes,
+ * NULL for zeros) names the keys' source in the meta record, so that a
+ * reader configured for another source can ignore them.
  */
 int		 shm_jwks_replace(struct shm *h, const struct shm_kv *kv,
-		    size_t n, uint64_t now_ms);
+		    size_t n, uint64_t now_ms, const unsigned char *src);
 
 /* The generation record; all zero before the first replace. */
 int		 shm_jwks_meta(struct shm *h, struct shm_jwks_meta *m);

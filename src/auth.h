@@ -78,6 +78,13 @@ int		 auth_jwt_worker_init(const struct config *cf);
 int		 jwks_job_wanted(const struct config *cf);
 void		 jwks_job_main(const struct config *cf);
 
+/*
+ * The SHA-256 that names cf's key source (jwks_url, else issuer_url)
+ * into out: the helper stamps it on the keys it stores in shm/, and a
+ * worker uses only keys stamped with its own.
+ */
+void		 jwks_job_source(const struct config *cf, unsigned char out[32]);
+
 /* Whether cf's auth mode keeps state in shm/ (the master creates it). */
 int		 auth_needs_shm(const struct config *cf);
 
@@ -106,8 +113,25 @@ enum verdict	 auth_forbid(struct req *rq, const char *reason,
 enum verdict	 auth_unavailable(struct req *rq, const char *reason,
 		    const char *msg);
 
-/* Whether the normalised path is public for cf (step 1 above). */
-int		 auth_public_path(const struct config *cf, struct vw_str path);
+/*
+ * Whether the normalised path is public for cf (step 1 above): the path
+ * and its alias (auth_path_alias, not loose) must both match, so that an
+ * application that drops ";params" never gets a protected path through a
+ * public glob ("/admin;.css" and "/ *.css").  a holds the alias.
+ */
+int		 auth_public_path(const struct config *cf, struct arena *a,
+		    struct vw_str path);
+
+/*
+ * Another spelling under which an application may route the normalised
+ * path: every segment's ";params" dropped (servlet containers do this,
+ * RFC 3986 3.3 leaves it to them), and with loose a trailing '/' too
+ * (Express, Spring, ASP.NET ignore it; they also ignore case, which the
+ * caller handles with rl_glob_ci).  An arena copy, path itself when
+ * nothing changes, or { NULL, 0 } when the arena is full.
+ */
+struct vw_str	 auth_path_alias(struct arena *a, struct vw_str path,
+		    int loose);
 
 /*
  * Whether value may go into a header line as it is: 1..1024 bytes of

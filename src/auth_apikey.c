@@ -69,30 +69,84 @@ has_scope(const struct cf_api_key *k, const char *scope)
 	return (0);
 }
 
-/* reference 3.4: the first matching rule decides; none = allowed. */
+/*
+ * reference 3.4: the first rule whose path and method match decides;
+ * none = allowed.  A rule matches the path, or any spelling the
+ * application may route to the same handler (auth_path_alias, case
+ * ignored): "/Admin;x/users/" is /admin/users to some application
+ * servers, and must not dodge the rule for /admin/ *.
+ */
 static int
-scopes_ok(const struct req *rq, const struct cf_api_key *k)
+rules_allow(const struct req *rq, const struct cf_api_key *k,
+    struct vw_str alias, struct vw_str meth)
 {
 	const struct cf_auth *a = &rq->rq_conf->auth;
 	const struct cf_scope_rule *r;
 	const struct http_msg *m = &rq->rq_msg;
 	size_t		 i, j;
-	int		 meth;
+	int		 hit;
 
 	for (i = 0; i < a->api_key.nscope_rules; i++) {
 		r = &a->api_key.scope_rules[i];
-		if (r->path == NULL || !rl_glob(r->path, m->m_path))
+		if (r->path == NULL || (!rl_glob(r->path, m->m_path) &&
+		    !rl_glob_ci(r->path, alias)))
 			continue;
-		meth = r->methods.n == 0;
-		for (j = 0; j < r->methods.n && !meth; j++)
-			meth = vw_str_eq(m->m_method, r->methods.v[j],
+		hit = r->methods.n == 0;
+		for (j = 0; j < r->methods.n && !hit; j++)
+			hit = vw_str_caseeq(meth, r->methods.v[j],
 			    strlen(r->methods.v[j]));
-		if (!meth)
+		if (!hit)
 			continue;
 		for (j = 0; j < r->required_scopes.n; j++)
 			if (!has_scope(k, r->required_scopes.v[j]))
 				return (0);
 		return (1);
+	}
+	return (1);
+}
+
+/* Method-override headers that Rack, Symfony, Laravel and Express honour. */
+static const char *const overrides[] = {
+	"x-http-method-override", "x-http-method", "x-method-override"
+};
+
+/*
+ * The rules must allow the request under every method the application
+ * may run it as: its own; GET for HEAD (frameworks route HEAD to the GET
+ * handler); and each method-override header and "_method" query
+ * parameter, so that POST with "X-HTTP-Method-Override: DELETE" meets
+ * the rule for DELETE.  (A "_method" in a form body is not seen here.)
+ * 0 also when the arena is full.
+ */
+static int
+scopes_ok(struct req *rq, const struct cf_api_key *k)
+{
+	const struct http_msg *m = &rq->rq_msg;
+	struct vw_str	 alias, v, get = { "GET", 3 };
+	const char	*q, *e, *amp;
+	size_t		 i, j;
+
+	if ((alias = auth_path_alias(&rq->rq_arena, m->m_path, 1)).p == NULL)
+		return (0);
+	if (!rules_allow(rq, k, alias, m->m_method) ||
+	    (m->m_meth == HM_HEAD && !rules_allow(rq, k, alias, get)))
+		return (0);
+	for (i = 0; i < m->m_nfields; i++)
+		for (j = 0; j < sizeof(overrides) / sizeof(overrides[0]); j++)
+			if (vw_str_caseeq(m->m_fields[i].f_name, overrides[j],
+			    strlen(overrides[j])) && !rules_allow(rq, k, alias,
+			    m->m_fields[i].f_value))
+				return (0);
+	for (q = m->m_query.p, e = q + m->m_query.len; q != NULL && q < e;
+	    q = amp + 1) {
+		if ((amp = memchr(q, '&', (size_t)(e - q))) == NULL)
+			amp = e;
+		if ((size_t)(amp - q) > 8 && strncmp(q, "_method=", 8) == 0) {
+			v.p = q + 8;
+			v.len = (size_t)(amp - q) - 8;
+			if (!rules_allow(rq, k, alias, v))
+				return (0);
+		}
 	}
 	return (1);
 }

@@ -77,6 +77,7 @@ static struct {
 	struct kslot		 keys[NKEYS];
 	unsigned		 nextkey;	/* round-robin victim */
 	struct tslot		*tok;
+	unsigned char		 src[32];	/* jwks_job_source() */
 } J;
 
 static void
@@ -105,6 +106,7 @@ auth_jwt_worker_init(const struct config *cf)
 	free(J.tok);
 	memset(&J, 0, sizeof(J));
 	J.cf = cf;
+	jwks_job_source(cf, J.src);
 	for (i = 0; i < al->n; i++)
 		if ((a = jwt_alg_id(al->v[i])) != JWA_NONE)
 			J.allowed |= 1u << a;
@@ -133,7 +135,10 @@ wall_ms(void)
 
 /*
  * The current JWKS generation (0: no key set yet), read at most once per
- * GEN_CHECK_MS unless force; a new one empties both caches.
+ * GEN_CHECK_MS unless force; a new one empties both caches.  Keys from
+ * another source (shm/ outlives a restart with a new jwks_url or
+ * issuer_url) count as none: the old IdP's keys must not sign for us
+ * until the new source has been fetched.
  */
 static uint64_t
 generation(int force)
@@ -145,6 +150,8 @@ generation(int force)
 	J.gen_read = util_now_ms;
 	if (shm_jwks_meta(J.sh, &m) != SHM_OK)
 		return (J.gen);
+	if (CRYPTO_memcmp(m.jm_src, J.src, sizeof(J.src)) != 0)
+		m.jm_gen = 0;
 	if (m.jm_gen != J.gen) {
 		flush();
 		J.gen = m.jm_gen;
@@ -240,8 +247,14 @@ is_reserved(const char *claim)
 	return (0);
 }
 
-/* The identity from verified claims (strings copied to the arena). */
-static void
+/*
+ * The identity from verified claims (strings copied to the arena).  -1
+ * when a claim that is there (not null) cannot become its header (over
+ * 1 KB, an object, an array of non-strings): dropping only that header
+ * would hand the application a partial identity, say one without its
+ * X-Tenant, so the token is refused as stage_auth refuses a CR in one.
+ */
+static int
 fill(struct req *rq, struct auth_ident *ai, json_t *c)
 {
 	const struct strmap *m = &rq->rq_conf->auth.jwt.claims_to_headers;
@@ -252,13 +265,15 @@ fill(struct req *rq, struct auth_ident *ai, json_t *c)
 	if (claim_str(rq, json_object_get(c, "sub"), &s) == 0 &&
 	    json_is_string(json_object_get(c, "sub")))
 		ai->ai_id = s;
-	if (json_is_string(json_object_get(c, "email")) &&
-	    claim_str(rq, json_object_get(c, "email"), &s) == 0)
+	if (json_is_string(v = json_object_get(c, "email"))) {
+		if (claim_str(rq, v, &s) == -1)
+			return (-1);
 		ai->ai_email = s;
+	}
 	ai->ai_verified = json_is_true(json_object_get(c, "email_verified"));
 	for (i = 0; i < m->n; i++) {
 		if ((v = json_object_get(c, m->k[i])) == NULL ||
-		    is_reserved(m->k[i]))
+		    json_is_null(v) || is_reserved(m->k[i]))
 			continue;
 		if (strcasecmp(m->v[i], "X-User-Verified") == 0) {
 			if (json_is_boolean(v))
@@ -266,7 +281,7 @@ fill(struct req *rq, struct auth_ident *ai, json_t *c)
 			continue;
 		}
 		if (claim_str(rq, v, &s) == -1)
-			continue;
+			return (-1);
 		if (strcasecmp(m->v[i], "X-User-Id") == 0)
 			ai->ai_id = s;
 		else if (strcasecmp(m->v[i], "X-User-Email") == 0)
@@ -276,6 +291,7 @@ fill(struct req *rq, struct auth_ident *ai, json_t *c)
 			ai->ai_extra[ai->ai_nextra++].ah_value = s;
 		}
 	}
+	return (0);
 }
 
 static struct tslot *
@@ -441,9 +457,9 @@ auth_jwt(struct req *rq, struct auth_ident *ai)
 		why = "token_invalid";
 		goto bad;
 	}
-	fill(rq, ai, j.j_claims);
+	rc = fill(rq, ai, j.j_claims);
 	jwt_free(&j);
-	if (ai->ai_id.len == 0)
+	if (rc == -1 || ai->ai_id.len == 0)
 		return (invalid(rq, "token_invalid"));
 	remember(h, exp, ai);
 	return (V_NEXT);

@@ -33,6 +33,7 @@
 
 #include <yaml.h>
 
+#include "auth.h"
 #include "config.h"
 #include "config_keys.h"
 #include "http_parse.h"
@@ -1852,12 +1853,17 @@ check_rate(struct ctx *c)
 		    "redis needs rate_limit.redis.url or .address");
 	if (!r->enabled)
 		return;
-	/* No TLS client for Redis yet: never talk to it in clear instead. */
+	/*
+	 * hiredis has a TLS client from 1.0 on; Debian 12 ships 0.14.  Never
+	 * talk to a rediss:// server in clear instead.
+	 */
 	if (r->store == RL_STORE_REDIS && r->redis.url != NULL &&
 	    strncmp(r->redis.url, "rediss://", 9) == 0)
 		key_diag(c, key_find("rate_limit.redis.url"), 1,
-		    "rate_limit.redis.url: rediss:// (TLS) is not implemented "
-		    "in this build");
+		    "rate_limit.redis.url: rediss:// (TLS) needs hiredis 1.0 "
+		    "or later, this build has no TLS client for Redis; reach "
+		    "it through a local TLS tunnel (stunnel, spiped) with "
+		    "redis:// on loopback");
 	if (r->store == RL_STORE_REDIS && r->redis.pool_size > 1)
 		key_diag(c, key_find("rate_limit.redis.pool_size"), 0,
 		    "rate_limit.redis.pool_size is ignored: each worker keeps "
@@ -1902,12 +1908,21 @@ check_claim_headers(struct ctx *c)
 {
 	const struct strmap *m = &c->cfg->auth.jwt.claims_to_headers;
 	struct vw_str	 n;
-	size_t		 i, j;
+	size_t		 i, j, extra;
 	int		 bad;
 
-	for (i = 0; i < m->n; i++) {
+	for (i = 0, extra = 0; i < m->n; i++) {
 		n.p = m->v[i];
 		n.len = strlen(m->v[i]);
+		/* auth_ident holds AUTH_EXTRA_MAX more: never drop one. */
+		if (strcasecmp(m->v[i], "X-User-Id") != 0 &&
+		    strcasecmp(m->v[i], "X-User-Email") != 0 &&
+		    strcasecmp(m->v[i], "X-User-Verified") != 0 &&
+		    ++extra == AUTH_EXTRA_MAX + 1)
+			key_diag(c, key_find("auth.jwt.claims_to_headers"), 1,
+			    "auth.jwt.claims_to_headers: at most %d headers "
+			    "besides X-User-Id, X-User-Email and X-User-Verified",
+			    AUTH_EXTRA_MAX);
 		bad = n.len == 0 || n.len > 64;
 		for (j = 0; j < n.len && !bad; j++)
 			bad = !isalnum((unsigned char)n.p[j]) && n.p[j] != '-';
@@ -2082,6 +2097,70 @@ check_rhdr(struct ctx *c)
 }
 
 /*
+ * The other values that become response header lines as they are (the
+ * security headers, the CSP lists, the CORS lists): a CR or LF in one
+ * would end its line and start another, a header the operator never
+ * wrote, on every response.
+ */
+static void
+one_line(struct ctx *c, const char *key, const char *v)
+{
+	if (v != NULL && strpbrk(v, "\r\n") != NULL)
+		key_diag(c, key_find(key), 1, "%s: a value cannot span lines",
+		    key);
+}
+
+static void
+one_line_list(struct ctx *c, const char *key, const struct strlist *l)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->n; i++)
+		one_line(c, key, l->v[i]);
+}
+
+static void
+check_header_values(struct ctx *c)
+{
+	const struct cf_security_headers *sh = &c->cfg->security_headers;
+	const struct cf_csp	*p = &sh->csp;
+	const struct cf_cors	*co = &c->cfg->cors;
+
+	one_line(c, "security_headers.content_security_policy",
+	    sh->content_security_policy);
+	one_line(c, "security_headers.referrer_policy", sh->referrer_policy);
+	one_line(c, "security_headers.permissions_policy",
+	    sh->permissions_policy);
+	one_line(c, "security_headers.cross_origin_opener_policy",
+	    sh->cross_origin_opener_policy);
+	one_line(c, "security_headers.cross_origin_resource_policy",
+	    sh->cross_origin_resource_policy);
+	one_line(c, "security_headers.permitted_cross_domain_policies",
+	    sh->permitted_cross_domain_policies);
+#define CSPL(n)	one_line_list(c, "security_headers.csp." #n, &p->n)
+	CSPL(default_src);
+	CSPL(script_src);
+	CSPL(style_src);
+	CSPL(img_src);
+	CSPL(connect_src);
+	CSPL(font_src);
+	CSPL(frame_src);
+	CSPL(media_src);
+	CSPL(object_src);
+	CSPL(manifest_src);
+	CSPL(worker_src);
+	CSPL(child_src);
+	CSPL(form_action);
+	CSPL(frame_ancestors);
+	CSPL(base_uri);
+#undef CSPL
+	one_line_list(c, "cors.allowed_origins", &co->allowed_origins);
+	one_line_list(c, "cors.allowed_methods", &co->allowed_methods);
+	one_line_list(c, "cors.allowed_headers", &co->allowed_headers);
+	one_line_list(c, "cors.exposed_headers", &co->exposed_headers);
+}
+
+/*
  * webhooks.signature_verification: each secret is read from the
  * environment at start-up and on reload, so a missing one is found by -t.
  */
@@ -2250,6 +2329,7 @@ config_load(const char *path, char *const *envp, struct cfg_diags *diags)
 	check_proxies(&c);
 	check_misc(&c);
 	check_rhdr(&c);
+	check_header_values(&c);
 	check_webhooks(&c);
 	check_features(&c);
  done:

@@ -223,9 +223,10 @@ unpark(struct conn *cn)
 {
 	if (cn->cn_parked == NULL)
 		return;
-	if (cn->cn_parkbig)
+	if (cn->cn_parkbig) {
 		free(cn->cn_parked);
-	else
+		W.w_heapin -= cn->cn_parkcap;
+	} else
 		blk_put(BLK_CLIENT, cn->cn_parked);
 	cn->cn_parked = NULL;
 	cn->cn_parkbig = 0;
@@ -248,13 +249,16 @@ conn_grow_inbuf(struct conn *cn, size_t cap)
 
 	if (cap < buf_avail(b) || (nb = malloc(cap)) == NULL)
 		return (-1);
+	W.w_heapin += cap;
 	memcpy(nb, b->b_data + b->b_start, buf_avail(b));
 	if (cn->cn_parked == NULL) {
 		cn->cn_parked = b->b_data;
 		cn->cn_parkbig = cn->cn_bigin;
-	} else if (cn->cn_bigin)
+		cn->cn_parkcap = b->b_cap;
+	} else if (cn->cn_bigin) {
 		free(b->b_data);	/* an earlier growth of this request */
-	else
+		W.w_heapin -= b->b_cap;
+	} else
 		blk_put(BLK_CLIENT, b->b_data);
 	b->b_data = nb;
 	b->b_end = buf_avail(b);
@@ -495,9 +499,10 @@ release_inbuf(struct conn *cn)
 {
 	struct buf	*b = &cn->cn_ep.ep_in;
 
-	if (cn->cn_bigin)
+	if (cn->cn_bigin) {
 		free(b->b_data);
-	else
+		W.w_heapin -= b->b_cap;
+	} else
 		blk_put(BLK_CLIENT, b->b_data);
 	cn->cn_bigin = 0;
 	b->b_data = NULL;
@@ -605,23 +610,38 @@ conn_close(struct conn *cn, const char *reason)
 
 /*
  * ip_filter.blocked for a connection closed at accept: no request, so no
- * method or path (SPEC.md 7: before TLS where possible).
+ * method or path (SPEC.md 7: before TLS where possible).  A refused peer
+ * pays one connect for each line it would make us write, so the event is
+ * logged at most once every PEER_LOG_MS per worker, and count says how
+ * many connections it stands for (those refused silently since the last
+ * one, and this one).
  */
+#define PEER_LOG_MS	10000
+
 void
 log_peer_refused(const struct ipaddr *peer)
 {
-	struct logev	 le;
-	char		 ip[46];
+	static uint64_t		 logged;	/* util_now_ms, 0: never */
+	static long long	 quiet;		/* refused since, unlogged */
+	struct logev		 le;
+	char			 ip[46];
 
 	logev_init(&le, LOG_LVL_INFO, "medium", "policy",
 	    "ip_filter.blocked");
 	if (!log_enabled(le.le_level))
 		return;
+	if (logged != 0 && util_now_ms - logged < PEER_LOG_MS) {
+		quiet++;
+		return;
+	}
+	logged = util_now_ms ? util_now_ms : 1;
 	ipaddr_format(peer, ip, sizeof(ip));
 	logev_summary(&le, "connection from %s closed by the IP filter", ip);
 	logev_cstr(&le, "client_ip", ip);
 	logev_cstr(&le, "mode", ipfilter_mode());
 	logev_cstr(&le, "stage", "accept");
+	logev_int(&le, "count", quiet + 1);
+	quiet = 0;
 	le.le_actor_ip = ip;
 	le.le_outcome = "blocked";
 	logev_emit(&le);

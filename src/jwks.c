@@ -189,7 +189,8 @@ jwks_parse(const char *buf, size_t len, jwks_key_fn *fn, void *arg,
 }
 
 int
-jwks_discovery_uri(const char *buf, size_t len, char *out, size_t cap)
+jwks_discovery_uri(const char *buf, size_t len, int https, char *out,
+    size_t cap)
 {
 	json_t		*doc, *v;
 	const char	*s;
@@ -202,7 +203,7 @@ jwks_discovery_uri(const char *buf, size_t len, char *out, size_t cap)
 	if (json_is_string(v) && (s = json_string_value(v)) != NULL &&
 	    strlen(s) < cap && strlen(s) == json_string_length(v) &&
 	    (strncmp(s, "https://", 8) == 0 ||
-	    strncmp(s, "http://", 7) == 0)) {
+	    (!https && strncmp(s, "http://", 7) == 0))) {
 		memcpy(out, s, strlen(s) + 1);
 		rc = 0;
 	}

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include "vw_autoconf.h"
 #include "auth.h"
@@ -109,9 +110,12 @@ fetch(const char *url, struct body *b, char *err, size_t elen)
 	h = curl_slist_append(h, "Accept: application/json");
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
+	/*
+	 * No redirects: keys come from the configured URL only.  A 3xx to
+	 * another host (or from https to http) would let whoever answers
+	 * there sign tokens; it is a failed fetch like any non-200.
+	 */
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)JWKS_TIMEOUT_MS);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -140,6 +144,21 @@ fetch(const char *url, struct body *b, char *err, size_t elen)
 	free(b->b);
 	b->b = NULL;
 	return (-1);
+}
+
+void
+jwks_job_source(const struct config *cf, unsigned char out[32])
+{
+	const char	*u = cf->auth.jwt.jwks_url;
+	char		 buf[JWKS_URL_MAX + 8];
+	unsigned int	 len = 0;
+
+	/* jwks_url wins when both are set (jwks_url() below). */
+	snprintf(buf, sizeof(buf), "%s%s", u != NULL ? "jwks " : "iss ",
+	    u != NULL ? u : cf->auth.jwt.issuer_url != NULL ?
+	    cf->auth.jwt.issuer_url : "");
+	if (EVP_Digest(buf, strlen(buf), out, &len, EVP_sha256(), NULL) != 1)
+		memset(out, 0, 32);
 }
 
 static int
@@ -199,12 +218,18 @@ jwks_url(const struct config *cf, char *out, size_t cap, char *err,
 	snprintf(out, cap, "%s", disc);
 	if (fetch(disc, &b, err, elen) == -1)
 		return (-1);
-	rc = jwks_discovery_uri(b.b, b.len, out, cap);
+	/*
+	 * An https issuer's keys must not come over http: the discovery
+	 * document cannot be forged, but an http jwks_uri it names can be
+	 * answered by anyone on the path.
+	 */
+	rc = jwks_discovery_uri(b.b, b.len, strncmp(iss, "https://", 8) ==
+	    0, out, cap);
 	free(b.b);
 	if (rc == -1) {
 		snprintf(out, cap, "%s", disc);
-		snprintf(err, elen, "no http(s) jwks_uri in the discovery "
-		    "document");
+		snprintf(err, elen, "no %s jwks_uri in the discovery document",
+		    strncmp(iss, "https://", 8) == 0 ? "https" : "http(s)");
 	}
 	return (rc);
 }
@@ -214,6 +239,7 @@ static int
 refresh(const struct config *cf, struct shm *sh)
 {
 	char		 url[JWKS_URL_MAX], err[256];
+	unsigned char	 src[32];
 	const char	*why;
 	struct body	 b;
 	struct keyset	 ks;
@@ -233,7 +259,8 @@ refresh(const struct config *cf, struct shm *sh)
 		keyset_free(&ks);
 		return (-1);
 	}
-	rc = shm_jwks_replace(sh, ks.kv, ks.n, wall_ms());
+	jwks_job_source(cf, src);
+	rc = shm_jwks_replace(sh, ks.kv, ks.n, wall_ms(), src);
 	keyset_free(&ks);
 	if (rc != SHM_OK) {
 		event(0, url, shm_errstr(sh), 0);

@@ -107,11 +107,12 @@ int		 jwks_parse(const char *buf, size_t len, jwks_key_fn *fn,
 		    void *arg, const char **why);
 
 /*
- * The "jwks_uri" of an OIDC discovery document (http or https) into out
- * (cap bytes, NUL-terminated); 0 or -1.
+ * The "jwks_uri" of an OIDC discovery document (http or https; https
+ * only when https is non-zero) into out (cap bytes, NUL-terminated); 0
+ * or -1.
  */
-int		 jwks_discovery_uri(const char *buf, size_t len, char *out,
-		    size_t cap);
+int		 jwks_discovery_uri(const char *buf, size_t len, int https,
+		    char *out, size_t cap);
 
 /* A public key from DER SubjectPublicKeyInfo; NULL when unusable. */
 EVP_PKEY	*jwks_der_key(const unsigned char *der, size_t len);

@@ -174,7 +174,7 @@ cache_store(const unsigned char key[SESS_KEY_LEN],
 	uint64_t	 now = wall_ns(), ttl = K.conf->auth.session_cache_ttl_ms;
 	int		 rc;
 
-	if (h == NULL || a->ka_result == KR_UNAVAIL)
+	if (h == NULL || a->ka_result == KR_UNAVAIL || a->ka_nocache)
 		return;
 	if (a->ka_result == KR_PASS) {
 		if (ttl == 0)
@@ -187,7 +187,9 @@ cache_store(const unsigned char key[SESS_KEY_LEN],
 		memset(&s, 0, sizeof(s));
 		s.ss_until = now + KRATOS_NEG_TTL_MS * 1000000ULL;
 	}
-	if ((rc = shm_sess_put(h, key, &s)) != SHM_OK && !logged) {
+	/* A refusal left out of a half-full cache is by design (session.h). */
+	if ((rc = shm_sess_put(h, key, &s)) != SHM_OK && !logged &&
+	    (rc != SHM_FULL || s.ss_ok)) {
 		logged = 1;
 		log_sys(LOG_LVL_WARN, "auth.session_cache_failed", "%s; "
 		    "sessions are checked with Kratos more often",
@@ -272,8 +274,17 @@ answered(struct kcall *kc, int status, const char *body, size_t blen)
 	if (status == 200)
 		kratos_whoami_parse(body, blen, wall_ns(), &a);
 	else if (status >= 400 && status < 500) {
+		/*
+		 * SPEC.md 6: every 4xx refuses the request, but only a 401
+		 * says the credential is no good for good.  A refusal cached
+		 * for a 429 or a 408 would turn Kratos' passing hiccup into
+		 * KRATOS_NEG_TTL_MS of sign-outs for a valid session, and
+		 * for a 403 (session_aal2_required) a redirect loop: the
+		 * same session passes once its second factor is done.
+		 */
 		a.ka_result = KR_DENY;
 		a.ka_why = "session_invalid";
+		a.ka_nocache = status != 401;
 	} else {
 		a.ka_result = KR_UNAVAIL;
 		a.ka_why = status >= 500 ? "provider_error" :

@@ -61,6 +61,9 @@ struct kratos_answer {
 	const char	*ka_why;	/* static: reason, for the log */
 	uint64_t	 ka_expires;	/* KR_PASS: expires_at, ns since the
 					   epoch; 0 when not given */
+	int		 ka_nocache;	/* KR_DENY that may not last (a 4xx
+					   but 401: 403 step-up, 429...):
+					   not cached */
 	struct shm_sess	 ka_sess;	/* KR_PASS: id, email, verified,
 					   session id (ss_until unset) */
 };

@@ -286,9 +286,10 @@ kratos_whoami_parse(const char *body, size_t len, uint64_t now,
 		a->ka_why = "session_inactive";
 		goto done;
 	}
+	/* Present, it must be a date: a number or null bounds nothing. */
 	v = json_object_get(root, "expires_at");
-	if (json_is_string(v) && kratos_time_parse(json_string_value(v),
-	    &a->ka_expires) == -1) {
+	if (v != NULL && (!json_is_string(v) || kratos_time_parse(
+	    json_string_value(v), &a->ka_expires) == -1)) {
 		a->ka_why = "bad_response";
 		goto done;
 	}

@@ -592,8 +592,14 @@ attempt(struct conn *cn, enum pr *r)
 	struct req	*rq = cn->cn_req;
 	uint32_t	 ra = 1;
 
+	/*
+	 * The half-open probe holds the host's one way upstream until its
+	 * response head: never a request whose body its client drips, which
+	 * could keep every other request at 503 (read_timeout, then again).
+	 */
 	if (rq->rq_conf->resilience.circuit_breaker.enabled &&
-	    resil_cb_admit(rq->rq_conf, util_now_ms, &rq->rq_cbtoken,
+	    resil_cb_admit(rq->rq_conf, util_now_ms, rq->rq_fwd.fl_mode ==
+	    FL_NONE || (rq->rq_flags & RQ_BODY_HELD), &rq->rq_cbtoken,
 	    &ra) == -1) {
 		/* Open: nothing is sent upstream. */
 		proxy_finish(cn, 0);
@@ -886,6 +892,14 @@ proxy_hold(struct conn *cn)
 			cap = 2 * b->b_cap > want ? want : 2 * b->b_cap;
 			if (cap < b->b_cap)
 				cap = b->b_cap;	/* room for a next head */
+			if (W.w_heapin + cap > HOLD_BUDGET) {
+				rq->rq_retry_after = 1;
+				req_fail(rq, 503, EV_BLOCKED,
+				    "service_unavailable", "too many request "
+				    "bodies held for verification; try again "
+				    "later");
+				return (2);
+			}
 			if (cap < buf_avail(b) + 1 ||
 			    conn_grow_inbuf(cn, cap) == -1)
 				return (-1);

@@ -30,10 +30,17 @@ enum pr	 proxy_start(struct conn *cn);
  * (conn_grow_inbuf) up to rq_holdmax bytes of payload (chunked: plus
  * HOLD_FRAMING of framing).  Returns 1 when it is held (RQ_HELD,
  * rq_held), 0 to wait for the client, -1 when the client went away, 2
- * when the request got an error answer instead (413, 400).
+ * when the request got an error answer instead (413, 400, 503).
  */
 int	 proxy_hold(struct conn *cn);
 #define HOLD_FRAMING	16384
+/*
+ * What the client buffers grown for held bodies may take in one worker
+ * (W.w_heapin); a hold that would pass it is answered 503 with
+ * Retry-After (providers send webhooks again), so that many clients each
+ * holding a body open cannot take the machine's memory.
+ */
+#define HOLD_BUDGET	(64 * 1024 * 1024)
 
 /* Make progress on cn's exchange or tunnel; see enum pr. */
 enum pr	 proxy_run(struct conn *cn);

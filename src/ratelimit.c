@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "auth.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -287,8 +289,19 @@ rl_report(void)
 
 /* ------------------------------------------------------------ paths */
 
+/* One pattern byte against one path byte, with ci ASCII case folded. */
 static int
-glob_at(const char *p, const char *s, const char *e)
+glob_eq(int ci, char p, char s)
+{
+	if (ci && p >= 'A' && p <= 'Z')
+		p += 'a' - 'A';
+	if (ci && s >= 'A' && s <= 'Z')
+		s += 'a' - 'A';
+	return (p == s);
+}
+
+static int
+glob_at(const char *p, const char *s, const char *e, int ci)
 {
 	for (; *p != '\0'; p++) {
 		/* A trailing / * or / ** takes everything below. */
@@ -299,7 +312,7 @@ glob_at(const char *p, const char *s, const char *e)
 			while (p[1] == '*')
 				p++;
 			for (;; s++) {
-				if (glob_at(p + 1, s, e))
+				if (glob_at(p + 1, s, e, ci))
 					return (1);
 				if (s == e || *s == '/')
 					return (0);
@@ -307,7 +320,7 @@ glob_at(const char *p, const char *s, const char *e)
 		}
 		if (s == e)
 			return (0);
-		if (*p == '?' ? *s == '/' : *p != *s)
+		if (*p == '?' ? *s == '/' : !glob_eq(ci, *p, *s))
 			return (0);
 		s++;
 	}
@@ -317,7 +330,13 @@ glob_at(const char *p, const char *s, const char *e)
 int
 rl_glob(const char *pat, struct vw_str path)
 {
-	return (glob_at(pat, path.p, path.p + path.len));
+	return (glob_at(pat, path.p, path.p + path.len, 0));
+}
+
+int
+rl_glob_ci(const char *pat, struct vw_str path)
+{
+	return (glob_at(pat, path.p, path.p + path.len, 1));
 }
 
 int
@@ -395,14 +414,26 @@ rl_ip_key(char scope, const char *ip, int v6prefix, unsigned char *out)
 	return (n + 2);
 }
 
+/*
+ * 'u' + the id; an id too long for that is 'U' + its SHA-256, never cut:
+ * ids that share their first 255 bytes are still different users, and
+ * one must not spend the other's bucket.
+ */
 size_t
 rl_user_key(struct vw_str uid, unsigned char *out)
 {
-	size_t	 n = uid.len > RL_KEY_MAX - 1 ? RL_KEY_MAX - 1 : uid.len;
+	unsigned int	 len = 0;
 
-	out[0] = 'u';
-	memcpy(out + 1, uid.p, n);
-	return (n + 1);
+	if (uid.len <= RL_KEY_MAX - 1) {
+		out[0] = 'u';
+		memcpy(out + 1, uid.p, uid.len);
+		return (uid.len + 1);
+	}
+	out[0] = 'U';
+	if (EVP_Digest(uid.p, uid.len, out + 1, &len, EVP_sha256(),
+	    NULL) != 1)
+		memset(out + 1, 0, len = 32);
+	return (len + 1);
 }
 
 /* ------------------------------------------------------------ decisions */

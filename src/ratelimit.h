@@ -69,6 +69,8 @@ int	 rl_exempt(const struct config *cf, struct vw_str path);
 
 /* Glob match of NUL-terminated pat against path (see rl_exempt). */
 int	 rl_glob(const char *pat, struct vw_str path);
+/* The same, ASCII case ignored (path spellings an application may fold). */
+int	 rl_glob_ci(const char *pat, struct vw_str path);
 
 /*
  * Key of kind for the client IP text ip (IPv4, IPv6; IPv4-mapped IPv6 is

@@ -130,6 +130,7 @@ struct conn {
 	unsigned	 cn_parkbig:1;	/* cn_parked is a heap buffer */
 	char		*cn_parked;	/* the buffer the request head is in,
 					   when ep_in grew (conn_grow_inbuf) */
+	size_t		 cn_parkcap;	/* its size, when cn_parkbig */
 	void		*cn_rlwait;	/* a Redis decision in flight */
 	struct kratos_wait *cn_kwait;	/* a Kratos answer awaited
 					   (kratos.c) */

@@ -69,8 +69,8 @@ probe_ms(const struct config *cf)
 }
 
 int
-resil_cb_admit(const struct config *cf, uint64_t now, uint64_t *token,
-    uint32_t *retry_after)
+resil_cb_admit(const struct config *cf, uint64_t now, int may_probe,
+    uint64_t *token, uint32_t *retry_after)
 {
 	struct vw_resil	*r = rs();
 	uint64_t	 w, nw, dl;
@@ -83,6 +83,11 @@ resil_cb_admit(const struct config *cf, uint64_t now, uint64_t *token,
 		if (st == CB_CLOSED)
 			return (0);
 		dl = DEADLINE(w);
+		if (now >= dl && !may_probe) {
+			/* Probing is due, but not by this request. */
+			*retry_after = 1;
+			return (-1);
+		}
 		if (now < dl) {
 			*retry_after = st == CB_OPEN ?
 			    (uint32_t)((dl - now + 999) / 1000) : 1;

@@ -17,11 +17,13 @@
  * May a request be sent upstream now (resilience.circuit_breaker)?  0:
  * yes, and *token is non-zero when this request is the one half-open
  * probe of the host (its outcome must be reported, or cancelled).  -1:
- * the circuit is open (or a probe is out); *retry_after is the Retry-After
- * in seconds.  now in monotonic ms (util_now_ms).
+ * the circuit is open (or a probe is out, or one is due and may_probe is
+ * 0); *retry_after is the Retry-After in seconds.  may_probe: 0 for a
+ * request whose client could hold a probe out at will (its body still
+ * streams from the client).  now in monotonic ms (util_now_ms).
  */
 int	 resil_cb_admit(const struct config *cf, uint64_t now,
-	    uint64_t *token, uint32_t *retry_after);
+	    int may_probe, uint64_t *token, uint32_t *retry_after);
 
 /*
  * The outcome of one attempt: ok 0 for a transport error or an upstream

@@ -72,11 +72,17 @@ rhdr_drops(const char *name, size_t len)
 	return (in(rm, nrm, name, len) || in(st, nst, name, len));
 }
 
+/* The rules' lines, or an overflow mark (*off = cap + 1): never a head
+   without them. */
 void
 rhdr_append(char *dst, size_t cap, size_t *off)
 {
-	if (blk == NULL || *off + blklen > cap)
+	if (blk == NULL)
 		return;
+	if (*off + blklen > cap) {
+		*off = cap + 1;
+		return;
+	}
 	memcpy(dst + *off, blk, blklen);
 	*off += blklen;
 }

@@ -6,6 +6,7 @@
  * response as it goes out (SPEC.md 4), so an upstream field that is empty
  * or named in Connection leaves our default in place.  Worker only.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,23 +20,33 @@ static size_t	 csplen;
 static char	*xfo;
 static size_t	 xfolen;
 
-/* "name: value\r\n" as a fresh string, or NULL when value is empty. */
+/*
+ * "name: value\r\n" as a fresh string, or NULL when value is empty.  Of
+ * any length: a Content-Security-Policy cut short is a weaker one, and
+ * loses its CRLF, so the next header line joins its value.
+ */
 static char *
 line(const char *name, const char *value, size_t *len)
 {
-	char	 buf[4096];
-	size_t	 off = 0;
+	char	*p;
+	size_t	 n;
 
 	if (value == NULL || *value == '\0')
 		return (NULL);
-	util_append(buf, sizeof(buf), &off, "%s: %s\r\n", name, value);
-	*len = off;
-	return (strdup(buf));
+	n = strlen(name) + 2 + strlen(value) + 2;
+	if ((p = malloc(n + 1)) == NULL)
+		return (NULL);
+	snprintf(p, n + 1, "%s: %s\r\n", name, value);
+	*len = n;
+	return (p);
 }
 
-/* security_headers.csp lists, joined as "name src src; name src". */
-static void
-csp_build(const struct cf_csp *c, char *dst, size_t cap)
+/*
+ * security_headers.csp lists, joined as "name src src; name src", in a
+ * fresh string of the size they need; NULL when out of memory.
+ */
+static char *
+csp_build(const struct cf_csp *c)
 {
 	const struct { const char *n; const struct strlist *l; } d[] = {
 		{ "default-src", &c->default_src },
@@ -54,8 +65,18 @@ csp_build(const struct cf_csp *c, char *dst, size_t cap)
 		{ "frame-ancestors", &c->frame_ancestors },
 		{ "base-uri", &c->base_uri },
 	};
-	size_t	 off = 0, i, j;
+	char	*dst;
+	size_t	 off = 0, cap = 1, i, j;
 
+	for (i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
+		if (d[i].l->n == 0)
+			continue;
+		cap += 2 + strlen(d[i].n);
+		for (j = 0; j < d[i].l->n; j++)
+			cap += 1 + strlen(d[i].l->v[j]);
+	}
+	if ((dst = malloc(cap)) == NULL)
+		return (NULL);
 	dst[0] = '\0';
 	for (i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
 		if (d[i].l->n == 0)
@@ -64,6 +85,7 @@ csp_build(const struct cf_csp *c, char *dst, size_t cap)
 		for (j = 0; j < d[i].l->n; j++)
 			util_append(dst, cap, &off, " %s", d[i].l->v[j]);
 	}
+	return (dst);
 }
 
 /* Drop the lines of b[0..*len) that response_headers rules replace. */
@@ -91,7 +113,7 @@ int
 sechdr_init(const struct config *cf, int tls)
 {
 	const struct cf_security_headers *sh = &cf->security_headers;
-	char	 b[8192], pol[4096];
+	char	 b[8192], *pol;
 	size_t	 off = 0, n;
 
 	free(blk);
@@ -142,8 +164,9 @@ sechdr_init(const struct config *cf, int tls)
 		csp = line("Content-Security-Policy",
 		    sh->content_security_policy, &csplen);
 	else {
-		csp_build(&sh->csp, pol, sizeof(pol));
+		pol = csp_build(&sh->csp);
 		csp = line("Content-Security-Policy", pol, &csplen);
+		free(pol);
 	}
 	xfo = line("X-Frame-Options", sh->frame_option, &n);
 	xfolen = xfo ? n : 0;
@@ -158,11 +181,19 @@ sechdr_init(const struct config *cf, int tls)
 	return (0);
 }
 
+/*
+ * Append s; when it does not fit, *off = cap + 1, the callers' overflow
+ * mark: a head without all its security headers is never sent.
+ */
 static void
 put(char *dst, size_t cap, size_t *off, const char *s, size_t len)
 {
-	if (s == NULL || *off + len > cap)
+	if (s == NULL)
 		return;
+	if (*off + len > cap) {
+		*off = cap + 1;
+		return;
+	}
 	memcpy(dst + *off, s, len);
 	*off += len;
 }

@@ -43,18 +43,41 @@ has_prefix(struct vw_str p, const char *pfx)
 	return (p.len >= n && memcmp(p.p, pfx, n) == 0);
 }
 
-int
-auth_public_path(const struct config *cf, struct vw_str path)
+struct vw_str
+auth_path_alias(struct arena *a, struct vw_str path, int loose)
+{
+	struct vw_str	 out = { NULL, 0 };
+	char		*d;
+	size_t		 i, o = 0;
+	int		 skip = 0;
+
+	if (memchr(path.p, ';', path.len) == NULL && (!loose ||
+	    path.len < 2 || path.p[path.len - 1] != '/'))
+		return (path);
+	if ((d = arena_alloc(a, path.len + 1)) == NULL)
+		return (out);
+	for (i = 0; i < path.len; i++) {
+		if (path.p[i] == '/')
+			skip = 0;
+		else if (path.p[i] == ';')
+			skip = 1;
+		if (!skip)
+			d[o++] = path.p[i];
+	}
+	if (loose && o > 1 && d[o - 1] == '/')
+		o--;
+	d[o] = '\0';
+	out.p = d;
+	out.len = o;
+	return (out);
+}
+
+static int
+public_glob(const struct config *cf, struct vw_str path)
 {
 	const struct strlist *pp = &cf->auth.public_paths;
 	size_t		 i;
 
-	if (has_prefix(path, PFX_INTERNAL))
-		return (1);
-	/* The Kratos self-service flows must be reachable signed out. */
-	if (cf->auth.mode == AUTH_KRATOS && (has_prefix(path,
-	    "/self-service/") || has_prefix(path, "/.ory/")))
-		return (1);
 	/*
 	 * path is the core's normalised path (dot segments and ";params"
 	 * dot segments resolved, "//" merged, %2F refused): the upstream
@@ -64,6 +87,25 @@ auth_public_path(const struct config *cf, struct vw_str path)
 		if (rl_glob(pp->v[i], path))
 			return (1);
 	return (0);
+}
+
+int
+auth_public_path(const struct config *cf, struct arena *a,
+    struct vw_str path)
+{
+	struct vw_str	 alias;
+
+	if (has_prefix(path, PFX_INTERNAL))
+		return (1);
+	/* The Kratos self-service flows must be reachable signed out. */
+	if (cf->auth.mode == AUTH_KRATOS && (has_prefix(path,
+	    "/self-service/") || has_prefix(path, "/.ory/")))
+		return (1);
+	if (!public_glob(cf, path))
+		return (0);
+	alias = auth_path_alias(a, path, 0);
+	return (alias.p == path.p || (alias.p != NULL &&
+	    public_glob(cf, alias)));
 }
 
 int
@@ -383,7 +425,8 @@ stage_auth(struct req *rq)
 	struct auth_ident *ai = rq->rq_ident;
 	enum verdict	 v;
 
-	if (!A.on || auth_public_path(rq->rq_conf, rq->rq_msg.m_path))
+	if (!A.on || auth_public_path(rq->rq_conf, &rq->rq_arena,
+	    rq->rq_msg.m_path))
 		return (V_NEXT);
 	if (ai == NULL) {
 		if ((ai = arena_alloc(&rq->rq_arena, sizeof(*ai))) == NULL)

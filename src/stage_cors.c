@@ -159,11 +159,16 @@ stage_cors(struct req *rq)
 	return (req_respond(rq, 204, NULL, "", 0));
 }
 
+/* Append s, or mark an overflow (*off = cap + 1) as sechdr.c does. */
 static void
 put(char *dst, size_t cap, size_t *off, const char *s, size_t len)
 {
-	if (s == NULL || *off + len > cap)
+	if (s == NULL)
 		return;
+	if (*off + len > cap) {
+		*off = cap + 1;
+		return;
+	}
 	memcpy(dst + *off, s, len);
 	*off += len;
 }
@@ -171,8 +176,14 @@ put(char *dst, size_t cap, size_t *off, const char *s, size_t len)
 void
 cors_append(const struct req *rq, char *dst, size_t cap, size_t *off)
 {
-	if (rq->rq_cors.len == 0)
+	/* Fetch 3.2.5: an answer that would differ for another Origin says
+	   so even when it has no CORS headers, or a shared cache that kept
+	   it (asked without Origin, say) serves it to the listed origins. */
+	if (rq->rq_cors.len == 0) {
+		if (cors_on)	/* with "*" too: no Origin, no header */
+			put(dst, cap, off, "Vary: Origin\r\n", 14);
 		return;
+	}
 	put(dst, cap, off, "Access-Control-Allow-Origin: ", 29);
 	put(dst, cap, off, rq->rq_cors.p, rq->rq_cors.len);
 	put(dst, cap, off, "\r\n", 2);

@@ -4,7 +4,10 @@
  * waf.content_type_validation.enabled, a POST, PUT or PATCH must carry a
  * Content-Type whose media type (parameters ignored, compared without
  * case, RFC 9110 8.3.1) is in waf.content_type_validation.allowed, else
- * 415 unsupported_media_type.  Worker only; no I/O.
+ * 415 unsupported_media_type.  Content-Type is a singleton field: with
+ * two, the check would read one and the application perhaps the other
+ * (gunicorn keeps the last), so more than one is 415 too.  Worker only;
+ * no I/O.
  */
 #include <stdio.h>
 #include <string.h>
@@ -60,6 +63,11 @@ stage_ctype(struct req *rq)
 	if (rq->rq_meth != HM_POST && rq->rq_meth != HM_PUT &&
 	    rq->rq_meth != HM_PATCH)
 		return (V_NEXT);
+	for (i = n = 0; i < rq->rq_msg.m_nfields; i++)
+		n += rq->rq_msg.m_fields[i].f_id == H_CONTENT_TYPE;
+	if (n > 1)
+		return (req_fail(rq, 415, EV_BLOCKED, "unsupported_media_type",
+		    "more than one Content-Type field"));
 	ct = http_field_get(&rq->rq_msg, H_CONTENT_TYPE);
 	if (ct.len == 0) {
 		if ((msg = arena_alloc(&rq->rq_arena, 64)) != NULL)

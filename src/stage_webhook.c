@@ -1,14 +1,16 @@
 /*
  * stage_webhook.c: webhook signature verification (original 2.4 and
  * 5.6; its middleware order 10: after the WAF and CSRF, before auth).
- * A request whose path is exactly one of
- * webhooks.signature_verification.paths needs its whole body: the stage
+ * A request whose path is one of webhooks.signature_verification.paths
+ * (wh_path(): also in the spellings routers take for it) needs its
+ * whole body: the stage
  * asks the driver to hold it (RQ_HOLD, rq_holdmax bytes at most, V_AGAIN),
  * and runs again once it is held (RQ_HELD).  The body is then forwarded
  * unchanged from the same buffer.  A bad, missing or stale signature is
  * 401 with webhook.signature_invalid.  Worker only; no I/O (the secret
  * comes from the environment the worker inherited).
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,55 @@ field(const struct http_msg *m, const char *name)
 		    strncasecmp(m->m_fields[i].f_name.p, name, n) == 0)
 			return (m->m_fields[i].f_value);
 	return (none);
+}
+
+/*
+ * The next character of the path s[0..n) from *i as the common routers
+ * see it, or -1 at its end: lower case (Express and ASP.NET ignore case),
+ * ";params" dropped (Tomcat, Spring) and a final '/' too (Express,
+ * Rails).
+ */
+static int
+canon_next(const char *s, size_t n, size_t *i)
+{
+	size_t	 j;
+
+	while (*i < n && s[*i] == ';')
+		while (*i < n && s[*i] != '/')
+			(*i)++;
+	if (*i >= n)
+		return (-1);
+	if (s[*i] == '/' && *i > 0) {
+		for (j = *i + 1; j < n && s[j] == ';'; )
+			while (j < n && s[j] != '/')
+				j++;
+		if (j >= n) {
+			*i = n;
+			return (-1);
+		}
+	}
+	return (tolower((unsigned char)s[(*i)++]));
+}
+
+/*
+ * 1 when path is the webhook path p.  Matching only the exact spelling
+ * would let a forged call reach the application's handler unchecked as
+ * "/Hook/", "/hook;x" or "/hook/", which its router takes for "/hook";
+ * the real provider calls the configured spelling, which still matches.
+ */
+static int
+wh_path(const char *p, struct vw_str path)
+{
+	size_t	 i = 0, j = 0, pn = strlen(p);
+	int	 a, b;
+
+	do {
+		a = canon_next(path.p, path.len, &i);
+		b = canon_next(p, pn, &j);
+		if (a != b)
+			return (0);
+	} while (a != -1);
+	return (1);
 }
 
 /* A held chunked body, decoded into a fresh buffer; its length or -1. */
@@ -120,8 +171,8 @@ stage_webhook(struct req *rq)
 		return (V_NEXT);
 	for (i = 0; i < wh->signature_verification.npaths && wp == NULL; i++)
 		if (wh->signature_verification.paths[i].path != NULL &&
-		    vw_str_eq(m->m_path, wh->signature_verification.paths[i].
-		    path, strlen(wh->signature_verification.paths[i].path)))
+		    wh_path(wh->signature_verification.paths[i].path,
+		    m->m_path))
 			wp = &wh->signature_verification.paths[i];
 	if (wp == NULL || (prov = webhook_provider(wp->provider)) < 0)
 		return (V_NEXT);

@@ -54,6 +54,8 @@ struct worker {
 	struct vw_counters	*w_ctr;		/* this worker's slot */
 	int			 w_accept_logged; /* EMFILE reported; reset by
 						   the next accept */
+	size_t			 w_heapin;	/* bytes of client buffers grown
+						   for held bodies (HOLD_BUDGET) */
 	/*
 	 * Fairness: what one connection may still do in this wake-up, in
 	 * bytes read (a request counts as WORK_REQ).  At 0 it yields and

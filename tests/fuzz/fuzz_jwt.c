@@ -129,7 +129,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		(void)jwks_parse(p, n, key_cb, NULL, &why);
 		break;
 	case 2:
-		if (jwks_discovery_uri(p, n, uri, sizeof(uri)) == 0)
+		if (jwks_discovery_uri(p, n, 0, uri, sizeof(uri)) == 0)
 			check(strlen(uri) < sizeof(uri) &&
 			    (strncmp(uri, "http://", 7) == 0 ||
 			    strncmp(uri, "https://", 8) == 0));

@@ -743,7 +743,7 @@ class TestConfig(unittest.TestCase):
             vw = T.Vibewarden(tmp, cfg)
             rc, out, err = T.run_check(vw.conf)
             self.assertEqual(rc, 1, err)
-            self.assertIn("rediss:// (TLS) is not implemented", err)
+            self.assertIn("rediss:// (TLS) needs hiredis 1.0", err)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

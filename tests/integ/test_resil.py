@@ -419,6 +419,40 @@ class TestBreaker(unittest.TestCase):
         finally:
             f.close()
 
+    def test_streaming_body_cannot_hold_the_probe(self):
+        """Attack: the half-open probe is the one request of the host let
+        through, and its outcome is known at the response head.  A POST
+        whose body is longer than what is buffered before connecting went
+        upstream at once and became the probe; its client then drips the
+        body, so the upstream cannot answer, and for read_timeout (30 s
+        by default) every other client gets 503, and again as soon as it
+        sends the next such POST: one client keeps a healthy site down.
+        A request whose body still streams from its client is never the
+        probe: it gets 503 like the others, and the next request probes."""
+        f = breaker_fixture()
+        try:
+            self.open_it(f)
+            time.sleep(1.2)
+            f.up.set(mode=200)
+            n0 = f.up.count()
+            s = socket.create_connection(("127.0.0.1", f.port))
+            try:
+                s.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Length: 100000\r\n\r\n" + b"a" * 10)
+                time.sleep(0.3)
+                r = f.get()
+                self.assertEqual(r.status, 200, r)
+                s.settimeout(5)
+                head = s.recv(4096)
+            finally:
+                s.close()
+            self.assertTrue(head.startswith(b"HTTP/1.1 503"), head)
+            self.assertIn(b"circuit_breaker_open", head)
+            self.assertEqual(f.up.count() - n0, 1)
+            self.assertIsNotNone(f.vw.wait_event("circuit_breaker.closed"))
+        finally:
+            f.close()
+
     def test_shared_by_workers(self):
         """Failures seen by worker A open the circuit for worker B: with B
         stopped, A takes every connection; then A is stopped instead."""

@@ -438,6 +438,39 @@ class TestIPFilterForwarded(Case):
         self.assertTrue(refused_at_accept(self.fx.port, "127.0.0.3"))
 
 
+class TestIPBlockedLogFlood(Case):
+    """Attack: a blocked peer reconnecting in a loop made the worker write
+    one ip_filter.blocked line per connect (a line per SYN, with no
+    request needed), flooding the log.  The accept-time event is now
+    written at most once every 10 s per worker, with a count; the
+    per-request 403 events are unchanged."""
+    EXTRA = {"ip_filter": {"enabled": True, "mode": "blocklist",
+                           "addresses": ["127.0.0.3"]}}
+
+    def accept_events(self):
+        return [e for e in self.fx.vw.events("ip_filter.blocked")
+                if e["payload"].get("stage") == "accept"]
+
+    def test_flood_logged_once_per_interval_with_count(self):
+        n = 300
+        for _ in range(n):
+            self.assertTrue(refused_at_accept(self.fx.port, "127.0.0.3"))
+        self.assertIsNotNone(self.fx.vw.wait_event("ip_filter.blocked"))
+        time.sleep(0.3)
+        evs = self.accept_events()
+        self.assertEqual(len(evs), 1)
+        self.assertEqual(evs[0]["payload"]["client_ip"], "127.0.0.3")
+        self.assertEqual(evs[0]["payload"]["count"], 1)
+        # After the interval, the next refusal logs the silent ones too.
+        time.sleep(10.2)
+        self.assertTrue(refused_at_accept(self.fx.port, "127.0.0.3"))
+        self.assertIsNotNone(self.fx.vw.wait_event(
+            "ip_filter.blocked", lambda e: e["payload"].get("count", 1) > 1))
+        evs = self.accept_events()
+        self.assertEqual(len(evs), 2)
+        self.assertEqual(sum(e["payload"]["count"] for e in evs), n + 1)
+
+
 def make_cert(tmp):
     cert, key = os.path.join(tmp, "c.pem"), os.path.join(tmp, "k.pem")
     subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
@@ -559,6 +592,20 @@ class TestCORS(Case):
         r = self.fx.req("GET", "/echo")
         self.assertIsNone(r.header("Access-Control-Allow-Origin"))
 
+    def test_vary_without_cors_headers(self):
+        """Attack: answers without CORS headers (no Origin, or one not
+        listed) had no Vary: Origin, so a shared cache that stored one
+        served it to the listed origins too: priming a cache with a plain
+        request broke the application's cross-origin reads for everyone
+        (Fetch 3.2.5 asks for Vary: Origin on those answers as well)."""
+        for hdrs in ([], [("Origin", "https://evil.example")]):
+            r = self.fx.req("GET", "/echo", hdrs)
+            self.assertEqual(r.status, 200)
+            self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+            self.assertIn("Origin", r.header_all("Vary"), hdrs)
+            r = self.fx.req("GET", "/_vibewarden/health", hdrs)
+            self.assertIn("Origin", r.header_all("Vary"), hdrs)
+
     def test_own_error_carries_headers(self):
         r = self.fx.req("POST", "/echo", [("Origin", "https://app.example")],
                         b"x" * 2000)
@@ -594,6 +641,10 @@ class TestCORSWildcard(Case):
         self.assertEqual(r.header("Access-Control-Allow-Origin"), "*")
         self.assertNotIn("Origin", r.header_all("Vary"))
         self.assertIsNone(r.header("Access-Control-Allow-Credentials"))
+        # Without an Origin there is no "*": a cache must know that.
+        r = self.fx.req("GET", "/echo")
+        self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+        self.assertIn("Origin", r.header_all("Vary"))
 
 
 # ====================================================================== config
@@ -616,6 +667,33 @@ class TestConfig(unittest.TestCase):
             "allow_credentials": True}})
         self.assertEqual(rc, 1, err)
         self.assertIn("allow_credentials", err)
+
+    def test_header_values_one_line(self):
+        """Attack (config-sourced header injection): a CR or LF in a CORS
+        list or a security header value (a CSP templated from the
+        environment, say) was accepted and written as is, so it started
+        a header line of its own, Set-Cookie say, on every response.  As
+        for response_headers, such a value is a configuration error."""
+        inj = "x\r\nSet-Cookie: injected=1"
+        for extra, key in (
+                ({"security_headers": {"content_security_policy": inj}},
+                 "security_headers.content_security_policy"),
+                ({"security_headers": {"referrer_policy": inj}},
+                 "security_headers.referrer_policy"),
+                ({"security_headers": {"permissions_policy": inj}},
+                 "security_headers.permissions_policy"),
+                ({"security_headers": {"csp": {"script_src": [inj]}}},
+                 "security_headers.csp.script_src"),
+                ({"cors": {"enabled": True, "allowed_origins": ["https://a.b"],
+                           "allowed_headers": [inj]}},
+                 "cors.allowed_headers"),
+                ({"cors": {"enabled": True, "allowed_origins": ["https://a.b"],
+                           "exposed_headers": ["X-A\nX-B: 1"]}},
+                 "cors.exposed_headers")):
+            with self.subTest(key=key):
+                rc, out, err = self.check(extra)
+                self.assertEqual(rc, 1, err)
+                self.assertIn(key + ": a value cannot span lines", err)
 
     def test_features_implemented(self):
         rc, out, err = self.check({

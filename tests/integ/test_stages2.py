@@ -154,6 +154,23 @@ class TestInputValidation(unittest.TestCase):
         self.assertEqual(self.f.req("GET", "/echo").status, 200)
         self.assertEqual(self.f.req("DELETE", "/echo").status, 200)
 
+    def test_content_type_twice(self):
+        """Attack: an allowed Content-Type followed by a refused one
+        passed (the check read the first) and both were forwarded; an
+        application that keeps the last (gunicorn) parsed the body as the
+        refused type (XML, say).  Two Content-Type fields are 415."""
+        n0 = self.f.upstream_count()
+        for cts in (("application/json", "text/xml"),
+                    ("text/xml", "application/json"),
+                    ("application/json", "application/json")):
+            with self.subTest(cts=cts):
+                r = self.f.req("POST", "/echo", [("Content-Type", ct)
+                                                 for ct in cts], b"{}")
+                self.assertEqual(r.status, 415, r)
+                self.assertEqual(r.json()["message"],
+                                 "more than one Content-Type field")
+        self.assertEqual(self.f.upstream_count(), n0)
+
 
 # ------------------------------------------------------------ maintenance
 
@@ -253,6 +270,64 @@ class TestResponseHeaders(unittest.TestCase):
                 self.assertIn("response_headers.", err)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+class TestHeadersNeverSilentlyDropped(unittest.TestCase):
+    """Security headers and rules reach the client whole, or not at all."""
+    CSP = "default-src 'self' " + " ".join(
+        "https://cdn%d.example.com" % i for i in range(200))
+
+    @classmethod
+    def setUpClass(cls):
+        cls.f = Fixture({
+            "security_headers": {"content_security_policy": cls.CSP},
+            "response_headers": {"set": {"X-Rule": "r" * 200}}})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.f.close()
+
+    def test_long_policy_whole(self):
+        """A policy over 4 KB was cut at 4 KB (its later directives,
+        frame-ancestors among them, lost) and lost its CRLF, so the
+        X-Frame-Options line after it joined its value."""
+        r = self.f.req(target="/echo")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header_all("Content-Security-Policy"), [self.CSP])
+        self.assertEqual(r.header_all("X-Frame-Options"), ["DENY"])
+        # Built from the csp lists: frame-ancestors comes last.
+        hosts = ["https://s%d.example.com" % i for i in range(200)]
+        f = Fixture({"security_headers": {"csp": {
+            "default_src": ["'self'"], "script_src": hosts,
+            "frame_ancestors": ["'none'"]}}})
+        try:
+            r = f.req(target="/_vibewarden/health")
+            self.assertEqual(r.header_all("Content-Security-Policy"), [
+                "default-src 'self'; script-src " + " ".join(hosts) +
+                "; frame-ancestors 'none'"])
+            self.assertEqual(r.header_all("X-Frame-Options"), ["DENY"])
+        finally:
+            f.close()
+
+    def test_all_or_502(self):
+        """Attack: an upstream answer whose head nearly fills the client
+        head buffer (an application reflecting input into a header can be
+        made to send one of a chosen size) went out 200 without the
+        security headers, CORS or response_headers lines that no longer
+        fit: they were skipped silently.  Now such an answer is 502."""
+        seen = set()
+        for pad in range(28000, 33000, 100):
+            r = self.f.req(target="/pad?n=%d" % pad)
+            seen.add(r.status)
+            if r.status == 200:
+                self.assertEqual(r.header("Content-Security-Policy"),
+                                 self.CSP, pad)
+                self.assertEqual(r.header("X-Rule"), "r" * 200, pad)
+                self.assertEqual(r.header("X-Content-Type-Options"),
+                                 "nosniff", pad)
+            else:
+                self.assertEqual(r.status, 502, pad)
+        self.assertEqual(seen, {200, 502})
 
 
 # ------------------------------------------------------------ webhooks
@@ -379,6 +454,28 @@ class TestWebhooks(unittest.TestCase):
                        b"{}")
         self.assertEqual(r.status, 200)
 
+    def test_path_spellings_checked(self):
+        """Attack: a forged call to another spelling of a webhook path,
+        which the application's router takes for the same route (Express
+        and Rails ignore a final '/', Express and ASP.NET case, Tomcat and
+        Spring ";params"), was forwarded unchecked.  Each is checked now;
+        the real provider's spelling still passes, other paths do not."""
+        body = self.BODY
+        for p in ("/wh/github/", "/WH/GitHub", "/wh/github;jsessionid=1",
+                  "/wh;x/github", "/wh/github;x/", "/Wh/GitHub/"):
+            with self.subTest(path=p):
+                n0 = self.f.upstream_count()
+                self.assert_refused(self.post("github", body, [],
+                                              target=p), n0,
+                                    "signature header missing")
+                self.assert_forwarded(self.post("github", body, self.sign(
+                    "github", body), target=p), body)
+        for p in ("/wh/githubx", "/wh/git", "/wh/github/x", "/wh/github;x/y",
+                  "/wh//github/x"):
+            with self.subTest(other=p):
+                r = self.post("github", body, [], target=p)
+                self.assertEqual(r.status, 200, r)
+
     def test_chunked_body(self):
         body = bytes(range(256)) * 40
         with T.Client(self.f.port) as c:
@@ -460,6 +557,72 @@ class TestWebhooks(unittest.TestCase):
         rc, _, err = T.run_check(self.f.vw.conf)
         self.assertEqual(rc, 1)
         self.assertIn("VW_T_STRIPE is not set", err)
+
+
+class TestWebhookHoldBudget(unittest.TestCase):
+    """Held bodies share a per-worker memory budget."""
+    BODY = TestWebhooks.BODY
+    sign = TestWebhooks.sign
+    twilio = staticmethod(TestWebhooks.twilio)
+    ctype = TestWebhooks.ctype
+    post = TestWebhooks.post
+    assert_forwarded = TestWebhooks.assert_forwarded
+
+    def test_many_holds_bounded(self):
+        """Attack: many clients each sending most of a webhook body and
+        then stalling made the worker hold every body in memory at once
+        (150 holds of ~1 MB: +156 MB; max_connections 10000: ~10 GB, or
+        ~160 GB with body_size off).  Held buffers now share a per-worker
+        budget (64 MB); a hold past it is 503 with Retry-After, and the
+        budget comes back when the connections close."""
+        import socket
+        self.f = Fixture({"webhooks": {"signature_verification": {
+            "enabled": True, "paths": [{
+                "path": "/wh/generic", "provider": "generic",
+                "secret_env_var": "VW_T_GENERIC",
+                "header": "X-Signature"}]}},
+            "server": {"body_timeout": "20s"}}, env=SECRETS)
+        self.addCleanup(self.f.close)
+        pid = self.f.vw.workers()[0]
+        rss0 = T.rss_kib(pid)
+        socks = []
+        head = T.build_request("POST", "/wh/generic", [
+            ("Content-Type", "application/json"),
+            ("X-Signature", "00"), ("Content-Length", str(1024 * 1024))])
+        part = b"x" * (600 * 1024)
+        try:
+            for _ in range(100):
+                s = socket.create_connection(("127.0.0.1", self.f.port),
+                                             timeout=5)
+                socks.append(s)
+                try:
+                    s.sendall(head + part)
+                except OSError:
+                    pass        # answered 503 and closed while we sent
+            time.sleep(0.5)
+            statuses = []
+            for s in socks:
+                s.settimeout(0.05)
+                try:
+                    d = s.recv(200)
+                except (socket.timeout, OSError):
+                    d = b""
+                statuses.append(d[:12])
+            busy = [d for d in statuses if d == b"HTTP/1.1 503"]
+            self.assertGreater(len(busy), 10, statuses)
+            grown = T.rss_kib(pid) - rss0
+            self.assertLess(grown, 110 * 1024, grown)
+        finally:
+            for s in socks:
+                s.close()
+        time.sleep(0.5)
+        body = self.BODY
+        self.assert_forwarded(self.post("generic", body, self.sign(
+            "generic", body)), body)
+        # Budget given back: a large body is held again.
+        big = os.urandom(900 * 1024)
+        self.assert_forwarded(self.post("generic", big, self.sign(
+            "generic", big)), big)
 
 
 class TestStageOrder(unittest.TestCase):

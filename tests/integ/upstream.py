@@ -24,6 +24,8 @@ Behaviour by path (query string after '?'):
                      badstatus, nul, space-colon, cl-te, obsfold, dupcl,
                      hugehdr)
   /trickle?ms=M&n=N  headers at once, then N bytes spread over M ms
+  /pad?n=N           200 text/html with X-Pad fields of N bytes in all (a
+                     response head of a chosen size)
   /headers-out       sets Server, X-Powered-By, Via (+ X-Frame-Options and
                      Content-Security-Policy when ?own=1, Connection-named
                      X-Secret-Hop and Keep-Alive when ?hop=1)
@@ -448,6 +450,11 @@ class Conn:
                          ("Content-Security-Policy", "default-src 'self'")]
             self.respond(200, hdrs, b"headers-out\n", head_only=head_only,
                          close=close)
+        elif path == "/pad":
+            n = int(q.get("n", "0"))
+            self.respond(200, [("Content-Type", "text/html")] + [
+                ("X-Pad", "p" * min(4000, n - i)) for i in range(0, n, 4000)],
+                         b"<p>pad</p>\n", head_only=head_only, close=close)
         elif path == "/dropafter":
             # a normal keep-alive answer, then the upstream silently closes
             # the idle connection (a stale pooled connection for the proxy)

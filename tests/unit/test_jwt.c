@@ -298,10 +298,17 @@ START_TEST(t_jwks)
 	ck_assert_int_eq(jwks_parse("{\"keys\":{}}", 11, count_key, NULL,
 	    &why), -1);
 	ck_assert_int_eq(jwks_discovery_uri("{\"jwks_uri\":\"https://i/k\"}",
-	    26, uri, sizeof(uri)), 0);
+	    26, 0, uri, sizeof(uri)), 0);
 	ck_assert_str_eq(uri, "https://i/k");
+	ck_assert_int_eq(jwks_discovery_uri("{\"jwks_uri\":\"https://i/k\"}",
+	    26, 1, uri, sizeof(uri)), 0);
 	ck_assert_int_eq(jwks_discovery_uri("{\"jwks_uri\":\"file:///x\"}",
-	    24, uri, sizeof(uri)), -1);
+	    24, 0, uri, sizeof(uri)), -1);
+	/* An https issuer naming an http jwks_uri: a downgrade. */
+	ck_assert_int_eq(jwks_discovery_uri("{\"jwks_uri\":\"http://i/k\"}",
+	    25, 0, uri, sizeof(uri)), 0);
+	ck_assert_int_eq(jwks_discovery_uri("{\"jwks_uri\":\"http://i/k\"}",
+	    25, 1, uri, sizeof(uri)), -1);
 }
 END_TEST
 
@@ -324,11 +331,11 @@ START_TEST(t_shm_jwks)
 	ck_assert_ptr_nonnull(h);
 	ck_assert_int_eq(shm_jwks_meta(h, &m), SHM_OK);
 	ck_assert_uint_eq(m.jm_gen, 0);
-	ck_assert_int_eq(shm_jwks_replace(h, kv, 2, 1000), SHM_OK);
+	ck_assert_int_eq(shm_jwks_replace(h, kv, 2, 1000, NULL), SHM_OK);
 	ck_assert_int_eq(shm_jwks_key(h, "kb", 2, buf, sizeof(buf), &n),
 	    SHM_OK);
 	ck_assert_uint_eq(n, 2);
-	ck_assert_int_eq(shm_jwks_replace(h, kv, 1, 2000), SHM_OK);
+	ck_assert_int_eq(shm_jwks_replace(h, kv, 1, 2000, NULL), SHM_OK);
 	ck_assert_int_eq(shm_jwks_key(h, "kb", 2, buf, sizeof(buf), &n), 1);
 	ck_assert_int_eq(shm_jwks_meta(h, &m), SHM_OK);
 	ck_assert_uint_eq(m.jm_gen, 2);
@@ -343,7 +350,7 @@ START_TEST(t_shm_jwks)
 	ck_assert_int_eq(shm_jwks_wanted(h, &w), SHM_OK);
 	ck_assert_uint_eq(w, 15001);
 	/* The control records survive a replace. */
-	ck_assert_int_eq(shm_jwks_replace(h, kv, 2, 3000), SHM_OK);
+	ck_assert_int_eq(shm_jwks_replace(h, kv, 2, 3000, NULL), SHM_OK);
 	ck_assert_int_eq(shm_jwks_wanted(h, &w), SHM_OK);
 	ck_assert_uint_eq(w, 15001);
 	shm_close(h);
@@ -365,28 +372,37 @@ S(const char *s)
 
 START_TEST(t_public_paths)
 {
-	static char	*pp[] = { "/public/*", "/health", "/a/*/c" };
+	static char	*pp[] = { "/public/*", "/health", "/a/*/c", "/*.css" };
 	static char	*ck[] = { "sub", "role" };
 	static char	*cv[] = { "X-User-Id", "X-Role" };
 	struct config	 cf;
+	struct arena	 a;
+	static char	 buf[4096];
 
+	arena_init(&a, buf, sizeof(buf));
 	memset(&cf, 0, sizeof(cf));
 	cf.auth.mode = AUTH_JWT;
 	cf.auth.public_paths.v = pp;
-	cf.auth.public_paths.n = 3;
-	ck_assert(auth_public_path(&cf, S("/public/a.css")));
-	ck_assert(auth_public_path(&cf, S("/public/css/a.css")));
-	ck_assert(auth_public_path(&cf, S("/health")));
-	ck_assert(auth_public_path(&cf, S("/a/b/c")));
-	ck_assert(auth_public_path(&cf, S("/_vibewarden/x")));
-	ck_assert(!auth_public_path(&cf, S("/public")));
-	ck_assert(!auth_public_path(&cf, S("/publicx/a")));
-	ck_assert(!auth_public_path(&cf, S("/health/x")));
-	ck_assert(!auth_public_path(&cf, S("/a/b/d/c")));
-	ck_assert(!auth_public_path(&cf, S("/admin")));
-	ck_assert(!auth_public_path(&cf, S("/self-service/login")));
+	cf.auth.public_paths.n = 4;
+	ck_assert(auth_public_path(&cf, &a, S("/public/a.css")));
+	ck_assert(auth_public_path(&cf, &a, S("/public/css/a.css")));
+	ck_assert(auth_public_path(&cf, &a, S("/health")));
+	ck_assert(auth_public_path(&cf, &a, S("/a/b/c")));
+	ck_assert(auth_public_path(&cf, &a, S("/_vibewarden/x")));
+	ck_assert(!auth_public_path(&cf, &a, S("/public")));
+	ck_assert(!auth_public_path(&cf, &a, S("/publicx/a")));
+	ck_assert(!auth_public_path(&cf, &a, S("/health/x")));
+	ck_assert(!auth_public_path(&cf, &a, S("/a/b/d/c")));
+	ck_assert(!auth_public_path(&cf, &a, S("/admin")));
+	ck_assert(!auth_public_path(&cf, &a, S("/self-service/login")));
+	/* ";params" that an application may drop: both spellings public. */
+	ck_assert(auth_public_path(&cf, &a, S("/public/a;b")));
+	ck_assert(auth_public_path(&cf, &a, S("/a/b;x/c")));
+	ck_assert(auth_public_path(&cf, &a, S("/x.css")));
+	ck_assert(!auth_public_path(&cf, &a, S("/admin;.css")));
+	ck_assert(!auth_public_path(&cf, &a, S("/admin;x.css")));
 	cf.auth.mode = AUTH_KRATOS;
-	ck_assert(auth_public_path(&cf, S("/self-service/login")));
+	ck_assert(auth_public_path(&cf, &a, S("/self-service/login")));
 	cf.auth.jwt.claims_to_headers.k = ck;
 	cf.auth.jwt.claims_to_headers.v = cv;
 	cf.auth.jwt.claims_to_headers.n = 2;

@@ -147,6 +147,16 @@ START_TEST(t_whoami_deny_unavail)
 	parse("{\"active\":true,\"expires_at\":\"soon\","
 	    "\"identity\":{\"id\":\"u\"}}", &a);
 	ck_assert_int_eq(a.ka_result, KR_UNAVAIL);
+	/* An expires_at that is not a date does not mean "never". */
+	parse("{\"active\":true,\"expires_at\":0,"
+	    "\"identity\":{\"id\":\"u\"}}", &a);
+	ck_assert_int_eq(a.ka_result, KR_UNAVAIL);
+	parse("{\"active\":true,\"expires_at\":null,"
+	    "\"identity\":{\"id\":\"u\"}}", &a);
+	ck_assert_int_eq(a.ka_result, KR_UNAVAIL);
+	parse("{\"active\":true,\"expires_at\":1700000000,"
+	    "\"identity\":{\"id\":\"u\"}}", &a);
+	ck_assert_int_eq(a.ka_result, KR_UNAVAIL);
 	parse("{\"active\":true,\"active\":false,\"identity\":{\"id\":\"u\"}}",
 	    &a);
 	ck_assert_int_eq(a.ka_result, KR_UNAVAIL);
@@ -353,6 +363,33 @@ START_TEST(t_cache_share)
 }
 END_TEST
 
+START_TEST(t_cache_refusals_half)
+{
+	unsigned char	 k[SESS_KEY_LEN];
+	struct shm_sess	 s;
+	int		 i, rc = SHM_OK;
+
+	/* Refusals (anyone can mint them) stop at half of the 128... */
+	memset(&s, 0, sizeof(s));
+	s.ss_until = T0 + NS;
+	for (i = 0; i < 1000 && rc == SHM_OK; i++) {
+		key_of(i, k);
+		rc = shm_sess_put(h, k, &s);
+	}
+	ck_assert_int_eq(rc, SHM_FULL);
+	ck_assert_int_eq(i - 1, 64);
+	/* ...so the active sessions still have the other half. */
+	s.ss_ok = 1;
+	s.ss_idlen = 1;
+	for (rc = SHM_OK; i < 1000 && rc == SHM_OK; i++) {
+		key_of(i, k);
+		rc = shm_sess_put(h, k, &s);
+	}
+	ck_assert_int_eq(rc, SHM_FULL);
+	ck_assert_int_eq(i - 1 - 65, 64);
+}
+END_TEST
+
 static Suite *
 kratos_suite(void)
 {
@@ -368,6 +405,7 @@ kratos_suite(void)
 	tcase_add_checked_fixture(tcc, shm_setup, shm_teardown);
 	tcase_add_test(tcc, t_cache_get_put);
 	tcase_add_test(tcc, t_cache_flush_revoke_sweep);
+	tcase_add_test(tcc, t_cache_refusals_half);
 	tcase_add_test(tcc, t_cache_share);
 	suite_add_tcase(s, tcc);
 	return (s);

@@ -4,6 +4,7 @@
  * concurrent processes, connection slots, purge, sweep, a full map), and
  * the worker's keys and exempt-path globs, and the per-user stage's hook.
  */
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -11,7 +12,9 @@
 /* libcheck has a CK_ERROR of its own; keep enum chunk_rc's. */
 #define CK_ERROR	CHECK_CK_ERROR
 #include <check.h>
+#include <sched.h>
 #undef CK_ERROR
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -473,7 +476,8 @@ START_TEST(t_tab_dead_owner)
 	if ((pid = fork()) == 0)
 		_exit(0);
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);	/* a dead PID */
-	ck_assert_int_eq(rltab_test_break(t, "victim", 6, (uint32_t)pid), 0);
+	ck_assert_int_eq(rltab_test_break(t, "victim", 6, (uint32_t)pid, 0),
+	    0);
 	/* The half-written slot is not a home for the key: the lock path
 	   runs, takes over the dead lock and empties the slot. */
 	alarm(10);
@@ -484,6 +488,157 @@ START_TEST(t_tab_dead_owner)
 	ck_assert_int_eq(rltab_take(t, "victim", 6, &g, T0, &r), RLT_OK);
 	ck_assert_uint_eq(r.gr_remaining, 3);
 	rltab_close(t);
+}
+END_TEST
+
+/*
+ * Attack: a lock left by a dead process under a PID that is alive again.
+ * The table file outlives the processes (shm.path is kept across
+ * restarts), and PIDs are reused: after a container restart the new
+ * worker often gets the very PID of the worker that was killed holding
+ * the lock, and any other process may get it after a wrap.  A live owner
+ * PID must not make every process touching the bucket spin for ever:
+ * the lock's own PID is never a lock it waits for, and a PID whose
+ * process started at another time than the lock records is a new
+ * process.
+ */
+START_TEST(t_tab_stale_owner_pid_reused)
+{
+	struct rltab	*t = open_tab(64, 1);
+	struct gcra	 g;
+	struct gcra_res	 r;
+	pid_t		 pid;
+	int		 st;
+
+	gcra_init(&g, 1, 5);
+	ck_assert_int_eq(rltab_take(t, "victim", 6, &g, T0, &r), RLT_OK);
+	/* Left under our own PID (the dead worker's, reused by us). */
+	ck_assert_int_eq(rltab_test_break(t, "victim", 6,
+	    (uint32_t)getpid(), 0), 0);
+	alarm(10);
+	ck_assert_int_eq(rltab_take(t, "victim", 6, &g, T0, &r), RLT_OK);
+	alarm(0);
+	ck_assert_int_eq(r.gr_allowed, 1);
+	ck_assert_uint_eq(r.gr_remaining, 4);	/* started full again */
+	/* Left under a PID now used by another live process, which
+	   started long after the lock was taken (start time 1 tick). */
+	if ((pid = fork()) == 0) {
+		pause();
+		_exit(0);
+	}
+	ck_assert_int_eq(rltab_test_break(t, "victim", 6, (uint32_t)pid, 1),
+	    0);
+	alarm(10);
+	ck_assert_int_eq(rltab_take(t, "victim", 6, &g, T0, &r), RLT_OK);
+	alarm(0);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_int_eq(r.gr_allowed, 1);
+	ck_assert_uint_eq(r.gr_remaining, 4);
+	rltab_close(t);
+}
+END_TEST
+
+/*
+ * Attack: the filesystem of shm.path fills up (logs on the same disk, an
+ * attacker's uploads).  The table file was made sparse, so a bucket on a
+ * page no key had touched yet needs a new block on its first write; with
+ * none left the kernel raises SIGBUS, and every new client whose key
+ * lands on such a page kills the worker serving it (and all its
+ * connections).  The table's space is reserved when the file is made:
+ * on a full filesystem it is refused (rate limiting fails open, logged),
+ * never a crash.  Needs a small filesystem: a tmpfs mounted in a private
+ * mount namespace of a child (skipped where that is not allowed).
+ */
+START_TEST(t_tab_full_filesystem)
+{
+	pid_t	 pid;
+	int	 st;
+
+	if ((pid = fork()) == 0) {
+		struct rltab	*t;
+		struct gcra	 g;
+		struct gcra_res	 r;
+		const char	*err;
+		char		 k[32];
+		int		 i, n;
+
+		if (unshare(CLONE_NEWNS) == -1 &&
+		    unshare(CLONE_NEWUSER | CLONE_NEWNS) == -1)
+			_exit(77);
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
+		    mount("tmpfs", dir, "tmpfs", 0, "size=256k") == -1)
+			_exit(77);
+		/* About 9 MB of table on 256 KB. */
+		if ((t = rltab_open(dir, 100000, 1, &err)) == NULL)
+			_exit(0);
+		gcra_init(&g, 1, 5);
+		for (i = 0; i < 100000; i++) {
+			n = snprintf(k, sizeof(k), "k%d", i);
+			if (rltab_take(t, k, (size_t)n, &g, T0, &r) != RLT_OK)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+		fprintf(stderr, "t_tab_full_filesystem: skipped (no mount "
+		    "namespace)\n");
+		return;
+	}
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "child status %#x (signal %d)", st,
+	    WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+END_TEST
+
+/*
+ * The same for LMDB's data file (MDB_WRITEMAP): long keys go there.  The
+ * master's shm_open() reserves the map, or fails on a full filesystem;
+ * a worker never meets a page without a block.
+ */
+START_TEST(t_shm_full_filesystem)
+{
+	pid_t	 pid;
+	int	 st;
+
+	if ((pid = fork()) == 0) {
+		struct shm	*h;
+		struct gcra	 g;
+		struct gcra_res	 r;
+		const char	*err;
+		char		 k[128];
+		int		 i, n;
+
+		if (unshare(CLONE_NEWNS) == -1 &&
+		    unshare(CLONE_NEWUSER | CLONE_NEWNS) == -1)
+			_exit(77);
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
+		    mount("tmpfs", dir, "tmpfs", 0, "size=1m") == -1)
+			_exit(77);
+		/*
+		 * A 768 KB map on 1 MB: the rate-limit table (576 KB) fits,
+		 * LMDB's map does not.  Refused at once, or it must hold.
+		 */
+		if ((h = shm_open(dir, 768 << 10, SHM_CREATE, &err)) == NULL)
+			_exit(0);
+		gcra_init(&g, 1, 5);
+		for (i = 0; i < 20000; i++) {
+			n = snprintf(k, sizeof(k), LONGK "%d", i);
+			if (shm_rl_take(h, k, (size_t)n, &g, T0, &r) == SHM_ERR)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+		fprintf(stderr, "t_shm_full_filesystem: skipped (no mount "
+		    "namespace)\n");
+		return;
+	}
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "child status %#x (signal %d)", st,
+	    WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 END_TEST
 
@@ -888,6 +1043,9 @@ ratelimit_suite(void)
 	tcase_add_test(ts, t_tab_reuses_expired);
 	tcase_add_test(ts, t_tab_reset);
 	tcase_add_test(ts, t_tab_dead_owner);
+	tcase_add_test(ts, t_tab_stale_owner_pid_reused);
+	tcase_add_test(ts, t_tab_full_filesystem);
+	tcase_add_test(ts, t_shm_full_filesystem);
 	tcase_add_test(ts, t_tab_concurrent_inserts);
 	tcase_add_test(ts, t_tab_file);
 	tcase_add_test(ts, t_shm_conns);

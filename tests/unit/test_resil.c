@@ -33,7 +33,7 @@ setup(void)
 static int
 admit(uint64_t now, uint64_t *tok, uint32_t *ra)
 {
-	return (resil_cb_admit(&cf, now, tok, ra));
+	return (resil_cb_admit(&cf, now, 1, tok, ra));
 }
 
 /* threshold failures in a row from a closed circuit open it at now. */
@@ -127,6 +127,36 @@ START_TEST(t_lost_probe)
 	ck_assert_int_eq(resil_cb_state(), CB_HALF_OPEN);
 	resil_cb_result(&cf, 15003, t3, 1);
 	ck_assert_int_eq(resil_cb_state(), CB_CLOSED);
+}
+END_TEST
+
+/*
+ * A request whose client still sends its body is never the probe: it
+ * could hold the host's one half-open slot for as long as it drips.  It
+ * gets 503 (Retry-After 1) and leaves the probe to the next request.
+ */
+START_TEST(t_streaming_never_probes)
+{
+	uint64_t	 tok = 1, t2;
+	uint32_t	 ra = 0;
+
+	open_at(1000);
+	ck_assert_int_eq(resil_cb_admit(&cf, 11000, 0, &tok, &ra), -1);
+	ck_assert_uint_eq(tok, 0);
+	ck_assert_uint_eq(ra, 1);
+	ck_assert_int_eq(resil_cb_state(), CB_OPEN);
+	ck_assert_int_eq(admit(11000, &t2, &ra), 0);
+	ck_assert_uint_ne(t2, 0);
+	/* Nor does it take over an overdue probe. */
+	ck_assert_int_eq(resil_cb_admit(&cf, 11000 + 4000, 0, &tok, &ra),
+	    -1);
+	ck_assert_int_eq(admit(11000 + 4000, &tok, &ra), 0);
+	ck_assert_uint_ne(tok, 0);
+	ck_assert_uint_ne(tok, t2);
+	/* Closed: it goes through like any other. */
+	resil_cb_result(&cf, 15100, tok, 1);
+	ck_assert_int_eq(resil_cb_admit(&cf, 15200, 0, &t2, &ra), 0);
+	ck_assert_uint_eq(t2, 0);
 }
 END_TEST
 
@@ -229,6 +259,7 @@ main(void)
 	tcase_add_test(tc, t_one_probe);
 	tcase_add_test(tc, t_probe_failure_reopens);
 	tcase_add_test(tc, t_lost_probe);
+	tcase_add_test(tc, t_streaming_never_probes);
 	tcase_add_test(tc, t_health_verdict);
 	tcase_add_test(tc, t_budget);
 	tcase_add_test(tc, t_backoff);

@@ -287,18 +287,21 @@ START_TEST(t_cors)
 	ck_assert_ptr_nonnull(strstr(d, "Access-Control-Max-Age: 60\r\n"));
 	ck_assert_ptr_null(strstr(d, "Expose"));
 	ck_assert_ptr_null(strstr(d, "Credentials"));
-	/* Not listed: a preflight is refused, a request gets no header. */
+	/* Not listed: a preflight is refused, a request gets no CORS
+	   header, only Vary: Origin (a cache must not reuse it). */
 	rq = mkreq(cf, "OPTIONS /a HTTP/1.1\r\nHost: a\r\n"
 	    "Origin: https://app.test.evil\r\n"
 	    "Access-Control-Request-Method: PUT\r\n");
 	ck_assert_int_eq(stage_cors(rq), V_DONE);
 	ck_assert_int_eq(rq->rq_status, 403);
 	ck_assert_str_eq(rq->rq_errcode, "cors_origin_not_allowed");
-	ck_assert_uint_eq(append(rq, d, sizeof(d)), 0);
+	ck_assert_uint_eq(append(rq, d, sizeof(d)), 14);
+	ck_assert_str_eq(d, "Vary: Origin\r\n");
 	rq = mkreq(cf, "GET /a HTTP/1.1\r\nHost: a\r\n"
 	    "Origin: https://evil.test\r\n");
 	ck_assert_int_eq(stage_cors(rq), V_NEXT);
-	ck_assert_uint_eq(append(rq, d, sizeof(d)), 0);
+	ck_assert_uint_eq(append(rq, d, sizeof(d)), 14);
+	ck_assert_str_eq(d, "Vary: Origin\r\n");
 	/* Actual response from a listed origin. */
 	rq = mkreq(cf, "GET /a HTTP/1.1\r\nHost: a\r\n"
 	    "Origin: https://app.test\r\n");

@@ -276,9 +276,15 @@ START_TEST(t_webhook_hold)
 	ck_assert_int_eq(rq->rq_status, 401);
 	ck_assert_int_eq(rq->rq_event, EV_WEBHOOK_INVALID);
 	/* Other paths pass untouched, without a hold. */
-	parse("POST /wh/ HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\n\r\n");
+	parse("POST /wh/x HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\n"
+	    "\r\n");
 	ck_assert_int_eq(stage_webhook(rq), V_NEXT);
 	ck_assert(!(rq->rq_flags & RQ_HOLD));
+	/* The spellings routers take for /wh are held and checked. */
+	parse("POST /WH/;a HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\n"
+	    "\r\n");
+	ck_assert_int_eq(stage_webhook(rq), V_AGAIN);
+	ck_assert(rq->rq_flags & RQ_HOLD);
 }
 END_TEST
 
