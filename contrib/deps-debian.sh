@@ -12,6 +12,7 @@ set -eu
 pkgs="build-essential autoconf automake pkg-config
 libssl-dev libyaml-dev libmicrohttpd-dev liblmdb-dev libjansson-dev
 libhiredis-dev libcurl4-openssl-dev libpcre2-dev check
+libmodsecurity-dev modsecurity-crs
 clang libclang-rt-14-dev
 python3 python3-yaml mandoc shellcheck ca-certificates procps
 redis-server pebble prometheus"

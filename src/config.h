@@ -303,6 +303,9 @@ struct cf_waf {
 	} rules;
 	struct strlist	 exempt_paths;
 	struct {
+		struct strlist	 rules;		/* files or globs, in order */
+	} modsecurity;
+	struct {
 		int		 enabled;	/* false */
 		struct strlist	 allowed;	/* json, urlencoded,
 						   multipart */

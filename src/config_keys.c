@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "vw_autoconf.h"
 #include "config.h"
 #include "config_keys.h"
 
@@ -374,6 +375,7 @@ const struct key config_keys[] = {
 	KB("waf.rules.command_injection", waf.rules.command_injection,
 	    "true"),
 	KL("waf.exempt_paths", waf.exempt_paths, NULL),
+	KL("waf.modsecurity.rules", waf.modsecurity.rules, NULL),
 	KB("waf.content_type_validation.enabled",
 	    waf.content_type_validation.enabled, "false"),
 	KL("waf.content_type_validation.allowed",
@@ -609,9 +611,10 @@ struct feature config_features[] = {
 	    "no CORS headers are sent", 1, 1, on_cors },
 	{ "waf", { "waf.mode", "waf.enabled" }, "the WAF block mode",
 	    "waf.mode: detect", "attacks are not blocked", 1, 1, on_waf },
-	{ "waf_modsecurity", { "waf.engine" }, "the modsecurity WAF engine",
-	    "waf.engine: builtin", "the WAF does not run", 1, 0,
-	    on_modsec },
+	{ "waf_modsecurity", { "waf.engine" }, "the modsecurity WAF engine "
+	    "(this build lacks libmodsecurity: configure --with-modsecurity)",
+	    "waf.engine: builtin", "the WAF does not run", 1,
+	    VW_HAVE_MODSECURITY, on_modsec },
 	{ "csrf", { "csrf.enabled" }, "CSRF protection",
 	    "csrf.enabled: false", "cross-site requests are not rejected",
 	    1, 1, on_csrf },

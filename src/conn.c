@@ -363,7 +363,8 @@ emit_waf(struct req *rq)
 		if (!log_enabled(le.le_level))
 			continue;
 		logev_summary(&le, "WAF %s in %s %.*s (detect mode)",
-		    waf_rule_name(d->wd_rule), d->wd_loc,
+		    d->wd_rname ? d->wd_rname : waf_rule_name(d->wd_rule),
+		    d->wd_loc,
 		    (int)(d->wd_name.len > 64 ? 64 : d->wd_name.len),
 		    d->wd_name.p ? d->wd_name.p : "");
 		waf_fields(&le, rq, d);
@@ -380,7 +381,8 @@ emit_waf(struct req *rq)
 static void
 waf_fields(struct logev *le, struct req *rq, const struct waf_det *d)
 {
-	logev_cstr(le, "rule", waf_rule_name(d->wd_rule));
+	logev_cstr(le, "rule", d->wd_rname ? d->wd_rname :
+	    waf_rule_name(d->wd_rule));
 	logev_cstr(le, "category", d->wd_cat);
 	logev_cstr(le, "location", d->wd_loc);
 	logev_str(le, "parameter", d->wd_name.p, d->wd_name.len);

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "master.h"
+#include "modsec.h"
 #include "preflight.h"
 
 /* The directory part of path ("." when there is none), into buf. */
@@ -157,6 +158,34 @@ log_output(const struct config *cf, int daemon, struct cfg_diags *d)
 	return (0);
 }
 
+/*
+ * waf.engine: modsecurity: load the rule files once, as the workers will,
+ * so that a file that does not load stops -t, a start or a reload.
+ */
+static int
+modsec_rules(const struct config *cf, struct cfg_diags *d)
+{
+	struct modsec	*m;
+	char		 err[1024];
+
+	if (!cf->waf.enabled || cf->waf.engine != WAF_ENGINE_MODSECURITY ||
+	    !modsec_available())
+		return (0);
+	if (cf->waf.modsecurity.rules.n == 0) {
+		config_key_diag(cf, d, "waf.engine", 1, "waf.engine: "
+		    "modsecurity needs rule files in waf.modsecurity.rules");
+		return (1);
+	}
+	if ((m = modsec_new(&cf->waf.modsecurity.rules, err,
+	    sizeof(err))) == NULL) {
+		config_key_diag(cf, d, "waf.modsecurity.rules", 1,
+		    "waf.modsecurity.rules: %s", err);
+		return (1);
+	}
+	modsec_free(m);
+	return (0);
+}
+
 int
 preflight(const struct config *cf, const char *pidfile, int daemon,
     struct cfg_diags *d)
@@ -165,6 +194,7 @@ preflight(const struct config *cf, const char *pidfile, int daemon,
 	int	 n;
 
 	n = accounts(cf, d);
+	n += modsec_rules(cf, d);
 	n += log_output(cf, daemon, d);
 	if (host_ok(cf->server.host, cf->server.port, why,
 	    sizeof(why)) != NULL) {

@@ -91,6 +91,8 @@ struct kratos_wait;
 struct waf_det {
 	struct waf_det	*wd_next;	/* newest first */
 	int		 wd_rule;	/* waf_rule_name() index */
+	const char	*wd_rname;	/* the rule's name (ModSecurity: its
+					   id); NULL: waf_rule_name() */
 	int		 wd_blocked;	/* block mode: the 403's cause */
 	const char	*wd_cat;	/* static */
 	const char	*wd_loc;	/* static */

@@ -207,7 +207,7 @@ struct waf {
 int
 waf_rule_count(void)
 {
-	return ((int)NRULES + 1);
+	return ((int)NRULES + 2);
 }
 
 const char *
@@ -215,6 +215,8 @@ waf_rule_name(int rule)
 {
 	if (rule == (int)NRULES)
 		return ("match_limit");
+	if (rule == (int)NRULES + 1)	/* waf.engine: modsecurity */
+		return ("modsecurity");
 	if (rule < 0 || rule > (int)NRULES)
 		return (NULL);
 	return (rules[rule].r_name);

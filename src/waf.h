@@ -97,7 +97,10 @@ int		 waf_inspect(struct waf *w, enum waf_loc loc, const char *p,
 size_t		 waf_pct_decode(const char *in, size_t len, char *out,
 		    int plus);
 
-/* Names for logs and metrics; NULL for an index out of range. */
+/*
+ * Names for logs and metrics; NULL for an index out of range.  The last
+ * index, "modsecurity", counts the detections of waf.engine: modsecurity.
+ */
 const char	*waf_rule_name(int rule);
 enum waf_cat	 waf_rule_cat(int rule);
 int		 waf_rule_count(void);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vw_autoconf.h"
 #include "config.h"
 
 static char	 tmpdir[] = "/tmp/vwcfgtestXXXXXX";
@@ -858,15 +859,21 @@ END_TEST
 
 START_TEST(t_features)
 {
+	/* As in a build without libmodsecurity (configure decides). */
+	ck_assert_int_eq(config_feature_set_implemented("waf_modsecurity", 0),
+	    0);
 	ck_assert_ptr_null(load("tls:\n  provider: letsencrypt\n"
 	    "  domain: a.example\nwaf:\n  engine: modsecurity\n"
 	    "ip_filter:\n  enabled: true\n"));
-	HAS("t.yaml:5:11: error: waf.engine: the modsecurity WAF engine is "
-	    "not implemented in this build; set waf.engine: builtin");
+	HAS("t.yaml:5:11: error: waf.engine: the modsecurity WAF engine "
+	    "(this build lacks libmodsecurity: configure --with-modsecurity) "
+	    "is not implemented in this build; set waf.engine: builtin");
 	/* Implemented: no diagnostic about the IP filter or ACME. */
 	NERR(1);
 	ck_assert_ptr_null(strstr(lines, "ip_filter"));
 	ck_assert_int_eq(config_feature_set_implemented("nope", 1), -1);
+	ck_assert_int_eq(config_feature_set_implemented("waf_modsecurity",
+	    VW_HAVE_MODSECURITY), 0);
 }
 END_TEST
 
