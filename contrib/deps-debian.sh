@@ -11,10 +11,10 @@ set -eu
 
 pkgs="build-essential autoconf automake pkg-config
 libssl-dev libyaml-dev libmicrohttpd-dev liblmdb-dev libjansson-dev
-libhiredis-dev libcurl4-openssl-dev libpcre2-dev check
+libhiredis-dev libcurl4-openssl-dev libpcre2-dev libnghttp2-dev check
 clang libclang-rt-14-dev
 python3 python3-yaml mandoc shellcheck ca-certificates procps
-redis-server pebble"
+redis-server pebble python3-h2 nghttp2-client"
 
 if [ "$(id -u)" -eq 0 ]; then
 	run=
