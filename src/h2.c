@@ -203,11 +203,14 @@ stream_free(struct h2c *c, struct h2s *s)
 	free(s);
 }
 
+/* Request bytes for the stream's conn: it may read again. */
 static void
 wake_stream(struct h2s *s)
 {
-	if (s->s_conn != NULL)
+	if (s->s_conn != NULL) {
+		s->s_conn->cn_ep.ep_readable = 1;
 		conn_wake(s->s_conn);
+	}
 }
 
 /* The header block is complete: build the request and its conn. */
@@ -713,11 +716,15 @@ s_writev(struct endp *ep, const struct iovec *iov, int cnt)
 		answer_more(s);
 	return ((ssize_t)total);
  full:
+	/*
+	 * As a full socket buffer: not writable until data_read() takes
+	 * bytes (the caller waits for that edge after a short write too).
+	 */
+	ep->ep_writable = 0;
 	if (more)
 		answer_more(s);
 	if (total > 0)
 		return ((ssize_t)total);
-	ep->ep_writable = 0;
 	errno = EAGAIN;
 	return (-1);
  bad:
