@@ -429,6 +429,45 @@ class TestAttacks(H2Case):
             self.assertTrue(c.closed)
 
 
+class TestFlowControl(H2Case):
+    EXTRA = {"server": {"write_timeout": "2s", "workers": 1}}
+
+    def test_64mib_bounded_rss(self):
+        n = 64 << 20
+        vw = self.fx.vw
+        with self.h2() as c:
+            c.request("GET", "/echo/warm")
+            base = sum(T.rss_kib(p) for p in vw.workers())
+            sid = c.send("GET", "/big?n=%d" % n)
+            peak = base
+            count = 0
+            end = time.monotonic() + 50
+            while not c.done(sid) and time.monotonic() < end:
+                c.pump(lambda: c.done(sid) or
+                       len(c.resp[sid]["body"]) > (4 << 20), 20)
+                count += len(c.resp[sid]["body"])
+                c.resp[sid]["body"] = b""
+                peak = max(peak, sum(T.rss_kib(p) for p in vw.workers()))
+            self.assertTrue(c.resp[sid]["ended"])
+        self.assertEqual(count, n)
+        # the worker holds a few buffers, never the answer
+        self.assertLess(peak - base, 16 << 10, (base, peak))
+
+    def test_zero_window_stall_cut(self):
+        other = self.h2()
+        c = self.h2()
+        c.c.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+        c.flush()
+        sid = c.send("GET", "/big?n=200000")
+        t0 = time.monotonic()
+        c.pump(lambda: c.done(sid) or c.closed, 10)
+        self.assertIsNotNone(c.resp[sid]["reset"], c.resp[sid])
+        self.assertLess(time.monotonic() - t0, 6)
+        self.assertEqual(status(other.request("GET", "/echo/alive")), 200)
+        c.close()
+        other.close()
+
+
 class TestNoH2(H2Case):
     EXTRA = {"server": {"http2": False}}
 
