@@ -450,8 +450,10 @@ class TestFlowControl(H2Case):
                 peak = max(peak, sum(T.rss_kib(p) for p in vw.workers()))
             self.assertTrue(c.resp[sid]["ended"])
         self.assertEqual(count, n)
-        # the worker holds a few buffers, never the answer
-        self.assertLess(peak - base, 16 << 10, (base, peak))
+        # the worker holds a few buffers, never the answer; under ASan
+        # its quarantine keeps freed buffers: RSS says nothing there
+        if not TT.sanitized():
+            self.assertLess(peak - base, 16 << 10, (base, peak))
 
     def test_zero_window_stall_cut(self):
         other = self.h2()
