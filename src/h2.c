@@ -940,6 +940,14 @@ h2_run(struct conn *cn)
 		if (c->c_outlen >= H2_SENDMAX || !cn->cn_ep.ep_readable ||
 		    W.w_budget <= 0)
 			break;
+		if (b->b_data == NULL) {
+			if ((b->b_data = blk_get(BLK_CLIENT)) == NULL) {
+				conn_close(cn, "out of memory");
+				return;
+			}
+			b->b_cap = blk_size(BLK_CLIENT);
+			b->b_start = b->b_end = 0;
+		}
 		n = endp_fill(&cn->cn_ep);
 		if (n > 0) {
 			W.w_budget -= n;
@@ -960,6 +968,17 @@ h2_run(struct conn *cn)
 	    W.w_draining) {
 		conn_close(cn, "drained");
 		return;
+	}
+	/* Idle: hold no buffers, as an idle HTTP/1.1 connection. */
+	if (c->c_nstreams == 0 && buf_avail(b) == 0 && b->b_data != NULL) {
+		blk_put(BLK_CLIENT, b->b_data);
+		b->b_data = NULL;
+		b->b_start = b->b_end = b->b_cap = 0;
+	}
+	if (c->c_nstreams == 0 && c->c_outlen == 0 && c->c_out != NULL) {
+		free(c->c_out);
+		c->c_out = NULL;
+		c->c_outcap = c->c_outoff = 0;
 	}
 	conn_h2_timer(cn, c->c_outlen > 0 ? 2 : c->c_nstreams == 0 ? 1 : 0);
 }
