@@ -31,6 +31,7 @@
 #define H2_SENDMAX	65536	/* session output held before writing */
 #define H2_WINDOW	65535	/* per-stream receive window */
 #define H2_EMPTY_MAX	100	/* empty DATA frames per second */
+#define H2_CTRL_MAX	1000	/* PING and SETTINGS frames per second */
 
 /* struct h2s.s_rstate */
 #define RS_HEAD		0
@@ -82,8 +83,8 @@ struct h2c {
 	struct h2s	*c_streams;
 	unsigned	 c_nstreams;
 	uint32_t	 c_nopened;	/* streams over its lifetime */
-	uint64_t	 c_rstwin, c_emptywin;
-	unsigned	 c_nrst, c_nempty;
+	uint64_t	 c_rstwin, c_emptywin, c_ctrlwin;
+	unsigned	 c_nrst, c_nempty, c_nctrl;
 	char		*c_out;
 	size_t		 c_outoff, c_outlen, c_outcap;
 	unsigned	 c_goaway:1;	/* graceful GOAWAY sent */
@@ -367,6 +368,23 @@ on_frame_recv(nghttp2_session *sess, const nghttp2_frame *fr, void *arg)
 	if (c->c_freeing)
 		return (0);
 	switch (fr->hd.type) {
+	case NGHTTP2_PING:
+	case NGHTTP2_SETTINGS:
+		/*
+		 * nghttp2 bounds the acknowledgements it queues, but we stop
+		 * reading while output is backed up, so a flood that reads
+		 * its acks would never reach that bound: count them.
+		 */
+		if (fr->hd.flags & NGHTTP2_FLAG_ACK)
+			return (0);
+		if (util_now_ms - c->c_ctrlwin >= 1000) {
+			c->c_ctrlwin = util_now_ms;
+			c->c_nctrl = 0;
+		}
+		if (++c->c_nctrl > H2_CTRL_MAX)
+			h2_abuse(c, fr->hd.type == NGHTTP2_PING ?
+			    "PING flood" : "SETTINGS flood");
+		return (0);
 	case NGHTTP2_RST_STREAM:
 		/* Rapid reset (CVE-2023-44487). */
 		if (util_now_ms - c->c_rstwin >= 1000) {

@@ -427,6 +427,37 @@ class TestAttacks(H2Case):
                 pass
             c.pump(lambda: c.closed, 10)
             self.assertTrue(c.closed)
+            self.assertEqual(c.goaway, 11)
+        self.assertIsNotNone(self.fx.vw.wait_event(
+            "http2.abuse", lambda e: e["payload"]["reason"] == "PING flood"))
+
+    def test_settings_flood(self):
+        with self.h2() as c:
+            for i in range(3000):
+                c.c.update_settings({h2.settings.SettingCodes.ENABLE_PUSH: 0})
+            try:
+                c.flush()
+            except OSError:
+                pass
+            c.pump(lambda: c.closed, 10)
+            self.assertTrue(c.closed)
+
+    def test_empty_data_flood(self):
+        bystander = self.h2()
+        with self.h2() as c:
+            sid = c.send("POST", "/echo/empty", [("content-length", "1")],
+                         end=False)
+            for i in range(500):
+                c.c.send_data(sid, b"", end_stream=False)
+            try:
+                c.flush()
+            except OSError:
+                pass
+            c.pump(lambda: c.closed, 10)
+            self.assertTrue(c.closed)
+            self.assertEqual(c.goaway, 11)
+        self.assertEqual(status(bystander.request("GET", "/echo/by")), 200)
+        bystander.close()
 
 
 class TestFlowControl(H2Case):
