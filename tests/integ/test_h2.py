@@ -508,6 +508,8 @@ class TestNoH2(H2Case):
         s = tls_sock(self.fx.port)
         self.assertEqual(s.selected_alpn_protocol(), "http/1.1")
         s.close()
+        with self.assertRaises(ssl.SSLError):
+            tls_sock(self.fx.port, alpn=("h2",)).close()
 
 
 @unittest.skipUnless(H2LOAD, "h2load not installed")
