@@ -466,6 +466,27 @@ on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *arg)
 	return (0);
 }
 
+/* A frame nghttp2 refused (RFC 9113 8.2 fields, a stream over the limit). */
+static int
+on_invalid_frame(nghttp2_session *sess, const nghttp2_frame *fr, int err,
+    void *arg)
+{
+	struct h2c	*c = arg;
+	struct logev	 le;
+
+	if (c->c_freeing || !log_enabled(LOG_LVL_INFO))
+		return (0);
+	logev_init(&le, LOG_LVL_INFO, "low", "policy", "http2.stream_error");
+	logev_summary(&le, "HTTP/2 frame on stream %d from %s refused: %s",
+	    (int)fr->hd.stream_id, c->c_cn->cn_ip, nghttp2_strerror(err));
+	logev_cstr(&le, "client_ip", c->c_cn->cn_ip);
+	logev_cstr(&le, "reason", nghttp2_strerror(err));
+	le.le_actor_ip = c->c_cn->cn_ip;
+	le.le_outcome = "blocked";
+	logev_emit(&le);
+	return (0);
+}
+
 static ssize_t
 data_read(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t len,
     uint32_t *dflags, nghttp2_data_source *src, void *arg)
@@ -832,6 +853,8 @@ h2_start(struct conn *cn)
 	    on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb,
 	    on_stream_close);
+	nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb,
+	    on_invalid_frame);
 	if (nghttp2_option_new(&opt) != 0) {
 		nghttp2_session_callbacks_del(cb);
 		free(c);

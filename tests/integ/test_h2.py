@@ -345,6 +345,15 @@ class TestVerdicts(H2Case):
             r = c.request("GET", "/echo/after")
             self.assertEqual(status(r), 200)
 
+    def test_nghttp2_refusals_logged(self):
+        with self.h2(validate=False) as c:
+            r = c.request("GET", "/echo/upper", [("X-Upper", "1")])
+            self.assertEqual(r["reset"], 1, r)
+        self.assertIsNotNone(self.fx.vw.wait_event(
+            "http2.stream_error",
+            lambda e: "/echo/upper" not in e["ai_summary"] and
+            not e["payload"]["reason"].startswith("malformed")))
+
     def test_400_like_http11(self):
         with self.h2(validate=False) as c:
             r = c.request("GET", "/echo/x", [("content-length", "abc")])
