@@ -510,6 +510,20 @@ class TestFlowControl(H2Case):
         other.close()
 
 
+class TestLifetime(H2Case):
+    EXTRA = {"server": {"keepalive_requests": 5}}
+
+    def test_goaway_after_keepalive_requests_streams(self):
+        with self.h2() as c:
+            for i in range(5):
+                r = c.request("GET", "/echo/l%d" % i)
+                self.assertEqual(status(r), 200, (i, r))
+            c.pump(lambda: c.goaway is not None or c.closed, 5)
+            self.assertEqual(c.goaway, 0)
+            c.pump(lambda: c.closed, 5)
+            self.assertTrue(c.closed)
+
+
 class TestNoH2(H2Case):
     EXTRA = {"server": {"http2": False}}
 
