@@ -834,9 +834,10 @@ h2_start(struct conn *cn)
 	nghttp2_option			*opt;
 	struct h2c			*c;
 	nghttp2_settings_entry		 iv[4];
-	uint32_t			 ms = (uint32_t)cf->server.http2_max_streams;
+	uint32_t			 ms;
 	int				 rv;
 
+	ms = (uint32_t)cf->server.http2_max_streams;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return (-1);
 	c->c_cn = cn;
