@@ -78,7 +78,10 @@ class H2:
     def flush(self):
         d = self.c.data_to_send()
         if d:
-            self.sock.sendall(d)
+            try:
+                self.sock.sendall(d)
+            except OSError:
+                self.closed = True      # the server closed: seen by pump
 
     def close(self):
         try:
