@@ -11,11 +11,11 @@ set -eu
 
 pkgs="build-essential autoconf automake pkg-config
 libssl-dev libyaml-dev libmicrohttpd-dev liblmdb-dev libjansson-dev
-libhiredis-dev libcurl4-openssl-dev libpcre2-dev check
+libhiredis-dev libcurl4-openssl-dev libpcre2-dev libnghttp2-dev check
 libmodsecurity-dev modsecurity-crs
 clang libclang-rt-14-dev
 python3 python3-yaml mandoc shellcheck ca-certificates procps
-redis-server pebble prometheus"
+redis-server pebble prometheus python3-h2 nghttp2-client"
 
 if [ "$(id -u)" -eq 0 ]; then
 	run=

@@ -62,6 +62,8 @@ struct cf_server {
 	uint64_t	 websocket_idle_timeout_ms; /* 0 = off (SPEC 9) */
 	int		 keepalive_requests;	/* 1000; 0 = no limit */
 	int		 max_connections;	/* 10000, per worker */
+	int		 http2;			/* true: h2 by ALPN (TLS) */
+	int		 http2_max_streams;	/* 100 concurrent streams */
 };
 
 struct cf_upstream {

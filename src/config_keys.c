@@ -173,6 +173,9 @@ const struct key config_keys[] = {
 	    INT32_MAX),
 	KI("server.max_connections", server.max_connections, "10000", 1,
 	    1000000),
+	KB("server.http2", server.http2, "true"),
+	KI("server.http2_max_streams", server.http2_max_streams, "100", 1,
+	    1000),
 
 	KSV("upstream.url", upstream.url, NULL, v_http_url),
 	KS("upstream.host", upstream.host, "127.0.0.1"),

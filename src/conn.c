@@ -21,6 +21,7 @@
 #include "counters.h"
 #include "kratos.h"
 #include "errresp.h"
+#include "h2.h"
 #include "log.h"
 #include "metrics.h"
 #include "pipe.h"
@@ -633,8 +634,14 @@ conn_close(struct conn *cn, const char *reason)
 	release_inbuf(cn);
 	rl_conn_close(cn);
 	kratos_conn_close(cn);
+	if (cn->cn_h2 != NULL)
+		h2_free(cn);
 	cn->cn_ep.ep_ops->eo_close(&cn->cn_ep);
 	cn->cn_state = CS_DEAD;
+	if (cn->cn_stream) {
+		ev_defer_free(cn);
+		return;
+	}
 	if (cn->cn_prev)
 		cn->cn_prev->cn_next = cn->cn_next;
 	else
@@ -858,6 +865,15 @@ read_head(struct conn *cn)
 			b->b_start = b->b_end = 0;
 		}
 		n = endp_fill(&cn->cn_ep);
+		if (n > 0 && cn->cn_nreq == 0 && !cn->cn_stream &&
+		    h2_alpn(&cn->cn_ep)) {
+			/* ALPN chose h2 (SPEC.md 4): h2.c takes over. */
+			W.w_budget -= n;
+			cn->cn_state = CS_H2;
+			if (h2_start(cn) == -1)
+				conn_close(cn, "out of memory");
+			return (1);
+		}
 		if (n > 0) {
 			W.w_budget -= n;
 			/* A new head started: its deadline runs from now. */
@@ -1072,6 +1088,9 @@ run(struct conn *cn)
 		case CS_LINGER:
 			linger_read(cn);
 			return;
+		case CS_H2:
+			h2_run(cn);
+			return;
 		case CS_DEAD:
 			return;
 		}
@@ -1200,7 +1219,9 @@ conn_drain_idle(void)
 	struct conn	*cn;
 
 	for (cn = W.w_conns; cn != NULL; cn = cn->cn_next)
-		if (cn->cn_state == CS_HEAD && cn->cn_nreq > 0 &&
+		if (cn->cn_state == CS_H2)
+			h2_drain(cn);
+		else if (cn->cn_state == CS_HEAD && cn->cn_nreq > 0 &&
 		    buf_avail(&cn->cn_ep.ep_in) == 0)
 			timer_set(&cn->cn_timer, &W.w_q[TQ_DRAIN],
 			    conn_timeout);
@@ -1210,4 +1231,47 @@ void
 conn_own_response(struct conn *cn)
 {
 	own_response(cn);
+}
+
+/* ------------------------------------------------------------ HTTP/2 */
+
+struct conn *
+conn_new_stream(struct conn *parent, const struct endp_ops *ops, void *arg)
+{
+	struct conn	*cn;
+
+	if ((cn = calloc(1, sizeof(*cn))) == NULL)
+		return (NULL);
+	cn->cn_ep.ep_io.io_fd = -1;
+	cn->cn_ep.ep_ops = ops;
+	cn->cn_ep.ep_tls = arg;
+	cn->cn_ep.ep_readable = 1;
+	cn->cn_ep.ep_writable = 1;
+	cn->cn_peer = parent->cn_peer;
+	cn->cn_addr = parent->cn_addr;
+	memcpy(cn->cn_ip, parent->cn_ip, sizeof(cn->cn_ip));
+	cn->cn_state = CS_HEAD;
+	cn->cn_stream = 1;
+	cn->cn_close = 1;	/* one request per stream */
+	timer_set(&cn->cn_timer, &W.w_q[TQ_HEADER], conn_timeout);
+	return (cn);
+}
+
+void
+conn_wake(struct conn *cn)
+{
+	if (cn->cn_state != CS_DEAD)
+		ready_add(cn);
+}
+
+void
+conn_h2_timer(struct conn *cn, int which)
+{
+	if (which == 0)
+		timer_del(&cn->cn_timer);
+	else if (which == 1)
+		timer_set(&cn->cn_timer, idle_q(), conn_timeout);
+	else if (!timer_armed(&cn->cn_timer) ||
+	    cn->cn_timer.t_q != &W.w_q[TQ_WRITE])
+		timer_set(&cn->cn_timer, &W.w_q[TQ_WRITE], conn_timeout);
 }

@@ -107,7 +107,9 @@ enum cn_state {
 	CS_RESP,	/* writing vibewarden's own response */
 	CS_TUNNEL,	/* WebSocket tunnel */
 	CS_LINGER,	/* answered and half-closed: discarding input */
-	CS_DEAD
+	CS_DEAD,
+	CS_H2		/* an HTTP/2 connection (h2.c): its streams are
+			   conns of their own (conn_new_stream) */
 };
 
 struct conn {
@@ -137,6 +139,9 @@ struct conn {
 	struct conn	*cn_prev, *cn_next;	/* worker's list */
 	struct conn	*cn_rprev, *cn_rnext;	/* ready list (yielded) */
 	unsigned	 cn_ready:1;		/* on the ready list */
+	unsigned	 cn_stream:1;	/* an HTTP/2 stream (h2.c): no socket,
+					   not on the worker's list */
+	void		*cn_h2;		/* CS_H2: its session (h2.c) */
 	struct sockaddr_storage cn_peer;
 	struct ipaddr	 cn_addr;	/* peer address */
 	char		 cn_ip[46];	/* peer address as text */

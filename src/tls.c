@@ -73,19 +73,40 @@ static int		 kr_is_ip;
 
 /* ---------------------------------------------------------- callbacks */
 
-/* ALPN (RFC 7301): http/1.1 only; no overlap is a fatal alert (3.2). */
+/*
+ * ALPN (RFC 7301): h2 (server.http2, SPEC.md 4), then http/1.1; no overlap
+ * is a fatal alert (3.2).  The server's order wins.
+ */
 static int
 alpn_cb(SSL *s, const unsigned char **out, unsigned char *outlen,
     const unsigned char *in, unsigned int inlen, void *arg)
 {
+	static const unsigned char	 both[] = "\x02h2\x08http/1.1";
 	static const unsigned char	 h11[] = "\x08http/1.1";
+	const struct config		*cf = arg;
 	unsigned char			*o;
 
-	if (SSL_select_next_proto(&o, outlen, h11, sizeof(h11) - 1, in,
+	if (cf != NULL && cf->server.http2 ?
+	    SSL_select_next_proto(&o, outlen, both, sizeof(both) - 1, in,
+	    inlen) != OPENSSL_NPN_NEGOTIATED :
+	    SSL_select_next_proto(&o, outlen, h11, sizeof(h11) - 1, in,
 	    inlen) != OPENSSL_NPN_NEGOTIATED)
 		return (SSL_TLSEXT_ERR_ALERT_FATAL);
 	*out = o;
 	return (SSL_TLSEXT_ERR_OK);
+}
+
+int
+tls_alpn_h2(const struct endp *ep)
+{
+	const struct tconn	*t = ep->ep_tls;
+	const unsigned char	*p;
+	unsigned int		 n;
+
+	if (t == NULL || t->tc_ssl == NULL)
+		return (0);
+	SSL_get0_alpn_selected(t->tc_ssl, &p, &n);
+	return (n == 2 && memcmp(p, "h2", 2) == 0);
 }
 
 /*
@@ -171,7 +192,7 @@ server_ctx(const struct config *cf, const struct tls_cert *c)
 	    SSL_CTX_set1_chain(ctx, c->tc_chain) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1)
 		goto fail;
-	SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, (void *)cf);
 	/* Stateless tickets only: a worker's cache would not resume on
 	   another worker, and costs memory per client. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);

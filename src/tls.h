@@ -135,6 +135,9 @@ int		 tls_worker_init(const struct config *cf);
  */
 int		 tls_kratos_init(const char *host);
 
+/* 1 when the server endpoint ep's ALPN chose "h2". */
+int		 tls_alpn_h2(const struct endp *ep);
+
 extern const struct endp_ops tls_server_ops;	/* client connections */
 extern const struct endp_ops tls_kratos_ops;	/* Kratos whoami calls */
 extern const struct endp_ops tls_client_ops;	/* upstream connections */

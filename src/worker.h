@@ -126,6 +126,14 @@ int	 conn_have_ready(void);
 void	 conn_run_ready(void);
 void	 conn_close(struct conn *cn, const char *reason);
 void	 conn_drain_idle(void);
+/* HTTP/2 (h2.c): a conn for one stream of parent, on endpoint ops/arg. */
+struct endp_ops;
+struct conn	*conn_new_stream(struct conn *parent,
+		    const struct endp_ops *ops, void *arg);
+/* Run cn in this loop turn (after the events). */
+void	 conn_wake(struct conn *cn);
+/* An HTTP/2 connection's timer: 0 none, 1 idle, 2 write. */
+void	 conn_h2_timer(struct conn *cn, int which);
 /* The request's body has been read whole: its read deadline is met. */
 void	 conn_request_read(struct conn *cn);
 /*

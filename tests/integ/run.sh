@@ -19,7 +19,7 @@ rc=0
 for t in test_proxy test_core test_ops test_ratelimit test_tls test_resil \
     test_stages test_stages2 test_auth test_attack_auth test_kratos \
     test_attack_kratos test_acme test_attack_acme test_waf test_attack_waf \
-    test_order test_admin test_modsec; do
+    test_order test_admin test_modsec test_h2; do
 	python3 "$srcdir/tests/integ/$t.py" || rc=1
 done
 exit $rc
