@@ -179,6 +179,8 @@ body_kind(const struct http_msg *m)
 		kind |= media_kind(ct);
 	}
 	return (kind);
+}
+
 /* Keep a ModSecurity detection for the log (arena copies). */
 static void
 record_ms(void *arg, const struct modsec_hit *h)
