@@ -495,7 +495,7 @@ class TestFlowControl(H2Case):
         self.assertEqual(count, n)
         # the worker holds a few buffers, never the answer; under ASan
         # its quarantine keeps freed buffers: RSS says nothing there
-        if not TT.sanitized():
+        if not T.sanitized():
             self.assertLess(peak - base, 16 << 10, (base, peak))
 
     def test_zero_window_stall_cut(self):

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import pwd
+import random
 import signal
 import socket
 import subprocess
@@ -36,14 +37,22 @@ VW_BIN = os.environ.get("VW_BIN", "./vibewarden")
 _used_ports = set()
 
 
+_PORT_BASE = int(os.environ.get("VW_PORT_BASE", "0"))
+
+
 def free_port():
     """A loopback TCP port that is free right now (never one handed out
-    earlier in this process)."""
-    for _ in range(50):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
+    earlier in this process).  With VW_PORT_BASE (run.sh runs suites side
+    by side), a port of this suite's own range of 2000: another suite
+    cannot take it between this check and the bind of its server."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", _PORT_BASE + random.randrange(2000)
+                        if _PORT_BASE else 0))
+            except OSError:
+                continue
+            p = s.getsockname()[1]
         if p not in _used_ports:
             _used_ports.add(p)
             return p
