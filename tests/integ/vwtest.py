@@ -442,7 +442,7 @@ class Vibewarden:
                 out.append(ev)
         return out
 
-    def wait_event(self, event_type, pred=None, timeout=5.0):
+    def wait_event(self, event_type, pred=None, timeout=15.0):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             for ev in self.events(event_type):
