@@ -7,7 +7,6 @@ Loopback only; every process started here is stopped by PID.
 
 import hashlib
 import os
-import shutil
 import sys
 import unittest
 
@@ -15,42 +14,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import vwtest as T  # noqa: E402
+import test_proxy as P  # noqa: E402
 
 FORM = ("Content-Type", "application/x-www-form-urlencoded")
 JSON = ("Content-Type", "application/json")
 CHUNKED = ("Transfer-Encoding", "chunked")
 
 
-class Fixture:
+class Fixture(P.Fixture):
     def __init__(self, waf, log=None):
-        self.tmp = T.new_tmpdir()
-        self.up = self.vw = None
-        try:
-            self.up = T.Upstream(self.tmp).start()
-            self.port = T.free_port()
-            cfg = T.base_config(self.port, self.up.port)
-            cfg["waf"] = waf
-            if log:
-                T.deep_update(cfg, {"log": log})
-            self.vw = T.Vibewarden(self.tmp, cfg)
-            self.vw.start()
-        except Exception:
-            self.close()
-            raise
-
-    def close(self):
-        if self.vw:
-            self.vw.stop()
-        if self.up:
-            self.up.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def req(self, method="GET", target="/echo", headers=None, body=None):
-        with T.Client(self.port) as c:
-            return c.request(method, target, headers, body)
-
-    def upstream_count(self):
-        return self.up.stats().get("requests", 0)
+        super().__init__(dict({"waf": waf}, **({"log": log} if log else {})))
 
 
 def blocked(r):

@@ -22,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import vwtest as T  # noqa: E402
+import test_proxy as P  # noqa: E402
 
 CRS = ["/etc/modsecurity/crs/crs-setup.conf",
        "/usr/share/modsecurity-crs/rules/*.conf"]
@@ -52,35 +53,9 @@ def why_skip():
 SKIP = why_skip()
 
 
-class Fixture:
+class Fixture(P.Fixture):
     def __init__(self, waf, workers=2):
-        self.tmp = T.new_tmpdir()
-        self.up = self.vw = None
-        try:
-            self.up = T.Upstream(self.tmp).start()
-            self.port = T.free_port()
-            cfg = T.base_config(self.port, self.up.port)
-            cfg["server"]["workers"] = workers
-            cfg["waf"] = waf
-            self.vw = T.Vibewarden(self.tmp, cfg)
-            self.vw.start()
-        except Exception:
-            self.close()
-            raise
-
-    def close(self):
-        if self.vw:
-            self.vw.stop()
-        if self.up:
-            self.up.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def req(self, method="GET", target="/echo", headers=None, body=None):
-        with T.Client(self.port) as c:
-            return c.request(method, target, headers, body)
-
-    def upstream_count(self):
-        return self.up.stats().get("requests", 0)
+        super().__init__({"waf": waf, "server": {"workers": workers}})
 
 
 def modsec(mode):

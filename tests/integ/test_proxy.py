@@ -93,6 +93,13 @@ class Fixture:
     def client(self, timeout=10.0):
         return T.Client(self.port, timeout)
 
+    def req(self, method="GET", target="/echo", headers=None, body=None):
+        with self.client() as c:
+            return c.request(method, target, headers, body)
+
+    def upstream_count(self):
+        return self.up.stats().get("requests", 0)
+
     def get(self, target="/echo", headers=None, method="GET", body=None,
             host="example.test"):
         with self.client() as c:

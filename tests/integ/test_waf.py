@@ -22,40 +22,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import vwtest as T  # noqa: E402
+import test_proxy as P  # noqa: E402
 
 CORPUS = os.path.join(HERE, "..", "waf")
 FORM = ("Content-Type", "application/x-www-form-urlencoded")
 JSON = ("Content-Type", "application/json")
 
 
-class Fixture:
+class Fixture(P.Fixture):
     def __init__(self, waf):
-        self.tmp = T.new_tmpdir()
-        self.up = self.vw = None
-        try:
-            self.up = T.Upstream(self.tmp).start()
-            self.port = T.free_port()
-            cfg = T.base_config(self.port, self.up.port)
-            cfg["waf"] = waf
-            self.vw = T.Vibewarden(self.tmp, cfg)
-            self.vw.start()
-        except Exception:
-            self.close()
-            raise
-
-    def close(self):
-        if self.vw:
-            self.vw.stop()
-        if self.up:
-            self.up.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def req(self, method="GET", target="/echo", headers=None, body=None):
-        with T.Client(self.port) as c:
-            return c.request(method, target, headers, body)
-
-    def upstream_count(self):
-        return self.up.stats().get("requests", 0)
+        super().__init__({"waf": waf})
 
 
 def wire_target(q):
