@@ -969,6 +969,19 @@ conn_linger(struct conn *cn, int unread)
 	linger_read(cn);
 }
 
+/*
+ * An HTTP/2 connection closed after its GOAWAY was written (abuse): a
+ * client still sending would otherwise make the kernel reset the
+ * connection and discard the GOAWAY that says why.
+ */
+void
+conn_close_h2(struct conn *cn)
+{
+	h2_free(cn);
+	timer_del(&cn->cn_rtimer);
+	conn_linger(cn, 1);
+}
+
 static void
 linger_read(struct conn *cn)
 {

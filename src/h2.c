@@ -975,7 +975,10 @@ h2_run(struct conn *cn)
 			return;
 		}
 		if (c->c_abuse) {
-			conn_close(cn, "HTTP/2 abuse");
+			if (c->c_outlen > 0)	/* GOAWAY not out: cannot say */
+				conn_close(cn, "HTTP/2 abuse");
+			else
+				conn_close_h2(cn);
 			return;
 		}
 		/* Output backed up: read no more until it drains. */

@@ -125,6 +125,8 @@ int	 conn_have_ready(void);
 /* Run each connection that yielded its turn once more. */
 void	 conn_run_ready(void);
 void	 conn_close(struct conn *cn, const char *reason);
+/* Close an HTTP/2 connection whose GOAWAY is sent, without a reset. */
+void	 conn_close_h2(struct conn *cn);
 void	 conn_drain_idle(void);
 /* HTTP/2 (h2.c): a conn for one stream of parent, on endpoint ops/arg. */
 struct endp_ops;
