@@ -413,9 +413,10 @@ class TestInFlight(unittest.TestCase):
             self.k.answers[c] = slow("uid-%d" % i)
         st = burst(self.f.port, [raw_get(c) for c in cookies])
         self.assertNotIn(None, st)
-        # 502: authenticated, but the test upstream (listen backlog 128)
-        # could not take them all at once.
-        self.assertEqual(set(st) - {200, 502, 503}, set(), st)
+        # 502/504: authenticated, but the test upstream (listen backlog
+        # 128, one Python thread per connection) could not take them all
+        # at once, or not in time on a loaded machine.
+        self.assertEqual(set(st) - {200, 502, 503, 504}, set(), st)
         self.assertGreaterEqual(len(st) - st.count(503), 500, st)
         self.assertGreaterEqual(st.count(503), 1)
         # Recovered: no call is stuck, the cap is free again.

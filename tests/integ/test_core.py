@@ -709,9 +709,16 @@ class TestMemory(CoreCase):
             time.sleep(0.2)
             rss.append(T.rss_kib(w))
         # within 10% of round 2 (and 1.5 MiB: a worker idles at ~4 MiB,
-        # where page-level noise alone is a few percent)
-        self.assertLessEqual(rss[9], max(rss[1] * 1.10, rss[1] + 1536),
-                             "RSS by round (KiB): %r" % rss)
+        # where page-level noise alone is a few percent).  The worker
+        # trims at most once a second, first when a quarter of the burst
+        # is still open: on a loaded machine the last trim can come a
+        # second or two after the sockets are gone.
+        bound = max(rss[1] * 1.10, rss[1] + 1536)
+        end = time.monotonic() + 4
+        while rss[9] > bound and time.monotonic() < end:
+            time.sleep(0.2)
+            rss[9] = T.rss_kib(w)
+        self.assertLessEqual(rss[9], bound, "RSS by round (KiB): %r" % rss)
 
 
 if __name__ == "__main__":
