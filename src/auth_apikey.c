@@ -13,18 +13,7 @@
 
 #include "auth.h"
 #include "ratelimit.h"
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
+#include "util.h"
 
 /* 64 hex digits (either case; checked at config load) into 32 bytes. */
 static int
@@ -33,8 +22,8 @@ unhex32(const char *s, unsigned char out[32])
 	int	 i, h, l;
 
 	for (i = 0; i < 32; i++) {
-		if ((h = hexval((unsigned char)s[2 * i])) < 0 ||
-		    (l = hexval((unsigned char)s[2 * i + 1])) < 0)
+		if ((h = util_hexval((unsigned char)s[2 * i])) < 0 ||
+		    (l = util_hexval((unsigned char)s[2 * i + 1])) < 0)
 			return (-1);
 		out[i] = (unsigned char)(h << 4 | l);
 	}

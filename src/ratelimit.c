@@ -342,7 +342,12 @@ rl_glob_ci(const char *pat, struct vw_str path)
 int
 rl_exempt(const struct config *cf, struct vw_str path)
 {
-	const struct strlist *x = &cf->rate_limit.exempt_paths;
+	return (rl_exempt_list(&cf->rate_limit.exempt_paths, path));
+}
+
+int
+rl_exempt_list(const struct strlist *x, struct vw_str path)
+{
 	size_t		 i;
 
 	if (path.len >= sizeof(PFX) - 1 &&

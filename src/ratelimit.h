@@ -66,6 +66,8 @@ void	 rl_report(void);
  * trailing / * or / ** matches everything below).
  */
 int	 rl_exempt(const struct config *cf, struct vw_str path);
+/* The same rule for another list of globs (waf.exempt_paths). */
+int	 rl_exempt_list(const struct strlist *x, struct vw_str path);
 
 /* Glob match of NUL-terminated pat against path (see rl_exempt). */
 int	 rl_glob(const char *pat, struct vw_str path);

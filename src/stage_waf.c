@@ -22,7 +22,6 @@
 
 #define WAF_DET_MAX	16	/* detections recorded per request */
 #define WAF_LOG_VALUE	64	/* value bytes kept for the log */
-#define PFX		"/_vibewarden/"
 /*
  * ModSecurity's time grows with the number of values (each rule looks at
  * each one: about 0.2 ms per value with the CRS); a request with more
@@ -70,16 +69,7 @@ stage_waf_init(const struct config *cf, const char **errstr)
 static int
 exempt(const struct config *cf, struct vw_str path)
 {
-	const struct strlist *x = &cf->waf.exempt_paths;
-	size_t		 i;
-
-	if (path.len >= sizeof(PFX) - 1 &&
-	    memcmp(path.p, PFX, sizeof(PFX) - 1) == 0)
-		return (1);
-	for (i = 0; i < x->n; i++)
-		if (rl_glob(x->v[i], path))
-			return (1);
-	return (0);
+	return (rl_exempt_list(&cf->waf.exempt_paths, path));
 }
 
 /* Keep a detection for the log (arena copies); 1 stops the walk. */

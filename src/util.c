@@ -224,3 +224,15 @@ util_drop_privileges(const char *user, const char *group, char *why,
 	prctl(PR_SET_DUMPABLE, 0);
 	return (0);
 }
+
+int
+util_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}

@@ -54,6 +54,9 @@ void		 util_setproctitle(const char *what);
 int		 util_drop_privileges(const char *user, const char *group,
 		    char *why, size_t whylen);
 
+/* The value of hex digit c (either case), or -1. */
+int		 util_hexval(int c);
+
 /* Number of online CPUs, at least 1. */
 int		 util_ncpu(void);
 

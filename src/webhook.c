@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "util.h"
 #include "webhook.h"
 
 static const char *const names[] = { "stripe", "github", "slack", "twilio",
@@ -224,18 +225,6 @@ struct param {
 	size_t	 pos;		/* order in the body */
 };
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
 /* Query-unescape s[0..n) into out ('+' is a space); length or -1. */
 static ssize_t
 unescape(const char *s, size_t n, char *out)
@@ -247,8 +236,8 @@ unescape(const char *s, size_t n, char *out)
 		if (s[i] == '%') {
 			if (i + 2 >= n)
 				return (-1);
-			if ((h = hexval(s[i + 1])) < 0 ||
-			    (l = hexval(s[i + 2])) < 0)
+			if ((h = util_hexval((unsigned char)s[i + 1])) < 0 ||
+			    (l = util_hexval((unsigned char)s[i + 2])) < 0)
 				return (-1);
 			out[o++] = (char)(h << 4 | l);
 			i += 2;
