@@ -3,7 +3,8 @@
  * that includes <microhttpd.h>.
  *
  * One thread per admin connection (at most ADM_CONNS, each cut after
- * ADM_TIMEOUT_S idle), so a slow client or a slow Kratos delays only its
+ * ADM_TIMEOUT_S idle, or when a whole request has not arrived within
+ * ADM_REQUEST_S), so a slow client or a slow Kratos delays only its
  * own answer; the workers never wait on this process at all: they read
  * the readiness it publishes in its counter slot.  The main thread probes
  * readiness once a second.  Shared state (the shm handle, the log) is
@@ -52,6 +53,7 @@
 #define ADM_CONNS	32
 #define ADM_TIMEOUT_S	10
 #define ADM_BODY_MAX	65536
+#define ADM_REQUEST_MS	10000	/* to send a whole request, head and body */
 #define BIND_TRIES	50	/* x 100 ms: a reload's old admin leaves */
 #define PROBE_MS	1000	/* one probe a second at most */
 #define PROBE_TICK_MS	100
@@ -67,7 +69,22 @@ static struct {
 	struct shm		*shm;
 	unsigned char		 tok[32];	/* SHA-256 of the token */
 	int			 have_tok;	/* the admin API is on */
+	struct aconn		*conns;		/* under mu */
 } A;
+
+/*
+ * One admin connection: MHD's timeout is an idle one, so a client that
+ * sends a byte every few seconds would hold its slot for ever, and
+ * ADM_CONNS of them would starve /metrics and /ready.  The main thread
+ * shuts down a connection whose request is not complete by ac_deadline.
+ * MHD tells on_conn() it closed before it closes the fd, and both run
+ * under A.mu, so the fd shut down is never another connection's.
+ */
+struct aconn {
+	int		 ac_fd;
+	uint64_t	 ac_deadline;	/* ms, monotonic; 0 while answering */
+	struct aconn	*ac_next;
+};
 
 /* One admin request: its body as it arrives. */
 struct areq {
@@ -645,6 +662,81 @@ dispatch(struct MHD_Connection *mc, const char *url, const char *method,
 
 /* ------------------------------------------------------------ MHD glue */
 
+static uint64_t
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/* A request of mc is complete (0) or awaited from now on (1). */
+static void
+conn_arm(struct MHD_Connection *mc, int on)
+{
+	const union MHD_ConnectionInfo	*ci;
+	struct aconn			*ac;
+
+	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci == NULL || (ac = ci->socket_context) == NULL)
+		return;
+	pthread_mutex_lock(&A.mu);
+	ac->ac_deadline = on ? mono_ms() + ADM_REQUEST_MS : 0;
+	pthread_mutex_unlock(&A.mu);
+}
+
+static void
+on_conn(void *cls, struct MHD_Connection *mc, void **sctx,
+    enum MHD_ConnectionNotificationCode what)
+{
+	const union MHD_ConnectionInfo	*ci;
+	struct aconn			*ac = *sctx, **pp;
+
+	(void)cls;
+	if (what == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(mc,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci == NULL || (ac = calloc(1, sizeof(*ac))) == NULL)
+			return;
+		ac->ac_fd = ci->connect_fd;
+		pthread_mutex_lock(&A.mu);
+		ac->ac_deadline = mono_ms() + ADM_REQUEST_MS;
+		ac->ac_next = A.conns;
+		A.conns = ac;
+		pthread_mutex_unlock(&A.mu);
+		*sctx = ac;
+		return;
+	}
+	if (ac == NULL)
+		return;
+	pthread_mutex_lock(&A.mu);
+	for (pp = &A.conns; *pp != NULL; pp = &(*pp)->ac_next)
+		if (*pp == ac) {
+			*pp = ac->ac_next;
+			break;
+		}
+	pthread_mutex_unlock(&A.mu);
+	free(ac);
+	*sctx = NULL;
+}
+
+/* Cut the connections whose request is late (main thread). */
+static void
+conns_reap(void)
+{
+	struct aconn	*ac;
+	uint64_t	 now = mono_ms();
+
+	pthread_mutex_lock(&A.mu);
+	for (ac = A.conns; ac != NULL; ac = ac->ac_next)
+		if (ac->ac_deadline != 0 && now > ac->ac_deadline) {
+			shutdown(ac->ac_fd, SHUT_RDWR);
+			ac->ac_deadline = 0;
+		}
+	pthread_mutex_unlock(&A.mu);
+}
+
 static void
 log_call(struct MHD_Connection *mc, const char *method, const char *url,
     const struct adm_reply *r)
@@ -741,6 +833,7 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 		*upsz = 0;
 		return (MHD_YES);
 	}
+	conn_arm(mc, 0);
 	memset(&r, 0, sizeof(r));
 	dispatch(mc, url, method, q, &r);
 	if (r.ar_json == NULL && r.ar_text == NULL)
@@ -760,8 +853,8 @@ on_done(void *cls, struct MHD_Connection *mc, void **ctx,
 	struct areq	*q = *ctx;
 
 	(void)cls;
-	(void)mc;
 	(void)why;
+	conn_arm(mc, 1);	/* the next request on this connection */
 	if (q != NULL) {
 		free(q->body);
 		free(q);
@@ -850,6 +943,7 @@ admin_main(const struct config *cf)
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADM_CONNS,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADM_TIMEOUT_S,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_conn, NULL,
 	    MHD_OPTION_END);
 	if (d == NULL) {
 		log_sys(LOG_LVL_ERROR, "admin.listen_failed", "admin.listen %s: "
@@ -867,6 +961,7 @@ admin_main(const struct config *cf)
 	/* Probe once a second while /ready was asked in the last 10 s. */
 	while (!helper_stopping()) {
 		helper_sleep(PROBE_TICK_MS);
+		conns_reap();
 		now = util_now_update();
 		if (!helper_stopping() && now - last >= PROBE_MS &&
 		    counters_ready_wanted(now > PROBE_WANTED_MS ?
