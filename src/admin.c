@@ -37,6 +37,7 @@
 #include "vw_autoconf.h"
 #include "admin.h"
 #include "certpage.h"
+#include "cidr.h"
 #include "config_keys.h"
 #include "counters.h"
 #include "gcra.h"
@@ -363,13 +364,19 @@ reload(struct adm_reply *r)
 	    "logs config.reloaded or config.reload_failed");
 }
 
-/* "ip:ADDR" or "user:ID" as the rate limiter's key; kind 'i'/'u'. */
+/*
+ * "ip:ADDR" or "user:ID" as the rate limiter's key; kind 'i'/'u'.  ADDR
+ * must be an address: the limiter only ever keys on a peer's, so any
+ * other text names a bucket that cannot exist.
+ */
 static size_t
 rl_key(const char *k, unsigned char *out, const struct cf_rate **rate)
 {
+	struct ipaddr	 ia;
 	struct vw_str	 u;
 
-	if (strncmp(k, "ip:", 3) == 0 && k[3] != '\0') {
+	if (strncmp(k, "ip:", 3) == 0 && ipaddr_parse(k + 3, strlen(k + 3),
+	    &ia) == 0) {
 		*rate = &A.cf->rate_limit.per_ip;
 		return (rl_ip_key('i', k + 3, A.cf->rate_limit.ipv6_prefix,
 		    out));
@@ -493,6 +500,15 @@ sessions(const char *method, const char *user, struct adm_reply *r)
 }
 
 static int
+utf8(const char *s)
+{
+	json_t	*j = json_string(s);	/* NULL unless valid UTF-8 */
+
+	json_decref(j);
+	return (j != NULL);
+}
+
+static int
 qint(struct MHD_Connection *mc, const char *name)
 {
 	const char	*v = MHD_lookup_connection_value(mc,
@@ -519,6 +535,12 @@ admin_api(struct MHD_Connection *mc, const char *url, const char *method,
 		rest = "reload";
 	else
 		rest = url + sizeof(ADMIN_PFX) - 1;
+	if (!utf8(rest)) {
+		/* The answers echo the key, in JSON: UTF-8 only. */
+		r->ar_event = "admin.request";
+		adm_error(r, 400, "invalid_key", "the path is not UTF-8");
+		return;
+	}
 	if (strcmp(rest, "status") == 0 && get)
 		status(r);
 	else if (strcmp(rest, "config") == 0 && get)

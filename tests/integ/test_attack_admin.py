@@ -6,6 +6,7 @@ test_admin's (its own ports and tmpdir); loopback only, every process
 started here is stopped by PID.
 """
 
+import json
 import os
 import socket
 import sys
@@ -89,6 +90,27 @@ class AttackAdminTest(unittest.TestCase):
         finally:
             for s in socks:
                 s.close()
+
+    def test_hostile_keys_are_400(self):
+        """Keys in the admin paths: a percent-encoded byte that is not
+        UTF-8 made the JSON answer (which echoes the key) fail to build,
+        and the client got 500 "out of memory"; "ip:" followed by text
+        that is no address answered 200 about a bucket that can never
+        exist (a reset that silently reset nothing)."""
+        fx = self.fx
+        for method, path in (
+                ("GET", "/_vibewarden/admin/ratelimit/user:%ff%fe"),
+                ("DELETE", "/_vibewarden/admin/ratelimit/user:a%c3"),
+                ("DELETE", "/_vibewarden/admin/sessions/%ff"),
+                ("GET", "/_vibewarden/admin/ratelimit/ip:not-an-ip"),
+                ("DELETE", "/_vibewarden/admin/ratelimit/ip:"),
+                ("DELETE", "/_vibewarden/admin/ratelimit/ip:1.2.3.4x")):
+            st, _, b = fx.admin(method, path)
+            self.assertEqual(st, 400, (method, path, b))
+            self.assertEqual(json.loads(b)["error"], "invalid_key")
+        for key in ("ip:127.0.0.1", "ip:::1", "user:%c3%a9t%c3%a9"):
+            st, _, b = fx.admin("GET", "/_vibewarden/admin/ratelimit/" + key)
+            self.assertEqual(st, 200, (key, b))
 
 
 if __name__ == "__main__":
