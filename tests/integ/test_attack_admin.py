@@ -6,10 +6,13 @@ test_admin's (its own ports and tmpdir); loopback only, every process
 started here is stopped by PID.
 """
 
+import http.server
 import json
 import os
 import socket
+import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -111,6 +114,127 @@ class AttackAdminTest(unittest.TestCase):
         for key in ("ip:127.0.0.1", "ip:::1", "user:%c3%a9t%c3%a9"):
             st, _, b = fx.admin("GET", "/_vibewarden/admin/ratelimit/" + key)
             self.assertEqual(st, 200, (key, b))
+
+
+class Hostile:
+    """An admin listener that answers vibewardenctl with terminal escapes
+    and an endless body, and notes who sent it a token."""
+
+    ESC = "\u001b]0;pwned\u0007\u001b[2J\u009b31m\r"
+
+    def __init__(self):
+        self.auth = {}
+        ho = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def send(self, st, body, ctype="application/json"):
+                self.send_response(st)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                ho.auth[self.path] = self.headers.get("Authorization")
+                e = ho.ESC
+                if self.path == "/_vibewarden/admin/status":
+                    return self.send(200, json.dumps(
+                        {"version": e, "x" + e: {"y" + e: e},
+                         "workers": 2}).encode())
+                if self.path.startswith("/_vibewarden/admin/users"):
+                    return self.send(200, json.dumps({"users": [
+                        {"id": e, "status": e, "created_at": e,
+                         "email": e + "@x.test"}]}).encode())
+                if self.path == "/_vibewarden/admin/sessions":
+                    return self.send(500, json.dumps(
+                        {"error": "x", "message": e}).encode())
+                if self.path == "/_vibewarden/metrics":
+                    return self.send(200, ("# HELP m " + e + "\nm 1\n")
+                                     .encode(), "text/plain")
+                if self.path == "/_vibewarden/health":
+                    return self.send(200, json.dumps(
+                        {"status": e + "ok"}).encode())
+                if self.path == "/_vibewarden/ready":
+                    # An endless answer: vibewardenctl must stop reading.
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    chunk = b"a" * 65536
+                    try:
+                        while True:
+                            self.wfile.write(chunk)
+                    except OSError:
+                        return
+                self.send(404, b"{}")
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def ctl(self, *args, timeout=20):
+        e = dict(os.environ)
+        e["VIBEWARDEN_ADMIN_TOKEN"] = TOKEN
+        p = subprocess.run([TA.CTL, "-u", "http://127.0.0.1:%d" % self.port]
+                           + list(args), capture_output=True, env=e,
+                           timeout=timeout, stdin=subprocess.DEVNULL)
+        return p.returncode, p.stdout, p.stderr
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+class HostileAnswerTest(unittest.TestCase):
+    """vibewardenctl against a hostile admin listener (another local
+    user's process on the admin port while vibewarden is down, or user
+    data Kratos stored): escapes reached the operator's terminal as they
+    were, an endless answer was read into memory until the 30 s timeout,
+    and the token went with health, ready and metrics too."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Hostile()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.h.stop()
+
+    def clean(self, b, what):
+        for bad in (b"\x1b", b"\x07", b"\r", b"\xc2\x9b"):
+            self.assertNotIn(bad, b, what)
+
+    def test_escapes_made_harmless(self):
+        for args in (("status",), ("users", "list"), ("health",),
+                     ("metrics",), ("sessions", "show"),
+                     ("--json", "status"), ("--json", "metrics")):
+            rc, out, err = self.h.ctl(*args)
+            self.clean(out, args)
+            self.clean(err, args)
+            self.assertTrue(out or err, args)
+        rc, out, _ = self.h.ctl("status")
+        self.assertEqual(rc, 0)
+        self.assertIn(b"workers: 2", out)
+
+    def test_endless_answer_bounded(self):
+        t0 = time.monotonic()
+        rc, out, err = self.h.ctl("ready", timeout=40)
+        self.assertNotEqual(rc, 0)
+        self.assertLess(time.monotonic() - t0, 15)
+        self.assertIn(b"larger than", err)
+
+    def test_token_only_to_admin_api(self):
+        for args in (("health",), ("metrics",), ("status",)):
+            self.h.ctl(*args)
+        self.assertIsNone(self.h.auth["/_vibewarden/health"])
+        self.assertIsNone(self.h.auth["/_vibewarden/metrics"])
+        self.assertEqual(self.h.auth["/_vibewarden/admin/status"],
+                         "Bearer " + TOKEN)
 
 
 if __name__ == "__main__":
