@@ -638,6 +638,16 @@ dispatch(struct MHD_Connection *mc, const char *url, const char *method,
 	const char	*b;
 	int		 st;
 
+	if ((strcmp(url, PFX "health") == 0 || strcmp(url, PFX "healthz") ==
+	    0 || strcmp(url, PFX "ready") == 0 || (strcmp(url, PFX "metrics") ==
+	    0 && A.cf->telemetry.enabled &&
+	    A.cf->telemetry.prometheus.enabled)) &&
+	    strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		/* Read-only resources (RFC 9110 15.5.6: 405 with Allow). */
+		r->ar_allow = "GET, HEAD";
+		adm_error(r, 405, "method_not_allowed", "GET or HEAD");
+		return;
+	}
 	if (strcmp(url, PFX "health") == 0 || strcmp(url, PFX "healthz") ==
 	    0 || strcmp(url, PFX "ready") == 0) {
 		if (strcmp(url, PFX "ready") == 0)
@@ -820,6 +830,9 @@ send_reply(struct MHD_Connection *mc, struct adm_reply *r)
 	if (r->ar_status == 401)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 		    "Bearer realm=\"vibewarden-admin\"");
+	if (r->ar_allow != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		    r->ar_allow);
 	rc = MHD_queue_response(mc, (unsigned)r->ar_status, resp);
 	MHD_destroy_response(resp);
 	return (rc);

@@ -115,6 +115,24 @@ class AttackAdminTest(unittest.TestCase):
             st, _, b = fx.admin("GET", "/_vibewarden/admin/ratelimit/" + key)
             self.assertEqual(st, 200, (key, b))
 
+    def test_read_only_endpoints_refuse_other_methods(self):
+        """POST, PUT, DELETE (any method) on /health, /ready and /metrics
+        answered 200 as a GET: a state-changing method on a read-only
+        resource must be 405 with Allow (RFC 9110 15.5.6), and HEAD
+        must keep working (9.3.2)."""
+        fx = self.fx
+        for path in ("/_vibewarden/health", "/_vibewarden/healthz",
+                     "/_vibewarden/ready", "/_vibewarden/metrics"):
+            for m in ("POST", "PUT", "DELETE", "PATCH", "FOO"):
+                st, h, b = TA.http_req(fx.aport, m, path, body=b"{}")
+                self.assertEqual(st, 405, (m, path))
+                self.assertEqual(h.get("Allow"), "GET, HEAD")
+                self.assertEqual(json.loads(b)["error"],
+                                 "method_not_allowed")
+            for m in ("GET", "HEAD"):
+                st, _, _ = TA.http_req(fx.aport, m, path)
+                self.assertEqual(st, 200, (m, path))
+
 
 class Hostile:
     """An admin listener that answers vibewardenctl with terminal escapes
