@@ -384,6 +384,10 @@ spawn(struct gen *g, int idx)
 		close(readyfd[0]);
 		if (idx >= g->g_n) {
 			close(readyfd[1]);
+			/* Helpers never serve TLS: no private key in them. */
+			tls_cert_forget_key(g->g_cert);
+			tls_cert_forget_key(cur.g_cert);
+			tls_cert_forget_key(pend.g_cert);
 			counters_claim(&counters_base[slot], getpid(),
 			    g->g_id);
 			helper_run(g->g_hk[idx - g->g_n], g->g_conf, slot);

@@ -73,6 +73,15 @@ tls_cert_free(struct tls_cert *c)
 }
 
 void
+tls_cert_forget_key(struct tls_cert *c)
+{
+	if (c == NULL)
+		return;
+	EVP_PKEY_free(c->tc_key);
+	c->tc_key = NULL;
+}
+
+void
 tls_cert_install(struct tls_cert *c)
 {
 	if (installed != c)

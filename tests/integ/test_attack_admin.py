@@ -9,6 +9,8 @@ started here is stopped by PID.
 import http.server
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -132,6 +134,83 @@ class AttackAdminTest(unittest.TestCase):
             for m in ("GET", "HEAD"):
                 st, _, _ = TA.http_req(fx.aport, m, path)
                 self.assertEqual(st, 200, (m, path))
+
+
+def key_scalar(tmp):
+    """(cert, key, 32-byte private scalar) of a new P-256 pair."""
+    key = os.path.join(tmp, "k.pem")
+    crt = os.path.join(tmp, "c.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                    "-out", crt, "-days", "2", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    txt = subprocess.run(["openssl", "pkey", "-in", key, "-text", "-noout"],
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r"priv:\s*\n((?:\s+[0-9a-f:]+\n)+)", txt)
+    return crt, key, bytes.fromhex(re.sub(r"[\s:]", "", m.group(1)))[-32:]
+
+
+def mem_count(pid, needle):
+    """How often needle is in pid's readable private memory."""
+    n = 0
+    with open("/proc/%d/maps" % pid) as maps, \
+            open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for ln in maps:
+            a = ln.split()
+            if "r" not in a[1] or (len(a) > 5 and a[5].startswith("[v")):
+                continue
+            lo, hi = (int(x, 16) for x in a[0].split("-"))
+            try:
+                mem.seek(lo)
+                n += mem.read(hi - lo).count(needle)
+            except (OSError, ValueError, OverflowError):
+                pass
+    return n
+
+
+@unittest.skipUnless(os.geteuid() == 0, "reads another process's memory")
+class AdminKeyTest(unittest.TestCase):
+    """The admin process is the one that parses HTTP from anyone who can
+    reach admin.listen (libmicrohttpd), yet it held the TLS private key:
+    forked from the master after the generation's material was loaded.
+    A memory disclosure there would have given the key away."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = TA.T.new_tmpdir()
+        crt, key, cls.priv = key_scalar(cls.tmp)
+        cls.fx = TA.Fixture(extra={"tls": {
+            "enabled": True, "provider": "external", "cert_path": crt,
+            "key_path": key}})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fx.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def admin(self):
+        pid = self.fx.admin_pid()
+        self.assertIsNotNone(pid)
+        return pid
+
+    def test_no_live_key_in_admin(self):
+        # The key as OpenSSL holds it: a BIGNUM, little-endian limbs.
+        # A worker must still have it (it serves TLS).
+        w = [k for k in self.fx.vw.children()
+             if "worker" in TA.T.proc_cmdline(k)]
+        self.assertGreater(mem_count(w[0], self.priv[::-1]), 0)
+        self.assertEqual(mem_count(self.admin(), self.priv[::-1]), 0)
+        st, _, b = TA.http_req(self.fx.aport, "GET", "/_vibewarden/ready")
+        self.assertEqual(st, 200, b)
+
+    @unittest.expectedFailure
+    def test_no_key_bytes_in_admin(self):
+        # Still fails: a big-endian copy of the scalar (a buffer OpenSSL
+        # freed without clearing while the master decoded the PEM) stays
+        # in the heap every child inherits.  The fix is to load the key
+        # in a way that leaves no such buffer (or to fork the helpers
+        # before any key is read); see the report.
+        self.assertEqual(mem_count(self.admin(), self.priv), 0)
 
 
 class Hostile:
