@@ -203,13 +203,10 @@ class AdminKeyTest(unittest.TestCase):
         st, _, b = TA.http_req(self.fx.aport, "GET", "/_vibewarden/ready")
         self.assertEqual(st, 200, b)
 
-    @unittest.expectedFailure
     def test_no_key_bytes_in_admin(self):
-        # Still fails: a big-endian copy of the scalar (a buffer OpenSSL
-        # freed without clearing while the master decoded the PEM) stays
-        # in the heap every child inherits.  The fix is to load the key
-        # in a way that leaves no such buffer (or to fork the helpers
-        # before any key is read); see the report.
+        # The scalar's bytes in any form: PEM_read_bio_PrivateKey() left
+        # a copy of the decoded DER in memory freed without clearing,
+        # which every child forked later inherited.
         self.assertEqual(mem_count(self.admin(), self.priv), 0)
 
 
