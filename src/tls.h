@@ -108,6 +108,9 @@ int		 tls_tickets_init(void);
 /* The page's descriptor, for a binary upgrade to pass on; -1: none. */
 int		 tls_tickets_fd(void);
 
+/* Unmap and close the ticket keys in a child that never serves TLS. */
+void		 tls_tickets_forget(void);
+
 /*
  * Rotate the ticket keys when rot_ms has passed since the last rotation
  * (the previous key stays valid for decryption).  Returns the time in ms

@@ -789,6 +789,17 @@ tls_tickets_init(void)
 	return (0);
 }
 
+void
+tls_tickets_forget(void)
+{
+	if (tkp != NULL)
+		munmap(tkp, sizeof(*tkp));
+	if (tk_fd != -1)
+		close(tk_fd);
+	tkp = NULL;
+	tk_fd = -1;
+}
+
 int
 tls_tickets_fd(void)
 {

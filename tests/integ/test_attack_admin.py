@@ -209,6 +209,32 @@ class AdminKeyTest(unittest.TestCase):
         # which every child forked later inherited.
         self.assertEqual(mem_count(self.admin(), self.priv), 0)
 
+    def test_no_proxy_listener_or_ticket_keys(self):
+        """The admin process inherited the proxy's listening socket (it
+        could accept() the proxy's clients) and the session-ticket key
+        page (which decrypts every resumed session's secrets)."""
+        lst = set()
+        with open("/proc/net/tcp") as f:
+            for ln in f.readlines()[1:]:
+                a = ln.split()
+                if a[3] == "0A" and int(a[1].split(":")[1], 16) == \
+                        self.fx.port:
+                    lst.add("socket:[%s]" % a[9])
+        self.assertTrue(lst)
+        pid = self.admin()
+        fds = set()
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                fds.add(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+            except OSError:
+                pass
+        self.assertFalse(fds & lst, fds)
+        self.assertFalse([x for x in fds if "tickets" in x], fds)
+        with open("/proc/%d/maps" % pid) as f:
+            self.assertNotIn("vibewarden-tickets", f.read())
+        r = TA.T.Client(self.fx.port)
+        r.close()
+
 
 class Hostile:
     """An admin listener that answers vibewardenctl with terminal escapes
