@@ -60,6 +60,7 @@
 #define PROBE_TICK_MS	100
 #define PROBE_WANTED_MS	10000	/* ... while /ready was asked lately */
 #define TOKEN_MAX	4096
+#define TOKEN_MIN	16	/* bytes: nothing to guess online below */
 
 #define PFX		"/_vibewarden/"
 #define ADMIN_PFX	"/_vibewarden/admin/"
@@ -134,6 +135,22 @@ sha256(const void *p, size_t len, unsigned char out[32])
 /* ---------------------------------------------------------------- token */
 
 /*
+ * The admin API has no lockout (a lockout anyone can trigger is a denial
+ * of service), so the token itself must be beyond online guessing: a
+ * short one turns the API off, loudly.
+ */
+static int
+token_long(size_t len, const char *from)
+{
+	if (len >= TOKEN_MIN)
+		return (1);
+	log_sys(LOG_LVL_ERROR, "admin.token_error", "the admin token (%s) "
+	    "has %zu characters, fewer than %d; the admin API is off",
+	    from, len, TOKEN_MIN);
+	return (0);
+}
+
+/*
  * admin.token (or VIBEWARDEN_ADMIN_TOKEN, which config.c maps onto it),
  * else admin.token_file, read before privileges are dropped.
  */
@@ -149,6 +166,8 @@ load_token(const struct config *cf)
 	if (!cf->admin.enabled)
 		return;
 	if (cf->admin.token != NULL && cf->admin.token[0] != '\0') {
+		if (!token_long(strlen(cf->admin.token), "admin.token"))
+			return;
 		sha256(cf->admin.token, strlen(cf->admin.token), A.tok);
 		A.have_tok = 1;
 		return;
@@ -177,9 +196,11 @@ load_token(const struct config *cf)
 		    cf->admin.token_file);
 		return;
 	}
-	sha256(buf, len, A.tok);
+	if (token_long(len, cf->admin.token_file)) {
+		sha256(buf, len, A.tok);
+		A.have_tok = 1;
+	}
 	OPENSSL_cleanse(buf, sizeof(buf));
-	A.have_tok = 1;
 }
 
 /*

@@ -136,6 +136,42 @@ class AttackAdminTest(unittest.TestCase):
                 self.assertEqual(st, 200, (m, path))
 
 
+class ShortTokenTest(unittest.TestCase):
+    """A short admin token: the admin API has no lockout, MHD answers a
+    401 in well under a millisecond, and 32 connections guess in
+    parallel, so any local user could enumerate a token of a few
+    characters in minutes.  Such a token now turns the API off."""
+
+    def test_short_token_refused(self):
+        for short, src in (("abc123", "token"), ("fifteen-chars-x", "file")):
+            extra = {"admin": {"token": short}} if src == "token" else None
+            fx = TA.Fixture(token=False, extra=extra)
+            try:
+                if src == "file":
+                    tf = os.path.join(fx.tmp, "short")
+                    with open(tf, "w") as f:
+                        f.write(short + "\n")
+                    fx.close()
+                    fx = TA.Fixture(token=False, extra={
+                        "admin": {"token_file": tf}})
+                st, _, b = fx.admin("GET", "/_vibewarden/admin/status",
+                                    token=short)
+                self.assertEqual(st, 404, (src, b))
+                ev = fx.vw.wait_event("admin.token_error")
+                self.assertIsNotNone(ev)
+                self.assertNotIn(short, fx.vw.stdout())
+            finally:
+                fx.close()
+        fx = TA.Fixture(token=False, extra={
+            "admin": {"token": "sixteen-chars-xx"}})
+        try:
+            st, _, _ = fx.admin("GET", "/_vibewarden/admin/status",
+                                token="sixteen-chars-xx")
+            self.assertEqual(st, 200)
+        finally:
+            fx.close()
+
+
 def key_scalar(tmp):
     """(cert, key, 32-byte private scalar) of a new P-256 pair."""
     key = os.path.join(tmp, "k.pem")
