@@ -54,7 +54,7 @@
 #define ADM_CONNS	32
 #define ADM_TIMEOUT_S	10
 #define ADM_BODY_MAX	65536
-#define ADM_REQUEST_MS	10000	/* to send a whole request, head and body */
+#define ADM_REQUEST_MS	10000	/* to send a whole request */
 #define BIND_TRIES	50	/* x 100 ms: a reload's old admin leaves */
 #define PROBE_MS	1000	/* one probe a second at most */
 #define PROBE_TICK_MS	100
@@ -84,7 +84,7 @@ static struct {
  */
 struct aconn {
 	int		 ac_fd;
-	uint64_t	 ac_deadline;	/* ms, monotonic; 0 while answering */
+	uint64_t	 ac_deadline;	/* monotonic ms; 0: answering */
 	struct aconn	*ac_next;
 };
 
