@@ -3,7 +3,8 @@
  * that includes <microhttpd.h>.
  *
  * One thread per admin connection (at most ADM_CONNS, each cut after
- * ADM_TIMEOUT_S idle), so a slow client or a slow Kratos delays only its
+ * ADM_TIMEOUT_S idle, or when a whole request has not arrived within
+ * ADM_REQUEST_S), so a slow client or a slow Kratos delays only its
  * own answer; the workers never wait on this process at all: they read
  * the readiness it publishes in its counter slot.  The main thread probes
  * readiness once a second.  Shared state (the shm handle, the log) is
@@ -36,6 +37,7 @@
 #include "vw_autoconf.h"
 #include "admin.h"
 #include "certpage.h"
+#include "cidr.h"
 #include "config_keys.h"
 #include "counters.h"
 #include "gcra.h"
@@ -52,11 +54,13 @@
 #define ADM_CONNS	32
 #define ADM_TIMEOUT_S	10
 #define ADM_BODY_MAX	65536
+#define ADM_REQUEST_MS	10000	/* to send a whole request */
 #define BIND_TRIES	50	/* x 100 ms: a reload's old admin leaves */
 #define PROBE_MS	1000	/* one probe a second at most */
 #define PROBE_TICK_MS	100
 #define PROBE_WANTED_MS	10000	/* ... while /ready was asked lately */
 #define TOKEN_MAX	4096
+#define TOKEN_MIN	16	/* bytes: nothing to guess online below */
 
 #define PFX		"/_vibewarden/"
 #define ADMIN_PFX	"/_vibewarden/admin/"
@@ -67,7 +71,22 @@ static struct {
 	struct shm		*shm;
 	unsigned char		 tok[32];	/* SHA-256 of the token */
 	int			 have_tok;	/* the admin API is on */
+	struct aconn		*conns;		/* under mu */
 } A;
+
+/*
+ * One admin connection: MHD's timeout is an idle one, so a client that
+ * sends a byte every few seconds would hold its slot for ever, and
+ * ADM_CONNS of them would starve /metrics and /ready.  The main thread
+ * shuts down a connection whose request is not complete by ac_deadline.
+ * MHD tells on_conn() it closed before it closes the fd, and both run
+ * under A.mu, so the fd shut down is never another connection's.
+ */
+struct aconn {
+	int		 ac_fd;
+	uint64_t	 ac_deadline;	/* monotonic ms; 0: answering */
+	struct aconn	*ac_next;
+};
 
 /* One admin request: its body as it arrives. */
 struct areq {
@@ -116,6 +135,22 @@ sha256(const void *p, size_t len, unsigned char out[32])
 /* ---------------------------------------------------------------- token */
 
 /*
+ * The admin API has no lockout (a lockout anyone can trigger is a denial
+ * of service), so the token itself must be beyond online guessing: a
+ * short one turns the API off, loudly.
+ */
+static int
+token_long(size_t len, const char *from)
+{
+	if (len >= TOKEN_MIN)
+		return (1);
+	log_sys(LOG_LVL_ERROR, "admin.token_error", "the admin token (%s) "
+	    "has %zu characters, fewer than %d; the admin API is off",
+	    from, len, TOKEN_MIN);
+	return (0);
+}
+
+/*
  * admin.token (or VIBEWARDEN_ADMIN_TOKEN, which config.c maps onto it),
  * else admin.token_file, read before privileges are dropped.
  */
@@ -131,6 +166,8 @@ load_token(const struct config *cf)
 	if (!cf->admin.enabled)
 		return;
 	if (cf->admin.token != NULL && cf->admin.token[0] != '\0') {
+		if (!token_long(strlen(cf->admin.token), "admin.token"))
+			return;
 		sha256(cf->admin.token, strlen(cf->admin.token), A.tok);
 		A.have_tok = 1;
 		return;
@@ -159,9 +196,11 @@ load_token(const struct config *cf)
 		    cf->admin.token_file);
 		return;
 	}
-	sha256(buf, len, A.tok);
+	if (token_long(len, cf->admin.token_file)) {
+		sha256(buf, len, A.tok);
+		A.have_tok = 1;
+	}
 	OPENSSL_cleanse(buf, sizeof(buf));
-	A.have_tok = 1;
 }
 
 /*
@@ -346,13 +385,19 @@ reload(struct adm_reply *r)
 	    "logs config.reloaded or config.reload_failed");
 }
 
-/* "ip:ADDR" or "user:ID" as the rate limiter's key; kind 'i'/'u'. */
+/*
+ * "ip:ADDR" or "user:ID" as the rate limiter's key; kind 'i'/'u'.  ADDR
+ * must be an address: the limiter only ever keys on a peer's, so any
+ * other text names a bucket that cannot exist.
+ */
 static size_t
 rl_key(const char *k, unsigned char *out, const struct cf_rate **rate)
 {
+	struct ipaddr	 ia;
 	struct vw_str	 u;
 
-	if (strncmp(k, "ip:", 3) == 0 && k[3] != '\0') {
+	if (strncmp(k, "ip:", 3) == 0 && ipaddr_parse(k + 3, strlen(k + 3),
+	    &ia) == 0) {
 		*rate = &A.cf->rate_limit.per_ip;
 		return (rl_ip_key('i', k + 3, A.cf->rate_limit.ipv6_prefix,
 		    out));
@@ -476,6 +521,15 @@ sessions(const char *method, const char *user, struct adm_reply *r)
 }
 
 static int
+utf8(const char *s)
+{
+	json_t	*j = json_string(s);	/* NULL unless valid UTF-8 */
+
+	json_decref(j);
+	return (j != NULL);
+}
+
+static int
 qint(struct MHD_Connection *mc, const char *name)
 {
 	const char	*v = MHD_lookup_connection_value(mc,
@@ -502,6 +556,12 @@ admin_api(struct MHD_Connection *mc, const char *url, const char *method,
 		rest = "reload";
 	else
 		rest = url + sizeof(ADMIN_PFX) - 1;
+	if (!utf8(rest)) {
+		/* The answers echo the key, in JSON: UTF-8 only. */
+		r->ar_event = "admin.request";
+		adm_error(r, 400, "invalid_key", "the path is not UTF-8");
+		return;
+	}
 	if (strcmp(rest, "status") == 0 && get)
 		status(r);
 	else if (strcmp(rest, "config") == 0 && get)
@@ -599,6 +659,16 @@ dispatch(struct MHD_Connection *mc, const char *url, const char *method,
 	const char	*b;
 	int		 st;
 
+	if ((strcmp(url, PFX "health") == 0 || strcmp(url, PFX "healthz") ==
+	    0 || strcmp(url, PFX "ready") == 0 || (strcmp(url, PFX "metrics") ==
+	    0 && A.cf->telemetry.enabled &&
+	    A.cf->telemetry.prometheus.enabled)) &&
+	    strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		/* Read-only resources (RFC 9110 15.5.6: 405 with Allow). */
+		r->ar_allow = "GET, HEAD";
+		adm_error(r, 405, "method_not_allowed", "GET or HEAD");
+		return;
+	}
 	if (strcmp(url, PFX "health") == 0 || strcmp(url, PFX "healthz") ==
 	    0 || strcmp(url, PFX "ready") == 0) {
 		if (strcmp(url, PFX "ready") == 0)
@@ -644,6 +714,81 @@ dispatch(struct MHD_Connection *mc, const char *url, const char *method,
 }
 
 /* ------------------------------------------------------------ MHD glue */
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/* A request of mc is complete (0) or awaited from now on (1). */
+static void
+conn_arm(struct MHD_Connection *mc, int on)
+{
+	const union MHD_ConnectionInfo	*ci;
+	struct aconn			*ac;
+
+	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci == NULL || (ac = ci->socket_context) == NULL)
+		return;
+	pthread_mutex_lock(&A.mu);
+	ac->ac_deadline = on ? mono_ms() + ADM_REQUEST_MS : 0;
+	pthread_mutex_unlock(&A.mu);
+}
+
+static void
+on_conn(void *cls, struct MHD_Connection *mc, void **sctx,
+    enum MHD_ConnectionNotificationCode what)
+{
+	const union MHD_ConnectionInfo	*ci;
+	struct aconn			*ac = *sctx, **pp;
+
+	(void)cls;
+	if (what == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(mc,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci == NULL || (ac = calloc(1, sizeof(*ac))) == NULL)
+			return;
+		ac->ac_fd = ci->connect_fd;
+		pthread_mutex_lock(&A.mu);
+		ac->ac_deadline = mono_ms() + ADM_REQUEST_MS;
+		ac->ac_next = A.conns;
+		A.conns = ac;
+		pthread_mutex_unlock(&A.mu);
+		*sctx = ac;
+		return;
+	}
+	if (ac == NULL)
+		return;
+	pthread_mutex_lock(&A.mu);
+	for (pp = &A.conns; *pp != NULL; pp = &(*pp)->ac_next)
+		if (*pp == ac) {
+			*pp = ac->ac_next;
+			break;
+		}
+	pthread_mutex_unlock(&A.mu);
+	free(ac);
+	*sctx = NULL;
+}
+
+/* Cut the connections whose request is late (main thread). */
+static void
+conns_reap(void)
+{
+	struct aconn	*ac;
+	uint64_t	 now = mono_ms();
+
+	pthread_mutex_lock(&A.mu);
+	for (ac = A.conns; ac != NULL; ac = ac->ac_next)
+		if (ac->ac_deadline != 0 && now > ac->ac_deadline) {
+			shutdown(ac->ac_fd, SHUT_RDWR);
+			ac->ac_deadline = 0;
+		}
+	pthread_mutex_unlock(&A.mu);
+}
 
 static void
 log_call(struct MHD_Connection *mc, const char *method, const char *url,
@@ -706,6 +851,9 @@ send_reply(struct MHD_Connection *mc, struct adm_reply *r)
 	if (r->ar_status == 401)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 		    "Bearer realm=\"vibewarden-admin\"");
+	if (r->ar_allow != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		    r->ar_allow);
 	rc = MHD_queue_response(mc, (unsigned)r->ar_status, resp);
 	MHD_destroy_response(resp);
 	return (rc);
@@ -741,6 +889,7 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 		*upsz = 0;
 		return (MHD_YES);
 	}
+	conn_arm(mc, 0);
 	memset(&r, 0, sizeof(r));
 	dispatch(mc, url, method, q, &r);
 	if (r.ar_json == NULL && r.ar_text == NULL)
@@ -760,8 +909,8 @@ on_done(void *cls, struct MHD_Connection *mc, void **ctx,
 	struct areq	*q = *ctx;
 
 	(void)cls;
-	(void)mc;
 	(void)why;
+	conn_arm(mc, 1);	/* the next request on this connection */
 	if (q != NULL) {
 		free(q->body);
 		free(q);
@@ -850,6 +999,7 @@ admin_main(const struct config *cf)
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADM_CONNS,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADM_TIMEOUT_S,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_conn, NULL,
 	    MHD_OPTION_END);
 	if (d == NULL) {
 		log_sys(LOG_LVL_ERROR, "admin.listen_failed", "admin.listen %s: "
@@ -867,6 +1017,7 @@ admin_main(const struct config *cf)
 	/* Probe once a second while /ready was asked in the last 10 s. */
 	while (!helper_stopping()) {
 		helper_sleep(PROBE_TICK_MS);
+		conns_reap();
 		now = util_now_update();
 		if (!helper_stopping() && now - last >= PROBE_MS &&
 		    counters_ready_wanted(now > PROBE_WANTED_MS ?

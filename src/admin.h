@@ -30,6 +30,7 @@ struct adm_reply {
 	size_t		 ar_tlen;
 	const char	*ar_ctype;	/* with ar_text */
 	const char	*ar_event;	/* admin.* log event */
+	const char	*ar_allow;	/* Allow, with a 405 */
 };
 
 /* {"error":code,"message":msg} with status; returns 0. */

@@ -344,6 +344,30 @@ child_find(pid_t pid)
 	return (NULL);
 }
 
+/*
+ * In a helper child: helpers never serve the proxy, so they get none of
+ * its listeners, no TLS private key and no session-ticket keys.  The
+ * admin process parses HTTP from anyone who reaches admin.listen; a hole
+ * there must not hand out the proxy's port or its keys.
+ */
+static void
+helper_shed(struct gen *g)
+{
+	struct gen	*gs[3] = { g, &cur, &pend };
+	int		 i;
+
+	for (i = 0; i < 3; i++) {
+		tls_cert_forget_key(gs[i]->g_cert);
+		/* Above 2: a generation not set up yet holds zeros. */
+		if (gs[i]->g_lfd > 2)
+			close(gs[i]->g_lfd);
+		if (gs[i]->g_rfd > 2)
+			close(gs[i]->g_rfd);
+		gs[i]->g_lfd = gs[i]->g_rfd = -1;
+	}
+	tls_tickets_forget();
+}
+
 /* "worker 3" or "helper admin": child idx of g, for log lines. */
 static const char *
 child_what(const struct gen *g, int idx, char *buf, size_t len)
@@ -384,6 +408,7 @@ spawn(struct gen *g, int idx)
 		close(readyfd[0]);
 		if (idx >= g->g_n) {
 			close(readyfd[1]);
+			helper_shed(g);
 			counters_claim(&counters_base[slot], getpid(),
 			    g->g_id);
 			helper_run(g->g_hk[idx - g->g_n], g->g_conf, slot);

@@ -45,6 +45,14 @@ struct tls_cert	*tls_cert_load(const struct config *cf, int create,
 void		 tls_cert_free(struct tls_cert *);
 
 /*
+ * Free c's private key (c may be NULL) and leave c->tc_key NULL: for the
+ * children that never serve TLS (the helpers), so a memory disclosure
+ * in them cannot give the key away.  OpenSSL clears the key's numbers
+ * as it frees them.
+ */
+void		 tls_cert_forget_key(struct tls_cert *c);
+
+/*
  * Parse plen bytes of PEM: the leaf, its intermediates and its private
  * key (any order of blocks), checking that the key matches and, when
  * domain is not NULL, that the leaf names it.  For the ACME helper and
@@ -99,6 +107,9 @@ int		 tls_tickets_init(void);
 
 /* The page's descriptor, for a binary upgrade to pass on; -1: none. */
 int		 tls_tickets_fd(void);
+
+/* Unmap and close the ticket keys in a child that never serves TLS. */
+void		 tls_tickets_forget(void);
 
 /*
  * Rotate the ticket keys when rot_ms has passed since the last rotation

@@ -73,6 +73,15 @@ tls_cert_free(struct tls_cert *c)
 }
 
 void
+tls_cert_forget_key(struct tls_cert *c)
+{
+	if (c == NULL)
+		return;
+	EVP_PKEY_free(c->tc_key);
+	c->tc_key = NULL;
+}
+
+void
 tls_cert_install(struct tls_cert *c)
 {
 	if (installed != c)
@@ -126,6 +135,40 @@ pem_open(const char *path, int stored)
 	return (b);
 }
 
+/*
+ * The private key of the PEM in b, or NULL.  The DER is decoded into
+ * OpenSSL's secure heap (cleared when freed): PEM_read_bio_PrivateKey()
+ * left a copy of the key's bytes in freed memory, which every child
+ * forked later inherited.
+ */
+static EVP_PKEY *
+pem_key(BIO *b)
+{
+	EVP_PKEY		*k = NULL;
+	const unsigned char	*p;
+	unsigned char		*der = NULL;
+	char			*name = NULL, *hdr = NULL;
+	long			 len = 0;
+
+	while (k == NULL && PEM_read_bio_ex(b, &name, &hdr, &der, &len,
+	    PEM_FLAG_SECURE | PEM_FLAG_EAY_COMPATIBLE) == 1) {
+		p = der;
+		if (strcmp(name, "PRIVATE KEY") == 0)
+			k = d2i_AutoPrivateKey(NULL, &p, len);
+		else if (strcmp(name, "EC PRIVATE KEY") == 0)
+			k = d2i_PrivateKey(EVP_PKEY_EC, NULL, &p, len);
+		else if (strcmp(name, "RSA PRIVATE KEY") == 0)
+			k = d2i_PrivateKey(EVP_PKEY_RSA, NULL, &p, len);
+		OPENSSL_secure_clear_free(der, (size_t)len);
+		OPENSSL_free(name);
+		OPENSSL_free(hdr);
+		der = NULL;
+		name = hdr = NULL;
+	}
+	ERR_clear_error();
+	return (k);
+}
+
 /* The full chain in path: the leaf first, then its intermediates. */
 static struct tls_cert *
 read_chain(const char *path, int stored, const char *what, char *err,
@@ -177,7 +220,7 @@ read_key(struct tls_cert *c, const char *path, int stored,
 		seterr(err, len, "%s %s: %s", what, path, strerror(errno));
 		return (-1);
 	}
-	c->tc_key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	c->tc_key = pem_key(b);
 	BIO_free(b);
 	if (c->tc_key == NULL) {
 		seterr(err, len, "%s %s: no PEM private key", what, path);
@@ -506,7 +549,7 @@ tls_cert_from_pem(const char *pem, size_t plen, const char *domain,
 	}
 	if ((b = BIO_new_mem_buf(pem, (int)plen)) == NULL)
 		goto fail;
-	c->tc_key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	c->tc_key = pem_key(b);
 	BIO_free(b);
 	if (c->tc_key == NULL) {
 		seterr(err, len, "no PEM private key");
@@ -744,6 +787,17 @@ tls_tickets_init(void)
 	tk_write_end();
 	explicit_bzero(&k, sizeof(k));
 	return (0);
+}
+
+void
+tls_tickets_forget(void)
+{
+	if (tkp != NULL)
+		munmap(tkp, sizeof(*tkp));
+	if (tk_fd != -1)
+		close(tk_fd);
+	tkp = NULL;
+	tk_fd = -1;
 }
 
 int

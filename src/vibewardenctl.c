@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@
 
 #define DEFAULT_URL	"http://127.0.0.1:9443"
 #define TOKEN_MAX	4096
+#define ANSWER_MAX	(16 * 1024 * 1024)
+#define ADMIN_PFX	"/_vibewarden/admin/"
 
 static int	 opt_json;
 static char	 token[TOKEN_MAX + 1];
@@ -33,6 +36,7 @@ static const char *base_url = DEFAULT_URL;
 struct buf {
 	char	*b;
 	size_t	 len;
+	int	 over;	/* longer than ANSWER_MAX */
 };
 
 static void
@@ -56,6 +60,10 @@ on_data(char *p, size_t sz, size_t n, void *arg)
 	struct buf	*b = arg;
 	char		*nb;
 
+	if (b->len + sz * n > ANSWER_MAX) {
+		b->over = 1;
+		return (0);
+	}
 	if ((nb = realloc(b->b, b->len + sz * n + 1)) == NULL)
 		return (0);
 	b->b = nb;
@@ -119,7 +127,9 @@ call(const char *method, const char *path, const char *body,
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-	if (token[0] != '\0') {
+	/* Only the admin API needs the token: never spend it elsewhere. */
+	if (token[0] != '\0' && strncmp(path, ADMIN_PFX,
+	    sizeof(ADMIN_PFX) - 1) == 0) {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
 		h = curl_slist_append(h, auth);
 	}
@@ -133,6 +143,11 @@ call(const char *method, const char *path, const char *body,
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_cleanup(c);
 	curl_slist_free_all(h);
+	if (out->over) {
+		fprintf(stderr, "vibewardenctl: %s: the answer is larger than "
+		    "%d bytes\n", base_url, ANSWER_MAX);
+		exit(EX_FAIL);
+	}
 	if (rc != CURLE_OK) {
 		fprintf(stderr, "vibewardenctl: %s: %s\n", base_url,
 		    curl_easy_strerror(rc));
@@ -141,6 +156,43 @@ call(const char *method, const char *path, const char *body,
 	if (out->b == NULL)
 		out->b = strdup("");
 	return (code);
+}
+
+/*
+ * printf to fp with the answer's control characters made harmless: what
+ * the server sends (and what Kratos stored for a user) reaches a
+ * terminal, where ESC, CSI (U+009B) or CR could rewrite the screen or
+ * what the operator sees.  Tab and newline stay; CR is a blank, the rest
+ * '?'.
+ */
+static void
+cprintf(FILE *fp, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+cprintf(FILE *fp, const char *fmt, ...)
+{
+	va_list		 ap;
+	char		*s = NULL;
+	unsigned char	*p;
+	int		 n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	for (p = (unsigned char *)s; *p != '\0'; p++)
+		if (*p == '\r')
+			*p = ' ';
+		else if ((*p < ' ' && *p != '\n' && *p != '\t') || *p == 0x7f)
+			*p = '?';
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			*p++ = '?';	/* a C1 control in UTF-8 */
+			*p = '?';
+		}
+	fputs(s, fp);
+	free(s);
 }
 
 /* The exit code for status st of a token-guarded call; prints errors. */
@@ -153,7 +205,7 @@ outcome(long st, json_t *j, int guarded)
 		return (EX_OK);
 	msg = json_string_value(json_object_get(j, "message"));
 	if (!opt_json)
-		fprintf(stderr, "vibewardenctl: %ld %s\n", st, msg ? msg :
+		cprintf(stderr, "vibewardenctl: %ld %s\n", st, msg ? msg :
 		    "error");
 	if (st == 401 || (guarded && st == 404 && j != NULL &&
 	    strcmp(msg ? msg : "", "not found") == 0))
@@ -164,7 +216,7 @@ outcome(long st, json_t *j, int guarded)
 static void
 print_json(const char *txt)
 {
-	fputs(txt, stdout);
+	cprintf(stdout, "%s", txt);
 	if (txt[0] != '\0' && txt[strlen(txt) - 1] != '\n')
 		putchar('\n');
 }
@@ -184,10 +236,11 @@ print_obj(json_t *o, const char *pfx)
 			continue;
 		}
 		if (json_is_string(v))
-			printf("%s%s: %s\n", pfx, k, json_string_value(v));
+			cprintf(stdout, "%s%s: %s\n", pfx, k,
+			    json_string_value(v));
 		else {
 			s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-			printf("%s%s: %s\n", pfx, k, s ? s : "?");
+			cprintf(stdout, "%s%s: %s\n", pfx, k, s ? s : "?");
 			free(s);
 		}
 	}
@@ -210,7 +263,7 @@ print_users(json_t *j)
 
 	printf("%-36s  %-8s  %-20s  %s\n", "ID", "STATUS", "CREATED", "EMAIL");
 	json_array_foreach(json_object_get(j, "users"), i, u)
-		printf("%-36s  %-8s  %-20s  %s\n", str(u, "id"),
+		cprintf(stdout, "%-36s  %-8s  %-20s  %s\n", str(u, "id"),
 		    str(u, "status"), str(u, "created_at"), str(u, "email"));
 }
 
@@ -354,7 +407,7 @@ main(int argc, char *argv[])
 		if (opt_json)
 			metrics_json(b.b);
 		else
-			fputs(b.b, stdout);
+			cprintf(stdout, "%s", b.b);
 		free(b.b);
 		return (EX_OK);
 	}

@@ -872,13 +872,14 @@ class EnvTokenTest(unittest.TestCase):
     """VIBEWARDEN_ADMIN_TOKEN is admin.token, which wins over the file."""
 
     def test_env_token(self):
-        fx = Fixture(env={"VIBEWARDEN_ADMIN_TOKEN": "from-the-env"})
+        # 16 characters at least (a shorter token turns the API off).
+        fx = Fixture(env={"VIBEWARDEN_ADMIN_TOKEN": "from-the-env-0123456"})
         try:
             p = "/_vibewarden/admin/status"
-            self.assertEqual(fx.admin("GET", p, token="from-the-env")[0],
-                             200)
+            self.assertEqual(fx.admin("GET", p,
+                                      token="from-the-env-0123456")[0], 200)
             self.assertEqual(fx.admin("GET", p)[0], 401)
-            self.assertNotIn("from-the-env", fx.vw.stdout())
+            self.assertNotIn("from-the-env-0123456", fx.vw.stdout())
         finally:
             fx.close()
 
