@@ -11,10 +11,11 @@
 # true, server.keepalive_requests 0 like the peers' 1000000; 2 workers),
 # each in its own session, as root (nginx's and vibewarden's workers drop
 # to nobody), and checks that each answers GET / over h2 with 200.  Then:
-#  - idle memory, on the fresh processes: for each target, the summed RSS
-#    of its process tree before and with N idle connections held, each
-#    after one request: HTTP/1.1 over TLS (the harness's idle_conns.py),
-#    then HTTP/2 (bench/h2/idle_h2.py), then both again in the other order;
+#  - idle memory: for each target, the summed RSS of its process tree
+#    before and with N idle connections held, each after one request,
+#    every measurement on a freshly restarted target (so no connection
+#    reuses the memory of an earlier one): HTTP/1.1 over TLS (the harness's
+#    idle_conns.py), HTTP/2 (bench/h2/idle_h2.py), then both again;
 #    KB per idle connection = RSS delta / N;
 #  - ROUNDS interleaved rounds (nginx, HAProxy, vibewarden, then again) of
 #    `h2load -tTHREADS -c64 -m10 -DSECS` after a 2 s warm-up each: requests/s
@@ -134,14 +135,30 @@ render "$BENCH_DIR/configs/upstream-nginx.conf" "$TMP/upstream.conf"
 render "$here/h2/nginx-h2.conf" "$TMP/nginx.conf"
 render "$here/h2/haproxy-h2.cfg" "$TMP/haproxy.cfg"
 start upstream "$UP" nginx -e "$TMP/upstream-error.log" -p "$TMP" -c "$TMP/upstream.conf"
-start nginx "${PORT[nginx]}" nginx -e "$TMP/nginx-error.log" -p "$TMP" -c "$TMP/nginx.conf"
-start haproxy "${PORT[haproxy]}" haproxy -db -f "$TMP/haproxy.cfg"
-start vibewarden "${PORT[vibewarden]}" env VIBEWARDEN_SERVER_PORT="${PORT[vibewarden]}" \
-	VIBEWARDEN_UPSTREAM_PORT="$UP" VIBEWARDEN_SERVER_WORKERS=2 \
-	VIBEWARDEN_SHM_PATH="$TMP/vw-shm" VIBEWARDEN_SERVER_KEEPALIVE_REQUESTS=0 \
-	VIBEWARDEN_TLS_ENABLED=true VIBEWARDEN_TLS_PROVIDER=external \
-	VIBEWARDEN_TLS_CERT_PATH="$TMP/cert.pem" VIBEWARDEN_TLS_KEY_PATH="$TMP/key.pem" \
-	VIBEWARDEN_SERVER_HTTP2=true "$BIN" -c "$here/bench.yaml"
+start_target() { # target: (re)start it on its port
+	case $1 in
+	nginx) start nginx "${PORT[nginx]}" nginx -e "$TMP/nginx-error.log" -p "$TMP" -c "$TMP/nginx.conf" ;;
+	haproxy) start haproxy "${PORT[haproxy]}" haproxy -db -f "$TMP/haproxy.cfg" ;;
+	vibewarden)
+		rm -rf "$TMP/vw-shm"
+		start vibewarden "${PORT[vibewarden]}" env VIBEWARDEN_SERVER_PORT="${PORT[vibewarden]}" \
+		    VIBEWARDEN_UPSTREAM_PORT="$UP" VIBEWARDEN_SERVER_WORKERS=2 \
+		    VIBEWARDEN_SHM_PATH="$TMP/vw-shm" VIBEWARDEN_SERVER_KEEPALIVE_REQUESTS=0 \
+		    VIBEWARDEN_TLS_ENABLED=true VIBEWARDEN_TLS_PROVIDER=external \
+		    VIBEWARDEN_TLS_CERT_PATH="$TMP/cert.pem" VIBEWARDEN_TLS_KEY_PATH="$TMP/key.pem" \
+		    VIBEWARDEN_SERVER_HTTP2=true "$BIN" -c "$here/bench.yaml" ;;
+	esac
+}
+restart_target() { # target: stop it, wait for its port to be free, start it
+	local i old=${PID_OF[$1]} keep=() p
+	stop_group "$old"
+	for p in "${PIDS[@]}"; do [ "$p" = "$old" ] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+	for i in $(seq 1 50); do port_busy "${PORT[$1]}" || break; sleep 0.1; done
+	start_target "$1"
+	sleep 1
+}
+for t in "${TARGETS[@]}"; do start_target "$t"; done
 sleep 1
 for t in "${TARGETS[@]}"; do
 	v=$(curl -sk --http2 -o /dev/null -D "$TMP/$t.hdr" -w '%{http_version} %{http_code}' \
@@ -176,16 +193,16 @@ idle() { # target kind(h1|h2) -> KB per idle connection
 	awk -v a="$r0" -v b="$r1" -v n="$IDLE" 'BEGIN { printf "%.1f", (b - a) / n }'
 }
 declare -A IDL
-printf '# idle connections (%d each): KB per connection, RSS delta of the process tree / N\n' "$IDLE"
-printf 'target\trss_fresh_MB\th1_tls\th2\th2_again\th1_tls_again\n'
+printf '# idle connections (%d each), each on a freshly started target: KB per connection, RSS delta of the process tree / N\n' "$IDLE"
+printf 'target\trss_fresh_MB\th1_tls\th2\th1_tls_again\th2_again\n'
 for t in "${TARGETS[@]}"; do
 	f=$(rss_kb "${PID_OF[$t]}")
-	IDL[$t,h1]=$(idle "$t" h1)
-	IDL[$t,h2]=$(idle "$t" h2)
-	IDL[$t,h2b]=$(idle "$t" h2)
-	IDL[$t,h1b]=$(idle "$t" h1)
+	for k in h1 h2 h1b h2b; do
+		restart_target "$t"
+		IDL[$t,$k]=$(idle "$t" "${k%b}")
+	done
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$(awk -v k="$f" 'BEGIN { printf "%.1f", k / 1024 }')" \
-	    "${IDL[$t,h1]}" "${IDL[$t,h2]}" "${IDL[$t,h2b]}" "${IDL[$t,h1b]}"
+	    "${IDL[$t,h1]}" "${IDL[$t,h2]}" "${IDL[$t,h1b]}" "${IDL[$t,h2b]}"
 done
 
 # ---- load rounds -----------------------------------------------------------
@@ -230,5 +247,5 @@ for p in nginx haproxy; do
 	echo "vibewarden/$p: rps=$(ratio "${MR[$p]}" "${MR[vibewarden]}") (rounds:$pr) cpu_us/req=$(ratio "${MC[$p]}" "${MC[vibewarden]}")"
 done
 for t in "${TARGETS[@]}"; do
-	echo "idle $t: h2/h1_tls KB per connection = $(ratio "${IDL[$t,h1]}" "${IDL[$t,h2]}") (first pair), $(ratio "${IDL[$t,h1b]}" "${IDL[$t,h2b]}") (second pair)"
+	echo "idle $t: h2 / h1_tls KB per connection = $(ratio "${IDL[$t,h1]}" "${IDL[$t,h2]}") (first pair), $(ratio "${IDL[$t,h1b]}" "${IDL[$t,h2b]}") (second pair)"
 done
