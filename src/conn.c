@@ -1271,7 +1271,12 @@ conn_h2_timer(struct conn *cn, int which)
 		timer_del(&cn->cn_timer);
 	else if (which == 1)
 		timer_set(&cn->cn_timer, idle_q(), conn_timeout);
-	else if (!timer_armed(&cn->cn_timer) ||
+	else if (which == 3) {
+		if (!timer_armed(&cn->cn_timer) ||
+		    cn->cn_timer.t_q != &W.w_q[TQ_HEADER])
+			timer_set(&cn->cn_timer, &W.w_q[TQ_HEADER],
+			    conn_timeout);
+	} else if (!timer_armed(&cn->cn_timer) ||
 	    cn->cn_timer.t_q != &W.w_q[TQ_WRITE])
 		timer_set(&cn->cn_timer, &W.w_q[TQ_WRITE], conn_timeout);
 }

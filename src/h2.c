@@ -88,6 +88,7 @@ struct h2c {
 	char		*c_out;
 	size_t		 c_outoff, c_outlen, c_outcap;
 	unsigned	 c_goaway:1;	/* graceful GOAWAY sent */
+	unsigned	 c_sent:1;	/* answer bytes left since h2_run */
 	unsigned	 c_abuse:1;	/* closing after GOAWAY */
 	unsigned	 c_freeing:1;
 };
@@ -495,6 +496,8 @@ data_read(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t len,
 	size_t		 n = s->s_outlen < len ? s->s_outlen : len;
 
 	memcpy(buf, s->s_out + s->s_outoff, n);
+	if (n > 0)
+		s->s_c->c_sent = 1;
 	s->s_outoff += n;
 	s->s_outlen -= n;
 	if (s->s_outlen == 0)
@@ -947,6 +950,41 @@ flush(struct h2c *c)
 	}
 }
 
+/*
+ * The connection's timer (conn_h2_timer).  A stream with a conn is timed
+ * by that conn; a stream without one has no timeout of its own: a header
+ * block never finished (header_timeout, as an unfinished HTTP/1.1 head),
+ * an answer its conn left in s_out behind a closed window (write_timeout,
+ * from the last answer byte sent), an answered stream the client leaves
+ * half-open (idle_timeout).  Otherwise one client could hold connections
+ * forever with a single frame each.
+ */
+static int
+timer_for(struct h2c *c)
+{
+	struct h2s	*s;
+	int		 live = 0, unstarted = 0, held = c->c_outlen > 0;
+
+	for (s = c->c_streams; s != NULL; s = s->s_next) {
+		if (s->s_conn != NULL)
+			live = 1;
+		else if (s->s_outlen > 0)
+			held = 1;
+		else if (!s->s_started && s->s_hb != NULL)
+			unstarted = 1;
+	}
+	if (held) {
+		if (c->c_sent)
+			conn_h2_timer(c->c_cn, 0);	/* progress: rearm */
+		c->c_sent = 0;
+		return (2);
+	}
+	c->c_sent = 0;
+	if (unstarted)
+		return (3);
+	return (live ? 0 : 1);
+}
+
 void
 h2_run(struct conn *cn)
 {
@@ -1022,7 +1060,7 @@ h2_run(struct conn *cn)
 		c->c_out = NULL;
 		c->c_outcap = c->c_outoff = 0;
 	}
-	conn_h2_timer(cn, c->c_outlen > 0 ? 2 : c->c_nstreams == 0 ? 1 : 0);
+	conn_h2_timer(cn, timer_for(c));
 }
 
 void

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Outside attacks on vibewarden's HTTP/2 (issue 15) with hand-built frames
+over TLS: each test is the regression test of a finding.
+
+    VW_BIN=./vibewarden python3 tests/integ/test_attack_h2.py [-v]
+
+Loopback only; every process is stopped by the PID we started.
+"""
+
+import os
+import socket
+import struct
+import sys
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import test_h2 as H  # noqa: E402
+import test_proxy as P  # noqa: E402
+import test_tls as TT  # noqa: E402
+
+try:
+    import hpack
+    HAVE_HPACK = True
+except ImportError:  # pragma: no cover
+    HAVE_HPACK = False
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PING, GOAWAY, \
+    WINDOW_UPDATE, CONTINUATION = 0, 1, 2, 3, 4, 6, 7, 8, 9
+END_STREAM, END_HEADERS = 1, 4
+
+
+def frame(ftype, flags, sid, payload=b""):
+    return (struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) +
+            struct.pack(">I", sid) + payload)
+
+
+def req(path, method="GET", extra=()):
+    return [(":method", method), (":scheme", "https"),
+            (":authority", "localhost"), (":path", path)] + list(extra)
+
+
+class Raw:
+    """An HTTP/2 client that sends whatever frames it is told to."""
+
+    def __init__(self, port, window=None):
+        self.s = H.tls_sock(port)
+        assert self.s.selected_alpn_protocol() == "h2"
+        self.enc = hpack.Encoder()
+        self.dec = hpack.Decoder()
+        st = b"" if window is None else struct.pack(">HI", 4, window)
+        self.s.sendall(PREFACE + frame(SETTINGS, 0, 0, st))
+        self.buf = b""
+        self.closed = False
+        self.got = []
+        self.read(0.3)
+
+    def close(self):
+        self.s.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def send(self, data):
+        try:
+            self.s.sendall(data)
+        except OSError:
+            self.closed = True
+
+    def headers(self, sid, hs, end_stream=True, end_headers=True):
+        fl = (END_STREAM if end_stream else 0) | \
+            (END_HEADERS if end_headers else 0)
+        self.send(frame(HEADERS, fl, sid, self.enc.encode(hs)))
+
+    def read(self, timeout, until=None):
+        """Frames (type, flags, sid, payload) for up to timeout seconds,
+        or until until(frame) is true, or until the server closes."""
+        end = time.monotonic() + timeout
+        out = []
+        while not self.closed:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            self.s.settimeout(left)
+            try:
+                d = self.s.recv(65536)
+            except socket.timeout:
+                break
+            except OSError:
+                d = b""
+            if not d:
+                self.closed = True
+                break
+            self.buf += d
+            stop = False
+            while len(self.buf) >= 9:
+                n = int.from_bytes(self.buf[:3], "big")
+                if len(self.buf) < 9 + n:
+                    break
+                t, fl = self.buf[3], self.buf[4]
+                sid = int.from_bytes(self.buf[5:9], "big") & 0x7fffffff
+                pl = self.buf[9:9 + n]
+                self.buf = self.buf[9 + n:]
+                if t == SETTINGS and not fl & 1:
+                    self.send(frame(SETTINGS, 1, 0))
+                if t == HEADERS:
+                    pl = self.dec.decode(pl)
+                f = (t, fl, sid, pl)
+                out.append(f)
+                if until is not None and until(f):
+                    stop = True
+            if stop:
+                break
+        self.got += out
+        return out
+
+    def wait_closed(self, timeout):
+        t0 = time.monotonic()
+        self.read(timeout)
+        return self.closed, time.monotonic() - t0
+
+
+@unittest.skipUnless(H.HAVE_H2 and HAVE_HPACK, "python3-h2 not installed")
+class H2Case(unittest.TestCase):
+    EXTRA = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fx = P.Fixture(TT.tls_cfg(cls.EXTRA))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fx.close()
+
+    def raw(self, **kw):
+        return Raw(self.fx.port, **kw)
+
+
+class TestStreamsWithoutConn(H2Case):
+    """Streams that have no conn (and so none of its timeouts) must not
+    hold the connection: the HTTP/1.1 equivalents are all cut."""
+    EXTRA = {"server": {"header_timeout": "1s", "idle_timeout": "2s",
+                        "write_timeout": "2s", "read_timeout": "3s"},
+             "body_size": {"max": "1KB"}}
+
+    def test_unfinished_header_block_cut(self):
+        # HEADERS without END_HEADERS and no CONTINUATION: slowloris.
+        with self.raw() as c:
+            c.headers(1, req("/echo/slowloris"), end_headers=False)
+            closed, dt = c.wait_closed(12)
+        self.assertTrue(closed, "connection held by a header block")
+        self.assertLess(dt, 6)
+
+    def test_answered_half_open_stream_cut(self):
+        # 413 before the body; the client never ends its stream.
+        with self.raw() as c:
+            c.headers(1, req("/echo/half", "POST",
+                             [("content-length", "5000")]), end_stream=False)
+            fr = c.read(5, lambda f: f[0] == DATA and f[1] & END_STREAM)
+            self.assertTrue(any(f[0] == HEADERS and
+                                (":status", "413") in f[3] for f in fr), fr)
+            closed, dt = c.wait_closed(12)
+        self.assertTrue(closed, "connection held by a half-open stream")
+        self.assertLess(dt, 6)
+
+    def test_answer_behind_zero_window_cut(self):
+        # The whole (small) answer fits in the stream's buffer, so its conn
+        # is done; the client never opens its window (slow read).
+        with self.raw(window=0) as c:
+            c.headers(1, req("/big?n=30000"))
+            fr = c.read(3, lambda f: f[0] == HEADERS)
+            self.assertTrue(any(f[0] == HEADERS for f in fr), fr)
+            closed, dt = c.wait_closed(12)
+        self.assertTrue(closed, "connection held by a zero window")
+        self.assertLess(dt, 6)
+
+
+if __name__ == "__main__":
+    unittest.main()
