@@ -359,12 +359,47 @@ end_input(struct h2s *s)
 	wake_stream(s);
 }
 
+/*
+ * A stream reset, by the client or by us for the client's fault: either
+ * way the stream stops counting against MAX_CONCURRENT_STREAMS while the
+ * work it started (an upstream request) may go on, so both count.
+ */
+static void
+count_reset(struct h2c *c)
+{
+	unsigned	 lim = 2 * (unsigned)W.w_conf->server.http2_max_streams;
+
+	if (util_now_ms - c->c_rstwin >= 1000) {
+		c->c_rstwin = util_now_ms;
+		c->c_nrst = 0;
+	}
+	if (++c->c_nrst > lim)
+		h2_abuse(c, "rapid reset");
+}
+
+/*
+ * Our RST_STREAM for the client's fault (MadeYouReset, CVE-2025-8671: a
+ * frame nghttp2 answers with a stream error, such as a WINDOW_UPDATE
+ * overflowing the window of a stream whose request was proxied).
+ * INTERNAL_ERROR is ours (stream_error on a bad answer, s_close): not
+ * counted against the client.
+ */
+static int
+on_frame_send(nghttp2_session *sess, const nghttp2_frame *fr, void *arg)
+{
+	struct h2c	*c = arg;
+
+	if (!c->c_freeing && fr->hd.type == NGHTTP2_RST_STREAM &&
+	    fr->rst_stream.error_code != NGHTTP2_INTERNAL_ERROR)
+		count_reset(c);
+	return (0);
+}
+
 static int
 on_frame_recv(nghttp2_session *sess, const nghttp2_frame *fr, void *arg)
 {
 	struct h2c	*c = arg;
 	struct h2s	*s;
-	unsigned	 lim = 2 * (unsigned)W.w_conf->server.http2_max_streams;
 
 	if (c->c_freeing)
 		return (0);
@@ -388,12 +423,7 @@ on_frame_recv(nghttp2_session *sess, const nghttp2_frame *fr, void *arg)
 		return (0);
 	case NGHTTP2_RST_STREAM:
 		/* Rapid reset (CVE-2023-44487). */
-		if (util_now_ms - c->c_rstwin >= 1000) {
-			c->c_rstwin = util_now_ms;
-			c->c_nrst = 0;
-		}
-		if (++c->c_nrst > lim)
-			h2_abuse(c, "rapid reset");
+		count_reset(c);
 		return (0);
 	case NGHTTP2_DATA:
 		if (fr->hd.length == 0 &&
@@ -853,6 +883,8 @@ h2_start(struct conn *cn)
 	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb,
 	    on_frame_recv);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb,
+	    on_frame_send);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb,
 	    on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb,

@@ -181,5 +181,41 @@ class TestStreamsWithoutConn(H2Case):
         self.assertLess(dt, 6)
 
 
+class TestMadeYouReset(H2Case):
+    EXTRA = {"server": {"http2_max_streams": 10}}
+
+    def test_server_resets_count_as_rapid_reset(self):
+        # CVE-2025-8671: a request proxied, then a frame the server must
+        # answer with RST_STREAM (WINDOW_UPDATE overflowing the stream's
+        # window, RFC 9113 6.9.1): the stream no longer counts against
+        # MAX_CONCURRENT_STREAMS while its upstream request goes on.
+        bystander = H.H2(self.fx.port)
+        n0 = self.fx.up.stats()["requests"]
+        with self.raw() as c:
+            sid = 1
+            for i in range(200):
+                c.headers(sid, req("/slow?ms=2000&myr=%d" % i))
+                time.sleep(0.005)
+                c.send(frame(WINDOW_UPDATE, 0, sid,
+                             struct.pack(">I", 0x7fffffff)))
+                sid += 2
+                c.read(0.001)
+                if c.closed or any(f[0] == GOAWAY for f in c.got):
+                    break
+            c.read(5, lambda f: f[0] == GOAWAY)
+            ga = [f for f in c.got if f[0] == GOAWAY]
+            self.assertTrue(ga, "no GOAWAY after %d server resets" % i)
+            self.assertEqual(int.from_bytes(ga[0][3][4:8], "big"), 11)
+        self.assertLess(i, 60)
+        self.assertIsNotNone(self.fx.vw.wait_event(
+            "http2.abuse",
+            lambda e: e["payload"]["reason"] == "rapid reset"))
+        time.sleep(2.5)
+        self.assertLess(self.fx.up.stats()["requests"] - n0, 60)
+        r = bystander.request("GET", "/echo/by")
+        self.assertEqual(H.status(r), 200)
+        bystander.close()
+
+
 if __name__ == "__main__":
     unittest.main()
