@@ -639,7 +639,9 @@ conn_close(struct conn *cn, const char *reason)
 	cn->cn_ep.ep_ops->eo_close(&cn->cn_ep);
 	cn->cn_state = CS_DEAD;
 	if (cn->cn_stream) {
+		W.w_nstreams--;
 		ev_defer_free(cn);
+		worker_conn_closed();
 		return;
 	}
 	if (cn->cn_prev)
@@ -1253,6 +1255,7 @@ conn_new_stream(struct conn *parent, const struct endp_ops *ops, void *arg)
 	cn->cn_state = CS_HEAD;
 	cn->cn_stream = 1;
 	cn->cn_close = 1;	/* one request per stream */
+	W.w_nstreams++;
 	timer_set(&cn->cn_timer, &W.w_q[TQ_HEADER], conn_timeout);
 	return (cn);
 }

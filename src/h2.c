@@ -225,6 +225,18 @@ stream_start(struct h2c *c, struct h2s *s, int endstream)
 	ssize_t			 hl;
 	unsigned		 fl = 0;
 
+	/*
+	 * Each stream may take an upstream descriptor: within the worker's
+	 * budget for clients (worker_may_accept), or refused, which RFC 9113
+	 * 8.7 lets the client retry.
+	 */
+	if (W.w_nconns + W.w_nstreams >= W.w_maxconns) {
+		free(s->s_hb);
+		s->s_hb = NULL;
+		stream_error(c, s, NGHTTP2_REFUSED_STREAM,
+		    "server.max_connections reached");
+		return;
+	}
 	if ((f = calloc(s->s_nf + 1, sizeof(*f))) == NULL ||
 	    grow(&s->s_in, &s->s_incap, cap + 64) == -1) {
 		free(f);
@@ -381,8 +393,8 @@ count_reset(struct h2c *c)
  * Our RST_STREAM for the client's fault (MadeYouReset, CVE-2025-8671: a
  * frame nghttp2 answers with a stream error, such as a WINDOW_UPDATE
  * overflowing the window of a stream whose request was proxied).
- * INTERNAL_ERROR is ours (stream_error on a bad answer, s_close): not
- * counted against the client.
+ * INTERNAL_ERROR is ours (stream_error on a bad answer, s_close), and a
+ * REFUSED_STREAM stream never started: neither counts.
  */
 static int
 on_frame_send(nghttp2_session *sess, const nghttp2_frame *fr, void *arg)
@@ -390,7 +402,8 @@ on_frame_send(nghttp2_session *sess, const nghttp2_frame *fr, void *arg)
 	struct h2c	*c = arg;
 
 	if (!c->c_freeing && fr->hd.type == NGHTTP2_RST_STREAM &&
-	    fr->rst_stream.error_code != NGHTTP2_INTERNAL_ERROR)
+	    fr->rst_stream.error_code != NGHTTP2_INTERNAL_ERROR &&
+	    fr->rst_stream.error_code != NGHTTP2_REFUSED_STREAM)
 		count_reset(c);
 	return (0);
 }

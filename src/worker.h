@@ -43,6 +43,7 @@ struct worker {
 	socklen_t		 w_uplen;
 	struct conn		*w_conns;	/* all client connections */
 	unsigned		 w_nconns;
+	unsigned		 w_nstreams;	/* HTTP/2 stream conns */
 	struct upconn		*w_pool;	/* idle upstream connections */
 	unsigned		 w_npool;
 	const char		*w_scheme;	/* X-Forwarded-Proto */

@@ -8,6 +8,7 @@ Loopback only; every process is stopped by the PID we started.
 """
 
 import os
+import shlex
 import socket
 import struct
 import sys
@@ -18,6 +19,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import test_h2 as H  # noqa: E402
+import vwtest as T  # noqa: E402
 import test_proxy as P  # noqa: E402
 import test_tls as TT  # noqa: E402
 
@@ -215,6 +217,45 @@ class TestMadeYouReset(H2Case):
         r = bystander.request("GET", "/echo/by")
         self.assertEqual(H.status(r), 200)
         bystander.close()
+
+
+class TestStreamsVsDescriptors(unittest.TestCase):
+    """Each stream may hold an upstream connection: streams count against
+    the worker's descriptor budget (server.max_connections as the open
+    files limit allows) like client connections, or one client with a few
+    h2 connections takes every descriptor the others need."""
+
+    def test_streams_within_descriptor_budget(self):
+        if not (H.HAVE_H2 and HAVE_HPACK):
+            self.skipTest("python3-h2 not installed")
+        tmp = T.new_tmpdir()
+        wrapper = os.path.join(tmp, "vw-lowfd.sh")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nulimit -n 64 || exit 1\nexec %s \"$@\"\n"
+                    % shlex.quote(os.path.abspath(T.VW_BIN)))
+        os.chmod(wrapper, 0o755)
+        # 64 descriptors: the worker takes (64 - 32) / 2 = 16 clients
+        fx = P.Fixture(TT.tls_cfg({"server": {"workers": 1,
+                                              "http2_max_streams": 100}}),
+                       binary=wrapper, tmp=tmp)
+        try:
+            with H.H2(fx.port) as c:
+                sids = [c.send("GET", "/slow?ms=1500&fd=%d" % i)
+                        for i in range(60)]
+                time.sleep(0.5)
+                with TT.TLSClient(fx.port) as h1:
+                    r = h1.request("GET", "/echo/h1-during")
+                self.assertEqual(r.status, 200, r)
+                rs = c.wait(sids, 20)
+            sts = [H.status(x) if x["headers"] else ("reset", x["reset"])
+                   for x in rs]
+            # refused (REFUSED_STREAM, safe to retry) or served; never a
+            # 502 for want of a descriptor
+            for st in sts:
+                self.assertIn(st, (200, ("reset", 7)), sts)
+            self.assertGreater(sts.count(200), 0, sts)
+        finally:
+            fx.close()
 
 
 if __name__ == "__main__":
