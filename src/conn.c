@@ -1268,6 +1268,13 @@ conn_wake(struct conn *cn)
 }
 
 void
+conn_h2_linger(struct conn *cn)
+{
+	h2_free(cn);
+	conn_linger(cn, 1);
+}
+
+void
 conn_h2_timer(struct conn *cn, int which)
 {
 	if (which == 0)

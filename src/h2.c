@@ -1058,7 +1058,15 @@ h2_run(struct conn *cn)
 			return;
 		}
 		if (c->c_abuse) {
-			conn_close(cn, "HTTP/2 abuse");
+			/*
+			 * The GOAWAY is out: a plain close with the client's
+			 * flood still unread would make the kernel reset the
+			 * connection, and the client would lose the GOAWAY.
+			 */
+			if (c->c_outlen == 0)
+				conn_h2_linger(cn);
+			else
+				conn_close(cn, "HTTP/2 abuse");
 			return;
 		}
 		/* Output backed up: read no more until it drains. */

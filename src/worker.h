@@ -133,6 +133,8 @@ struct conn	*conn_new_stream(struct conn *parent,
 		    const struct endp_ops *ops, void *arg);
 /* Run cn in this loop turn (after the events). */
 void	 conn_wake(struct conn *cn);
+/* An HTTP/2 connection done after its GOAWAY: lingering close. */
+void	 conn_h2_linger(struct conn *cn);
 /* An HTTP/2 connection's timer: 0 none, 1 idle, 2 write, 3 header. */
 void	 conn_h2_timer(struct conn *cn, int which);
 /* The request's body has been read whole: its read deadline is met. */

@@ -258,5 +258,22 @@ class TestStreamsVsDescriptors(unittest.TestCase):
             fx.close()
 
 
+class TestGoawayDelivered(H2Case):
+    def test_goaway_survives_unread_flood(self):
+        # The connection is closed for abuse with the client's flood still
+        # unread: a plain close() makes the kernel answer with RST, and
+        # the client loses the GOAWAY ENHANCE_YOUR_CALM (it failed about
+        # one run in two for a single try).
+        for attempt in range(5):
+            with self.raw() as c:
+                blob = b"".join(frame(PING, 0, 0, b"%08d" % i)
+                                for i in range(3000))
+                c.send(blob)
+                c.read(10, lambda f: f[0] == GOAWAY)
+                ga = [f for f in c.got if f[0] == GOAWAY]
+                self.assertTrue(ga, "GOAWAY lost (try %d)" % attempt)
+                self.assertEqual(int.from_bytes(ga[0][3][4:8], "big"), 11)
+
+
 if __name__ == "__main__":
     unittest.main()
