@@ -48,7 +48,7 @@ def req(path, method="GET", extra=()):
 class Raw:
     """An HTTP/2 client that sends whatever frames it is told to."""
 
-    def __init__(self, port, window=None):
+    def __init__(self, port, window=None, settle=0.3):
         self.s = H.tls_sock(port)
         assert self.s.selected_alpn_protocol() == "h2"
         self.enc = hpack.Encoder()
@@ -58,7 +58,7 @@ class Raw:
         self.buf = b""
         self.closed = False
         self.got = []
-        self.read(0.3)
+        self.read(settle)
 
     def close(self):
         self.s.close()
@@ -273,6 +273,34 @@ class TestGoawayDelivered(H2Case):
                 ga = [f for f in c.got if f[0] == GOAWAY]
                 self.assertTrue(ga, "GOAWAY lost (try %d)" % attempt)
                 self.assertEqual(int.from_bytes(ga[0][3][4:8], "big"), 11)
+
+
+class TestIdleMemory(H2Case):
+    EXTRA = {"server": {"workers": 1, "idle_timeout": "60s"}}
+
+    # An idle HTTP/2 connection costs ~35 KiB of worker RSS against
+    # ~0.6 KiB for an idle HTTP/1.1 one over TLS (which holds no buffers):
+    # nghttp2 1.52 allocates ~26 KiB per session (its 16 KiB frame
+    # buffer among them) and frees none of it while idle.  10000 idle
+    # h2 connections (server.max_connections) are ~350 MB per worker.
+    # Fixing it needs a session that can shed memory while idle (not in
+    # nghttp2's API) or h2 connections weighed against max_connections:
+    # too large for this pass.
+    @unittest.expectedFailure
+    def test_idle_connections_cost_like_http11(self):
+        if T.sanitized():
+            self.skipTest("RSS means nothing under ASan")
+        vw = self.fx.vw
+        with H.H2(self.fx.port) as c:
+            c.request("GET", "/echo/warm")
+        base = sum(T.rss_kib(p) for p in vw.workers())
+        conns = [self.raw(settle=0.01) for i in range(200)]
+        time.sleep(1)
+        grown = sum(T.rss_kib(p) for p in vw.workers()) - base
+        for c in conns:
+            c.close()
+        self.assertLess(grown / 200.0, 8, "%.1f KiB per idle h2 connection"
+                        % (grown / 200.0))
 
 
 if __name__ == "__main__":
