@@ -335,16 +335,18 @@ on_header(nghttp2_session *sess, const nghttp2_frame *fr,
 	uint32_t	 nl = (uint32_t)nlen, vl = (uint32_t)vlen;
 
 	if (c->c_freeing || fr->hd.type != NGHTTP2_HEADERS ||
-	    fr->headers.cat != NGHTTP2_HCAT_REQUEST ||
 	    (s = nghttp2_session_get_stream_user_data(sess,
 	    fr->hd.stream_id)) == NULL)
-		return (0);	/* trailers are dropped */
+		return (0);
+	/* Trailers too: dropped, but nghttp2 decodes and checks each. */
 	s->s_hbytes += nlen + vlen + 32;
 	if (s->s_hbytes > 2 * max) {
 		/* Far beyond the limit: a CONTINUATION flood or a bomb. */
 		h2_abuse(c, "header block too large");
 		return (NGHTTP2_ERR_CALLBACK_FAILURE);
 	}
+	if (fr->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return (0);	/* trailers are dropped */
 	if (s->s_hbytes > max || s->s_nf >= HTTP_MAX_FIELDS + 4) {
 		s->s_toolarge = 1;
 		return (0);

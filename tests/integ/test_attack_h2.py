@@ -303,5 +303,43 @@ class TestIdleMemory(H2Case):
                         % (grown / 200.0))
 
 
+class TestTrailers(H2Case):
+    EXTRA = {"server": {"max_header_bytes": "8KB"}}
+
+    def test_trailer_block_bounded_like_head(self):
+        # Trailers were dropped without being counted: a trailer block
+        # had no size bound (nghttp2 still decodes and checks every field
+        # of it: an HPACK bomb of indexed references to a 4 KB entry cost
+        # ~35 ms of CPU per 147 KB sent).  The same bound as the request
+        # head: over 2 x max_header_bytes closes the connection.
+        with self.raw() as c:
+            c.headers(1, req("/slow?ms=2000", "POST"), end_stream=False)
+            block = c.enc.encode([("x-t%d" % i, "v" * 4000)
+                                  for i in range(10)])
+            parts = [block[i:i + 16000] for i in range(0, len(block), 16000)]
+            out = b""
+            for i, p in enumerate(parts):
+                fl = (END_HEADERS if i == len(parts) - 1 else 0)
+                out += frame(HEADERS if i == 0 else CONTINUATION,
+                             fl | (END_STREAM if i == 0 else 0), 1, p)
+            c.send(out)
+            c.read(5, lambda f: f[0] == GOAWAY)
+            ga = [f for f in c.got if f[0] == GOAWAY]
+            self.assertTrue(ga, c.got)
+            self.assertEqual(int.from_bytes(ga[0][3][4:8], "big"), 11)
+        self.assertIsNotNone(self.fx.vw.wait_event(
+            "http2.abuse",
+            lambda e: e["payload"]["reason"] == "header block too large"))
+
+    def test_small_trailers_still_fine(self):
+        with self.raw() as c:
+            c.headers(1, req("/echo/tr", "POST"), end_stream=False)
+            c.send(frame(DATA, 0, 1, b"abc"))
+            c.headers(1, [("x-trailer", "1")], end_stream=True)
+            fr = c.read(5, lambda f: f[0] == DATA and f[1] & END_STREAM)
+            hs = [f for f in fr if f[0] == HEADERS]
+            self.assertTrue(hs and (":status", "200") in hs[0][3], fr)
+
+
 if __name__ == "__main__":
     unittest.main()
