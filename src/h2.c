@@ -89,6 +89,8 @@ struct h2c {
 	size_t		 c_outoff, c_outlen, c_outcap;
 	unsigned	 c_goaway:1;	/* graceful GOAWAY sent */
 	unsigned	 c_sent:1;	/* answer bytes left since h2_run */
+	unsigned	 c_idle:1;	/* idle timer armed, at c_idleopened */
+	uint32_t	 c_idleopened;
 	unsigned	 c_abuse:1;	/* closing after GOAWAY */
 	unsigned	 c_freeing:1;
 };
@@ -1038,6 +1040,7 @@ h2_run(struct conn *cn)
 	struct h2c	*c = cn->cn_h2;
 	struct buf	*b = &cn->cn_ep.ep_in;
 	ssize_t		 n, rv;
+	int		 which;
 
 	for (;;) {
 		if (buf_avail(b) > 0 && !c->c_abuse) {
@@ -1115,7 +1118,17 @@ h2_run(struct conn *cn)
 		c->c_out = NULL;
 		c->c_outcap = c->c_outoff = 0;
 	}
-	conn_h2_timer(cn, timer_for(c));
+	/*
+	 * The idle timer runs from the last stream: frames that start no
+	 * request (PING, SETTINGS, WINDOW_UPDATE, PRIORITY) do not rearm
+	 * it, or one PING a minute would hold a connection forever.
+	 */
+	which = timer_for(c);
+	if (which == 1 && c->c_idle && c->c_idleopened == c->c_nopened)
+		return;
+	c->c_idle = which == 1;
+	c->c_idleopened = c->c_nopened;
+	conn_h2_timer(cn, which);
 }
 
 void

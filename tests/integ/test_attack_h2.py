@@ -171,6 +171,20 @@ class TestStreamsWithoutConn(H2Case):
         self.assertTrue(closed, "connection held by a half-open stream")
         self.assertLess(dt, 6)
 
+    def test_pings_do_not_keep_idle_connection(self):
+        # idle_timeout bounds an idle connection as over HTTP/1.1: frames
+        # that start no request (PING here, SETTINGS, WINDOW_UPDATE,
+        # PRIORITY) are not activity (Go's http2 IdleTimeout agrees), or
+        # one PING a minute holds ~35 KiB per connection forever.
+        with self.raw() as c:
+            t0 = time.monotonic()
+            while not c.closed and time.monotonic() - t0 < 10:
+                c.send(frame(PING, 0, 0, b"12345678"))
+                c.read(0.5)
+            dt = time.monotonic() - t0
+        self.assertTrue(c.closed, "idle connection kept by PINGs")
+        self.assertLess(dt, 5)
+
     def test_answer_behind_zero_window_cut(self):
         # The whole (small) answer fits in the stream's buffer, so its conn
         # is done; the client never opens its window (slow read).
