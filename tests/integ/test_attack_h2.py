@@ -7,6 +7,7 @@ over TLS: each test is the regression test of a finding.
 Loopback only; every process is stopped by the PID we started.
 """
 
+import json
 import os
 import shlex
 import socket
@@ -391,6 +392,92 @@ class TestStalledStreamsMemory(H2Case):
             r.close()
         self.assertLess(grown / 3.0, 2048, "%d KiB held per connection"
                         % (grown / 3))
+
+
+class TestSameAsHttp11(H2Case):
+    """Attacks that found nothing, kept as guards: a request over h2 is
+    judged as the same request over HTTP/1.1, and the upstream receives
+    exactly one well-formed request per stream."""
+    EXTRA = {"body_size": {"max": "1KB"},
+             "waf": {"enabled": True, "mode": "block"}}
+    CK = ("cookie", "sessionid=abc")
+
+    def test_verdicts_match_http11(self):
+        cases = [
+            ("POST", "/echo/c1", [self.CK, ("origin", "https://evil.example")],
+             b"x=1"),
+            ("POST", "/echo/c3", [self.CK, ("sec-fetch-site", "cross-site")],
+             b"x=1"),
+            ("GET", "/echo/w?id=1'%20OR%20'1'='1", [], None),
+            ("POST", "/echo/wb",
+             [("content-type", "application/x-www-form-urlencoded")],
+             b"q=1' UNION SELECT password FROM users--"),
+            ("POST", "/echo/big", [], b"y" * 5000),     # chunked over h2
+            ("GET", "/echo/%2e%2e/x", [], None),
+            ("TRACE", "/echo/t", [], None),
+            ("CONNECT", None, [], None),
+        ]
+        for m, p, hs, body in cases:
+            with TT.TLSClient(self.fx.port) as c:
+                h1 = list(hs)
+                if body is not None:
+                    h1.append(("Content-Length", str(len(body))))
+                s1 = c.request(m, p or "localhost:443", h1, body).status
+            if m == "CONNECT":
+                with self.raw() as c:
+                    c.headers(1, [(":method", "CONNECT"),
+                                  (":authority", "localhost:443")])
+                    fr = c.read(5, lambda f: f[0] in (HEADERS, RST_STREAM))
+                    s2 = [int(dict(f[3])[":status"]) for f in fr
+                          if f[0] == HEADERS][0]
+            else:
+                with H.H2(self.fx.port) as c:
+                    s2 = H.status(c.request(m, p, hs, body))
+            self.assertEqual(s1, s2, (m, p))
+
+    def test_identity_headers_stripped(self):
+        with H.H2(self.fx.port) as c:
+            r = c.request("GET", "/echo/xu", [("x-user-id", "admin"),
+                                              ("x-user-email", "a@b.c")])
+        names = {k.lower() for k, _ in json.loads(r["body"])["headers"]}
+        self.assertNotIn("x-user-id", names)
+        self.assertNotIn("x-user-email", names)
+
+    def test_extended_connect_refused(self):
+        # RFC 8441 needs SETTINGS_ENABLE_CONNECT_PROTOCOL, never sent
+        with self.raw() as c:
+            c.headers(1, [(":method", "CONNECT"), (":protocol", "websocket"),
+                          (":scheme", "https"), (":path", "/ws"),
+                          (":authority", "localhost")], end_stream=False)
+            fr = c.read(5, lambda f: f[0] == RST_STREAM)
+        self.assertTrue(any(f[0] == RST_STREAM for f in fr), fr)
+
+    def test_no_smuggling_through_data(self):
+        sm = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+        with self.raw() as c:
+            # DATA past content-length, in a second frame
+            c.headers(1, req("/echo/s1", "POST", [("content-length", "5")]),
+                      end_stream=False)
+            c.send(frame(DATA, 0, 1, b"hello"))
+            time.sleep(0.2)
+            c.send(frame(DATA, END_STREAM, 1, sm))
+            # content-length longer than the DATA
+            c.headers(3, req("/echo/s2", "POST",
+                             [("content-length", str(5 + len(sm)))]),
+                      end_stream=False)
+            c.send(frame(DATA, 0, 3, b"hel"))
+            time.sleep(0.2)
+            c.send(frame(DATA, END_STREAM, 3, b"lo"))
+            # a chunk terminator inside a body of unknown length
+            c.headers(5, req("/echo/s3", "POST"), end_stream=False)
+            c.send(frame(DATA, END_STREAM, 5, b"0\r\n\r\n" + sm))
+            c.read(3)
+        time.sleep(0.5)
+        self.assertFalse(any(q.get("target") == "/smuggled"
+                             for q in self.fx.up.requests()))
+        # the terminator went as body bytes, inside a chunk
+        s3 = [q for q in self.fx.up.requests() if q["target"] == "/echo/s3"]
+        self.assertEqual([q["body_len"] for q in s3], [5 + len(sm)])
 
 
 if __name__ == "__main__":
