@@ -1136,8 +1136,13 @@ h2_drain(struct conn *cn)
 {
 	struct h2c	*c = cn->cn_h2;
 
-	if (c == NULL || c->c_goaway)
+	if (c == NULL)
 		return;
+	c->c_idle = 0;		/* rearmed on the drain grace */
+	if (c->c_goaway) {
+		conn_wake(cn);
+		return;
+	}
 	c->c_goaway = 1;
 	nghttp2_submit_goaway(c->c_sess, NGHTTP2_FLAG_NONE,
 	    nghttp2_session_get_last_proc_stream_id(c->c_sess),

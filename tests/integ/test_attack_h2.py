@@ -10,6 +10,7 @@ Loopback only; every process is stopped by the PID we started.
 import json
 import os
 import shlex
+import signal
 import socket
 import struct
 import sys
@@ -478,6 +479,27 @@ class TestSameAsHttp11(H2Case):
         # the terminator went as body bytes, inside a chunk
         s3 = [q for q in self.fx.up.requests() if q["target"] == "/echo/s3"]
         self.assertEqual([q["body_len"] for q in s3], [5 + len(sm)])
+
+
+class TestDrainHalfOpen(H2Case):
+    EXTRA = {"server": {"idle_timeout": "30s", "drain_timeout": "20s"},
+             "body_size": {"max": "1KB"}}
+
+    def test_reload_closes_half_open_soon(self):
+        # An answered stream the client leaves open keeps the connection
+        # past its GOAWAY: on reload it gets the drain grace (1 s), as an
+        # idle HTTP/1.1 keep-alive connection, not the idle timeout.
+        with self.raw() as c:
+            c.headers(1, req("/echo/half", "POST",
+                             [("content-length", "5000")]), end_stream=False)
+            c.read(5, lambda f: f[0] == DATA and f[1] & END_STREAM)
+            self.fx.vw.send_signal(signal.SIGHUP)
+            t0 = time.monotonic()
+            c.read(15)
+            dt = time.monotonic() - t0
+            self.assertTrue(any(f[0] == GOAWAY for f in c.got), c.got)
+        self.assertTrue(c.closed)
+        self.assertLess(dt, 5)
 
 
 if __name__ == "__main__":
