@@ -639,7 +639,9 @@ conn_close(struct conn *cn, const char *reason)
 	cn->cn_ep.ep_ops->eo_close(&cn->cn_ep);
 	cn->cn_state = CS_DEAD;
 	if (cn->cn_stream) {
+		W.w_nstreams--;
 		ev_defer_free(cn);
+		worker_conn_closed();
 		return;
 	}
 	if (cn->cn_prev)
@@ -969,19 +971,6 @@ conn_linger(struct conn *cn, int unread)
 	linger_read(cn);
 }
 
-/*
- * An HTTP/2 connection closed after its GOAWAY was written (abuse): a
- * client still sending would otherwise make the kernel reset the
- * connection and discard the GOAWAY that says why.
- */
-void
-conn_close_h2(struct conn *cn)
-{
-	h2_free(cn);
-	timer_del(&cn->cn_rtimer);
-	conn_linger(cn, 1);
-}
-
 static void
 linger_read(struct conn *cn)
 {
@@ -1266,6 +1255,7 @@ conn_new_stream(struct conn *parent, const struct endp_ops *ops, void *arg)
 	cn->cn_state = CS_HEAD;
 	cn->cn_stream = 1;
 	cn->cn_close = 1;	/* one request per stream */
+	W.w_nstreams++;
 	timer_set(&cn->cn_timer, &W.w_q[TQ_HEADER], conn_timeout);
 	return (cn);
 }
@@ -1278,13 +1268,25 @@ conn_wake(struct conn *cn)
 }
 
 void
+conn_h2_linger(struct conn *cn)
+{
+	h2_free(cn);
+	conn_linger(cn, 1);
+}
+
+void
 conn_h2_timer(struct conn *cn, int which)
 {
 	if (which == 0)
 		timer_del(&cn->cn_timer);
 	else if (which == 1)
 		timer_set(&cn->cn_timer, idle_q(), conn_timeout);
-	else if (!timer_armed(&cn->cn_timer) ||
+	else if (which == 3) {
+		if (!timer_armed(&cn->cn_timer) ||
+		    cn->cn_timer.t_q != &W.w_q[TQ_HEADER])
+			timer_set(&cn->cn_timer, &W.w_q[TQ_HEADER],
+			    conn_timeout);
+	} else if (!timer_armed(&cn->cn_timer) ||
 	    cn->cn_timer.t_q != &W.w_q[TQ_WRITE])
 		timer_set(&cn->cn_timer, &W.w_q[TQ_WRITE], conn_timeout);
 }

@@ -88,6 +88,9 @@ struct h2c {
 	char		*c_out;
 	size_t		 c_outoff, c_outlen, c_outcap;
 	unsigned	 c_goaway:1;	/* graceful GOAWAY sent */
+	unsigned	 c_sent:1;	/* answer bytes left since h2_run */
+	unsigned	 c_idle:1;	/* idle timer armed, at c_idleopened */
+	uint32_t	 c_idleopened;
 	unsigned	 c_abuse:1;	/* closing after GOAWAY */
 	unsigned	 c_freeing:1;
 };
@@ -224,6 +227,18 @@ stream_start(struct h2c *c, struct h2s *s, int endstream)
 	ssize_t			 hl;
 	unsigned		 fl = 0;
 
+	/*
+	 * Each stream may take an upstream descriptor: within the worker's
+	 * budget for clients (worker_may_accept), or refused, which RFC 9113
+	 * 8.7 lets the client retry.
+	 */
+	if (W.w_nconns + W.w_nstreams >= W.w_maxconns) {
+		free(s->s_hb);
+		s->s_hb = NULL;
+		stream_error(c, s, NGHTTP2_REFUSED_STREAM,
+		    "server.max_connections reached");
+		return;
+	}
 	if ((f = calloc(s->s_nf + 1, sizeof(*f))) == NULL ||
 	    grow(&s->s_in, &s->s_incap, cap + 64) == -1) {
 		free(f);
@@ -322,16 +337,18 @@ on_header(nghttp2_session *sess, const nghttp2_frame *fr,
 	uint32_t	 nl = (uint32_t)nlen, vl = (uint32_t)vlen;
 
 	if (c->c_freeing || fr->hd.type != NGHTTP2_HEADERS ||
-	    fr->headers.cat != NGHTTP2_HCAT_REQUEST ||
 	    (s = nghttp2_session_get_stream_user_data(sess,
 	    fr->hd.stream_id)) == NULL)
-		return (0);	/* trailers are dropped */
+		return (0);
+	/* Trailers too: dropped, but nghttp2 decodes and checks each. */
 	s->s_hbytes += nlen + vlen + 32;
 	if (s->s_hbytes > 2 * max) {
 		/* Far beyond the limit: a CONTINUATION flood or a bomb. */
 		h2_abuse(c, "header block too large");
 		return (NGHTTP2_ERR_CALLBACK_FAILURE);
 	}
+	if (fr->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return (0);	/* trailers are dropped */
 	if (s->s_hbytes > max || s->s_nf >= HTTP_MAX_FIELDS + 4) {
 		s->s_toolarge = 1;
 		return (0);
@@ -358,12 +375,48 @@ end_input(struct h2s *s)
 	wake_stream(s);
 }
 
+/*
+ * A stream reset, by the client or by us for the client's fault: either
+ * way the stream stops counting against MAX_CONCURRENT_STREAMS while the
+ * work it started (an upstream request) may go on, so both count.
+ */
+static void
+count_reset(struct h2c *c)
+{
+	unsigned	 lim = 2 * (unsigned)W.w_conf->server.http2_max_streams;
+
+	if (util_now_ms - c->c_rstwin >= 1000) {
+		c->c_rstwin = util_now_ms;
+		c->c_nrst = 0;
+	}
+	if (++c->c_nrst > lim)
+		h2_abuse(c, "rapid reset");
+}
+
+/*
+ * Our RST_STREAM for the client's fault (MadeYouReset, CVE-2025-8671: a
+ * frame nghttp2 answers with a stream error, such as a WINDOW_UPDATE
+ * overflowing the window of a stream whose request was proxied).
+ * INTERNAL_ERROR is ours (stream_error on a bad answer, s_close), and a
+ * REFUSED_STREAM stream never started: neither counts.
+ */
+static int
+on_frame_send(nghttp2_session *sess, const nghttp2_frame *fr, void *arg)
+{
+	struct h2c	*c = arg;
+
+	if (!c->c_freeing && fr->hd.type == NGHTTP2_RST_STREAM &&
+	    fr->rst_stream.error_code != NGHTTP2_INTERNAL_ERROR &&
+	    fr->rst_stream.error_code != NGHTTP2_REFUSED_STREAM)
+		count_reset(c);
+	return (0);
+}
+
 static int
 on_frame_recv(nghttp2_session *sess, const nghttp2_frame *fr, void *arg)
 {
 	struct h2c	*c = arg;
 	struct h2s	*s;
-	unsigned	 lim = 2 * (unsigned)W.w_conf->server.http2_max_streams;
 
 	if (c->c_freeing)
 		return (0);
@@ -387,12 +440,7 @@ on_frame_recv(nghttp2_session *sess, const nghttp2_frame *fr, void *arg)
 		return (0);
 	case NGHTTP2_RST_STREAM:
 		/* Rapid reset (CVE-2023-44487). */
-		if (util_now_ms - c->c_rstwin >= 1000) {
-			c->c_rstwin = util_now_ms;
-			c->c_nrst = 0;
-		}
-		if (++c->c_nrst > lim)
-			h2_abuse(c, "rapid reset");
+		count_reset(c);
 		return (0);
 	case NGHTTP2_DATA:
 		if (fr->hd.length == 0 &&
@@ -495,6 +543,8 @@ data_read(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t len,
 	size_t		 n = s->s_outlen < len ? s->s_outlen : len;
 
 	memcpy(buf, s->s_out + s->s_outoff, n);
+	if (n > 0)
+		s->s_c->c_sent = 1;
 	s->s_outoff += n;
 	s->s_outlen -= n;
 	if (s->s_outlen == 0)
@@ -850,6 +900,8 @@ h2_start(struct conn *cn)
 	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb,
 	    on_frame_recv);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb,
+	    on_frame_send);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb,
 	    on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb,
@@ -947,12 +999,48 @@ flush(struct h2c *c)
 	}
 }
 
+/*
+ * The connection's timer (conn_h2_timer).  A stream with a conn is timed
+ * by that conn; a stream without one has no timeout of its own: a header
+ * block never finished (header_timeout, as an unfinished HTTP/1.1 head),
+ * an answer its conn left in s_out behind a closed window (write_timeout,
+ * from the last answer byte sent), an answered stream the client leaves
+ * half-open (idle_timeout).  Otherwise one client could hold connections
+ * forever with a single frame each.
+ */
+static int
+timer_for(struct h2c *c)
+{
+	struct h2s	*s;
+	int		 live = 0, unstarted = 0, held = c->c_outlen > 0;
+
+	for (s = c->c_streams; s != NULL; s = s->s_next) {
+		if (s->s_conn != NULL)
+			live = 1;
+		else if (s->s_outlen > 0)
+			held = 1;
+		else if (!s->s_started && s->s_hb != NULL)
+			unstarted = 1;
+	}
+	if (held) {
+		if (c->c_sent)
+			conn_h2_timer(c->c_cn, 0);	/* progress: rearm */
+		c->c_sent = 0;
+		return (2);
+	}
+	c->c_sent = 0;
+	if (unstarted)
+		return (3);
+	return (live ? 0 : 1);
+}
+
 void
 h2_run(struct conn *cn)
 {
 	struct h2c	*c = cn->cn_h2;
 	struct buf	*b = &cn->cn_ep.ep_in;
 	ssize_t		 n, rv;
+	int		 which;
 
 	for (;;) {
 		if (buf_avail(b) > 0 && !c->c_abuse) {
@@ -975,10 +1063,15 @@ h2_run(struct conn *cn)
 			return;
 		}
 		if (c->c_abuse) {
-			if (c->c_outlen > 0)	/* GOAWAY not out: cannot say */
-				conn_close(cn, "HTTP/2 abuse");
+			/*
+			 * The GOAWAY is out: a plain close with the client's
+			 * flood still unread would make the kernel reset the
+			 * connection, and the client would lose the GOAWAY.
+			 */
+			if (c->c_outlen == 0)
+				conn_h2_linger(cn);
 			else
-				conn_close_h2(cn);
+				conn_close(cn, "HTTP/2 abuse");
 			return;
 		}
 		/* Output backed up: read no more until it drains. */
@@ -1025,7 +1118,17 @@ h2_run(struct conn *cn)
 		c->c_out = NULL;
 		c->c_outcap = c->c_outoff = 0;
 	}
-	conn_h2_timer(cn, c->c_outlen > 0 ? 2 : c->c_nstreams == 0 ? 1 : 0);
+	/*
+	 * The idle timer runs from the last stream: frames that start no
+	 * request (PING, SETTINGS, WINDOW_UPDATE, PRIORITY) do not rearm
+	 * it, or one PING a minute would hold a connection forever.
+	 */
+	which = timer_for(c);
+	if (which == 1 && c->c_idle && c->c_idleopened == c->c_nopened)
+		return;
+	c->c_idle = which == 1;
+	c->c_idleopened = c->c_nopened;
+	conn_h2_timer(cn, which);
 }
 
 void
@@ -1033,8 +1136,13 @@ h2_drain(struct conn *cn)
 {
 	struct h2c	*c = cn->cn_h2;
 
-	if (c == NULL || c->c_goaway)
+	if (c == NULL)
 		return;
+	c->c_idle = 0;		/* rearmed on the drain grace */
+	if (c->c_goaway) {
+		conn_wake(cn);
+		return;
+	}
 	c->c_goaway = 1;
 	nghttp2_submit_goaway(c->c_sess, NGHTTP2_FLAG_NONE,
 	    nghttp2_session_get_last_proc_stream_id(c->c_sess),

@@ -131,7 +131,8 @@ worker_may_accept(void)
 {
 	if (W.w_draining || fd_paused)
 		return (0);
-	if (W.w_nconns >= W.w_maxconns) {
+	/* A stream may hold an upstream descriptor, as a client. */
+	if (W.w_nconns + W.w_nstreams >= W.w_maxconns) {
 		/* At most every 10 s: a client cycling connections against
 		   a full worker must not flood the log. */
 		if (full_logged == 0 || util_now_ms - full_logged >= 10000) {

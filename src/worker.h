@@ -43,6 +43,7 @@ struct worker {
 	socklen_t		 w_uplen;
 	struct conn		*w_conns;	/* all client connections */
 	unsigned		 w_nconns;
+	unsigned		 w_nstreams;	/* HTTP/2 stream conns */
 	struct upconn		*w_pool;	/* idle upstream connections */
 	unsigned		 w_npool;
 	const char		*w_scheme;	/* X-Forwarded-Proto */
@@ -125,8 +126,6 @@ int	 conn_have_ready(void);
 /* Run each connection that yielded its turn once more. */
 void	 conn_run_ready(void);
 void	 conn_close(struct conn *cn, const char *reason);
-/* Close an HTTP/2 connection whose GOAWAY is sent, without a reset. */
-void	 conn_close_h2(struct conn *cn);
 void	 conn_drain_idle(void);
 /* HTTP/2 (h2.c): a conn for one stream of parent, on endpoint ops/arg. */
 struct endp_ops;
@@ -134,7 +133,9 @@ struct conn	*conn_new_stream(struct conn *parent,
 		    const struct endp_ops *ops, void *arg);
 /* Run cn in this loop turn (after the events). */
 void	 conn_wake(struct conn *cn);
-/* An HTTP/2 connection's timer: 0 none, 1 idle, 2 write. */
+/* An HTTP/2 connection done after its GOAWAY: lingering close. */
+void	 conn_h2_linger(struct conn *cn);
+/* An HTTP/2 connection's timer: 0 none, 1 idle, 2 write, 3 header. */
 void	 conn_h2_timer(struct conn *cn, int which);
 /* The request's body has been read whole: its read deadline is met. */
 void	 conn_request_read(struct conn *cn);

@@ -27,7 +27,7 @@ njobs=${VW_INTEG_JOBS:-3}
 suites="test_proxy test_tls test_core test_acme test_ops test_auth
 test_attack_acme test_attack_kratos test_stages test_ratelimit test_resil
 test_h2 test_modsec test_stages2 test_kratos test_admin test_attack_auth
-test_waf test_attack_waf test_order test_attack_admin"
+test_waf test_attack_waf test_order test_attack_admin test_attack_h2"
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/vw-integ.XXXXXX")
 trap 'rm -rf "$out"' EXIT
