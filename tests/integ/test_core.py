@@ -660,23 +660,29 @@ class TestBalance(CoreCase):
 
     def test_50_keepalive_clients_split(self):
         self.start({"server": {"idle_timeout": "30s"}})
-        base = self.base()
-        cs = []
-        try:
-            for i in range(50):
-                c = self.fx.client(5)
-                cs.append(c)
-                self.assertEqual(c.request("GET", "/echo/k%d" % i).status,
-                                 200)
-            n = [a - b for a, b in zip(self.shares(), base)]
-            # each client holds one client and (pooled) upstream socket
-            # at most; count clients via the counters in the health view
-            tot = sum(n)
-            for k in n:
-                self.assertGreaterEqual(k, tot * 0.4, n)
-        finally:
-            for c in cs:
-                c.close()
+        # One more round when the first is off, as for the burst above:
+        # with other suites running, one worker can miss a whole round.
+        # The old binary split 37/15.
+        for attempt in range(2):
+            base = self.base()
+            cs = []
+            try:
+                for i in range(50):
+                    c = self.fx.client(5)
+                    cs.append(c)
+                    self.assertEqual(c.request("GET", "/echo/k%d" % i)
+                                     .status, 200)
+                # each client holds one client and (pooled) upstream
+                # socket at most; counted in the health view's counters
+                n = [a - b for a, b in zip(self.shares(), base)]
+            finally:
+                for c in cs:
+                    c.close()
+            if all(k >= sum(n) * 0.4 for k in n):
+                break
+            time.sleep(1)
+        for k in n:
+            self.assertGreaterEqual(k, sum(n) * 0.4, n)
 
 
 # ====================================================================== 8
