@@ -195,7 +195,8 @@ static const char *const loc_names[WL__COUNT] = {
 };
 
 struct waf {
-	pcre2_code		*w_re[WC__COUNT];	/* NULL: off */
+	pcre2_code		*w_re[NRULES];	/* NULL: category off */
+	unsigned char		 w_jit[NRULES];	/* JIT-compiled */
 	pcre2_match_data	*w_md;
 	pcre2_match_context	*w_mctx;
 	char			 w_val[WAF_VALUE_MAX];
@@ -244,58 +245,35 @@ waf_loc_name(enum waf_loc l)
 
 /* ---------------------------------------------------------- compile */
 
-/* "(?:(*MARK:a)re_a|(*MARK:b)re_b...)" for the rules of category c. */
-static char *
-category_pattern(enum waf_cat c)
-{
-	size_t	 i, n = 16;
-	char	*s;
-
-	for (i = 0; i < NRULES; i++)
-		if (rules[i].r_cat == c)
-			n += strlen(rules[i].r_name) + strlen(rules[i].r_re) +
-			    16;
-	if ((s = malloc(n)) == NULL)
-		return (NULL);
-	strcpy(s, "(?:");
-	for (i = 0; i < NRULES; i++) {
-		if (rules[i].r_cat != c)
-			continue;
-		if (s[3] != '\0')
-			strcat(s, "|");
-		strcat(s, "(*MARK:");
-		strcat(s, rules[i].r_name);
-		strcat(s, ")(?:");
-		strcat(s, rules[i].r_re);
-		strcat(s, ")");
-	}
-	strcat(s, ")");
-	return (s);
-}
-
+/*
+ * One compiled pattern per rule, not one alternation per category: an
+ * alternation of rules marked with (*MARK) has no start-of-match
+ * optimisation, so it ran every rule at every byte (70 ns a byte for
+ * SQL injection alone, 27 us for an ordinary request's User-Agent,
+ * Referer, query and cookies in all).  Separately, each rule starts from
+ * the bytes that can begin it; 3.4 times less in all, and the first rule
+ * that matches names itself.
+ */
 struct waf *
 waf_new(unsigned cats, const char **errstr)
 {
 	static char	 msg[160];
 	struct waf	*w;
-	char		*pat;
-	int		 c, err;
+	size_t		 r;
+	int		 err;
 	PCRE2_SIZE	 off;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		*errstr = "out of memory";
 		return (NULL);
 	}
-	for (c = 0; c < WC__COUNT; c++) {
-		if (!(cats & (1u << c)))
+	for (r = 0; r < NRULES; r++) {
+		if (!(cats & (1u << rules[r].r_cat)))
 			continue;
-		if ((pat = category_pattern(c)) == NULL)
-			goto nomem;
 		/* Bytes, not UTF-8: input may be anything. */
-		w->w_re[c] = pcre2_compile((PCRE2_SPTR)pat,
+		w->w_re[r] = pcre2_compile((PCRE2_SPTR)rules[r].r_re,
 		    PCRE2_ZERO_TERMINATED, PCRE2_CASELESS, &err, &off, NULL);
-		free(pat);
-		if (w->w_re[c] == NULL) {
+		if (w->w_re[r] == NULL) {
 			pcre2_get_error_message(err, (PCRE2_UCHAR *)msg,
 			    sizeof(msg));
 			*errstr = msg;
@@ -303,7 +281,8 @@ waf_new(unsigned cats, const char **errstr)
 		}
 		/* Without JIT (an unsupported CPU) the interpreter runs the
 		   same pattern under the same limits. */
-		(void)pcre2_jit_compile(w->w_re[c], PCRE2_JIT_COMPLETE);
+		w->w_jit[r] = pcre2_jit_compile(w->w_re[r],
+		    PCRE2_JIT_COMPLETE) == 0;
 	}
 	if ((w->w_md = pcre2_match_data_create(8, NULL)) == NULL ||
 	    (w->w_mctx = pcre2_match_context_create(NULL)) == NULL)
@@ -321,12 +300,12 @@ waf_new(unsigned cats, const char **errstr)
 void
 waf_free(struct waf *w)
 {
-	int	 c;
+	size_t	 r;
 
 	if (w == NULL)
 		return;
-	for (c = 0; c < WC__COUNT; c++)
-		pcre2_code_free(w->w_re[c]);
+	for (r = 0; r < NRULES; r++)
+		pcre2_code_free(w->w_re[r]);
 	pcre2_match_data_free(w->w_md);
 	pcre2_match_context_free(w->w_mctx);
 	free(w);
@@ -334,38 +313,27 @@ waf_free(struct waf *w)
 
 /* ------------------------------------------------------------ match */
 
-static int
-rule_index(const char *name)
-{
-	size_t	 i;
-
-	for (i = 0; i < NRULES; i++)
-		if (strcmp(rules[i].r_name, name) == 0)
-			return ((int)i);
-	return ((int)NRULES);
-}
-
-/* Match category c; 1 and *rule on a detection, else 0. */
+/* Match the rules of category c in order; 1 and *rule on a detection. */
 static int
 match_cat(struct waf *w, int c, const char *p, size_t len, int *rule)
 {
-	PCRE2_SPTR	 mark;
-	int		 rc;
+	size_t	 r;
+	int	 rc;
 
-	if (w->w_re[c] == NULL)
-		return (0);
-	rc = pcre2_match(w->w_re[c], (PCRE2_SPTR)(len ? p : ""), len, 0, 0,
-	    w->w_md, w->w_mctx);
-	if (rc == PCRE2_ERROR_NOMATCH)
-		return (0);
-	if (rc < 0) {
+	for (r = 0; r < NRULES; r++) {
+		if (rules[r].r_cat != (enum waf_cat)c || w->w_re[r] == NULL)
+			continue;
+		/* pcre2_jit_match() skips pcre2_match()'s checks: half
+		   the cost of a short value. */
+		rc = (w->w_jit[r] ? pcre2_jit_match : pcre2_match)(w->w_re[r],
+		    (PCRE2_SPTR)(len ? p : ""), len, 0, 0, w->w_md, w->w_mctx);
+		if (rc == PCRE2_ERROR_NOMATCH)
+			continue;
 		/* Match or depth limit, or worse: fail closed. */
-		*rule = (int)NRULES;
+		*rule = rc < 0 ? (int)NRULES : (int)r;
 		return (1);
 	}
-	mark = pcre2_get_mark(w->w_md);
-	*rule = mark != NULL ? rule_index((const char *)mark) : (int)NRULES;
-	return (1);
+	return (0);
 }
 
 int
