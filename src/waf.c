@@ -197,6 +197,10 @@ static const char *const loc_names[WL__COUNT] = {
 struct waf {
 	pcre2_code		*w_re[NRULES];	/* NULL: category off */
 	unsigned char		 w_jit[NRULES];	/* JIT-compiled */
+	/* The bytes a match of the rule can start with (PCRE2's own
+	   start-of-match analysis; all ones when it has none). */
+	uint64_t		 w_first[NRULES][4];
+	uint32_t		 w_minlen[NRULES];
 	pcre2_match_data	*w_md;
 	pcre2_match_context	*w_mctx;
 	char			 w_val[WAF_VALUE_MAX];
@@ -254,6 +258,40 @@ waf_loc_name(enum waf_loc l)
  * the bytes that can begin it; 3.4 times less in all, and the first rule
  * that matches names itself.
  */
+/*
+ * w_first[r] and w_minlen[r] from what PCRE2 knows of rule r: a value
+ * without any of the bytes a match can start with, or shorter than any
+ * match, cannot match, so the call is skipped (match_cat()).
+ */
+static void
+first_bytes(struct waf *w, size_t r)
+{
+	const uint8_t	*bm = NULL;
+	uint32_t	 type = 0, unit = 0;
+	int		 i;
+
+	(void)pcre2_pattern_info(w->w_re[r], PCRE2_INFO_MINLENGTH,
+	    &w->w_minlen[r]);
+	(void)pcre2_pattern_info(w->w_re[r], PCRE2_INFO_FIRSTBITMAP, &bm);
+	(void)pcre2_pattern_info(w->w_re[r], PCRE2_INFO_FIRSTCODETYPE, &type);
+	memset(w->w_first[r], bm == NULL && type != 1 ? 0xff : 0,
+	    sizeof(w->w_first[r]));
+	if (bm != NULL)
+		for (i = 0; i < 256; i++) {
+			if (bm[i / 8] & (1u << (i % 8)))
+				w->w_first[r][i / 64] |= 1ull << (i % 64);
+		}
+	else if (type == 1 && pcre2_pattern_info(w->w_re[r],
+	    PCRE2_INFO_FIRSTCODEUNIT, &unit) == 0 && unit < 256) {
+		/* Caseless patterns: both cases, to be sure. */
+		w->w_first[r][unit / 64] |= 1ull << (unit % 64);
+		unit = (uint32_t)(unit ^ 0x20);
+		if ((unit | 0x20) >= 'a' && (unit | 0x20) <= 'z')
+			w->w_first[r][unit / 64] |= 1ull << (unit % 64);
+	} else
+		memset(w->w_first[r], 0xff, sizeof(w->w_first[r]));
+}
+
 struct waf *
 waf_new(unsigned cats, const char **errstr)
 {
@@ -283,6 +321,7 @@ waf_new(unsigned cats, const char **errstr)
 		   same pattern under the same limits. */
 		w->w_jit[r] = pcre2_jit_compile(w->w_re[r],
 		    PCRE2_JIT_COMPLETE) == 0;
+		first_bytes(w, r);
 	}
 	if ((w->w_md = pcre2_match_data_create(8, NULL)) == NULL ||
 	    (w->w_mctx = pcre2_match_context_create(NULL)) == NULL)
@@ -313,15 +352,34 @@ waf_free(struct waf *w)
 
 /* ------------------------------------------------------------ match */
 
-/* Match the rules of category c in order; 1 and *rule on a detection. */
+/* The set of bytes in p[0..len). */
+static void
+byte_set(const char *p, size_t len, uint64_t set[4])
+{
+	size_t	 i;
+
+	memset(set, 0, 4 * sizeof(set[0]));
+	for (i = 0; i < len; i++)
+		set[(unsigned char)p[i] / 64] |= 1ull << ((unsigned char)p[i] %
+		    64);
+}
+
+/*
+ * Match the rules of category c in order; 1 and *rule on a detection.
+ * set: byte_set() of the value.
+ */
 static int
-match_cat(struct waf *w, int c, const char *p, size_t len, int *rule)
+match_cat(struct waf *w, int c, const char *p, size_t len,
+    const uint64_t set[4], int *rule)
 {
 	size_t	 r;
 	int	 rc;
 
 	for (r = 0; r < NRULES; r++) {
-		if (rules[r].r_cat != (enum waf_cat)c || w->w_re[r] == NULL)
+		if (rules[r].r_cat != (enum waf_cat)c || w->w_re[r] == NULL ||
+		    len < w->w_minlen[r] ||
+		    !((set[0] & w->w_first[r][0]) | (set[1] & w->w_first[r][1]) |
+		    (set[2] & w->w_first[r][2]) | (set[3] & w->w_first[r][3])))
 			continue;
 		/* pcre2_jit_match() skips pcre2_match()'s checks: half
 		   the cost of a short value. */
@@ -340,12 +398,14 @@ int
 waf_match(struct waf *w, const char *p, size_t len, int *rule,
     enum waf_cat *cat)
 {
+	uint64_t set[4];
 	int	 c;
 
 	if (len > WAF_VALUE_MAX)
 		len = WAF_VALUE_MAX;
+	byte_set(p, len, set);
 	for (c = 0; c < WC__COUNT; c++)
-		if (match_cat(w, c, p, len, rule)) {
+		if (match_cat(w, c, p, len, set, rule)) {
 			*cat = c;
 			return (1);
 		}
@@ -394,10 +454,12 @@ check(struct waf *w, enum waf_loc loc, struct vw_str name, size_t vlen,
     waf_hit_fn *fn, void *arg, int *nhits)
 {
 	struct waf_hit	 h;
+	uint64_t	 set[4];
 	int		 c;
 
+	byte_set(w->w_val, vlen, set);
 	for (c = 0; c < WC__COUNT; c++) {
-		if (!match_cat(w, c, w->w_val, vlen, &h.h_rule))
+		if (!match_cat(w, c, w->w_val, vlen, set, &h.h_rule))
 			continue;
 		h.h_cat = c;
 		h.h_loc = loc;
