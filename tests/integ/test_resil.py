@@ -539,6 +539,19 @@ class TestRetry(unittest.TestCase):
         self.assertEqual(hits[1][3], body)
         self.assertEqual(hits[0][2], hits[1][2])     # same X-Request-Id
 
+    def test_put_60k_is_sent_again(self):
+        """Up to 64 KB is held whole for a retry (RESIL_HOLD), not only
+        the 16 KB every request buffers before connecting."""
+        f = self.f
+        body = bytes(range(256)) * 234       # 59,904 bytes
+        f.up.set(script=[502])
+        r = f.get("/put", method="PUT", body=body)
+        self.assertEqual(r.status, 200)
+        with f.up.lock:
+            hits = f.up.hits[self.n0:]
+        self.assertEqual(len(hits), 2)
+        self.assertEqual(hits[1][3], body)
+
     def test_post_never_retried(self):
         f = self.f
         f.up.set(mode=502)
