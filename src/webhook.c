@@ -9,8 +9,10 @@
  *            "v0:<ts>:<body>", ts from X-Slack-Request-Timestamp.
  *   twilio   X-Twilio-Signature, base64 HMAC-SHA1 of the full URL followed
  *            by the body's form parameters sorted by name, each name then
- *            its first value (no parameters when the body does not parse
- *            as a query string).
+ *            its first value.  A URL with a bodySHA256 parameter (how
+ *            Twilio signs a JSON body) is signed alone, and the body's
+ *            SHA-256 must be that parameter; any other body that is not a
+ *            form is refused: the signature would not cover it.
  *   generic  a configured field, hex HMAC-SHA256 of the body.
  * Hex is compared as lower case, as the providers send it.  The
  * timestamps of stripe and slack must be within WEBHOOK_TOLERANCE of the
@@ -269,8 +271,8 @@ samekey(const struct param *x, const struct param *y)
 
 /*
  * The body as application/x-www-form-urlencoded: first value per name,
- * sorted by name.  0 with *np = 0 when it does not parse (a bad %XX or a
- * ';'), as the original then signs the URL alone; -1 out of memory.
+ * sorted by name.  1 with *np = 0 when it does not parse (a bad %XX or a
+ * ';'); -1 out of memory.
  */
 static int
 form_params(const char *b, size_t len, struct param **pv, size_t *np,
@@ -328,22 +330,70 @@ form_params(const char *b, size_t len, struct param **pv, size_t *np,
 	return (0);
  bad:
 	*np = 0;
-	return (0);
+	return (1);
+}
+
+/* The value of the bodySHA256 parameter of url's query, or p NULL. */
+static struct vw_str
+body_sha256_param(struct vw_str url)
+{
+	static const char	 name[] = "bodySHA256=";
+	struct vw_str		 v = { NULL, 0 };
+	const char		*p, *e = url.p + url.len, *amp;
+
+	if ((p = memchr(url.p, '?', url.len)) == NULL)
+		return (v);
+	for (p++; p < e; p = amp + 1) {
+		if ((amp = memchr(p, '&', (size_t)(e - p))) == NULL)
+			amp = e;
+		if ((size_t)(amp - p) >= sizeof(name) - 1 &&
+		    memcmp(p, name, sizeof(name) - 1) == 0) {
+			v.p = p + sizeof(name) - 1;
+			v.len = (size_t)(amp - v.p);
+			return (v);
+		}
+	}
+	return (v);
+}
+
+/* Is hex (either case) the SHA-256 of the body?  Constant time. */
+static int
+body_sha256_ok(const struct wh_input *in, struct vw_str hex)
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	char		 lower[2 * EVP_MAX_MD_SIZE];
+	unsigned	 n = 0;
+	size_t		 i;
+
+	if (hex.len != 64 || EVP_Digest(in->body, in->blen, md, &n,
+	    EVP_sha256(), NULL) != 1)
+		return (0);
+	for (i = 0; i < hex.len; i++)
+		lower[i] = (char)(hex.p[i] >= 'A' && hex.p[i] <= 'Z' ?
+		    hex.p[i] + 32 : hex.p[i]);
+	return (hex_eq((struct vw_str){ lower, hex.len }, md, n));
 }
 
 static const char *
 v_twilio(const struct wh_input *in)
 {
 	unsigned char	 mac[EVP_MAX_MD_SIZE], b64[4 * EVP_MAX_MD_SIZE];
-	struct param	*pv;
-	struct vw_str	*v;
-	char		*store;
-	size_t		 np, n, i, nv;
-	int		 bl;
+	struct param	*pv = NULL;
+	struct vw_str	*v = NULL, bh;
+	char		*store = NULL;
+	size_t		 np = 0, n, i, nv;
+	int		 bl, bad;
 	const char	*r = R_MISMATCH;
 
-	if (form_params(in->body, in->blen, &pv, &np, &store) == -1)
+	if ((bh = body_sha256_param(in->url)).p != NULL) {
+		/* The URL alone is signed; it holds the body's hash. */
+		if (!body_sha256_ok(in, bh))
+			return (R_MISMATCH);
+	} else if ((bad = form_params(in->body, in->blen, &pv, &np,
+	    &store)) == -1)
 		return (R_MISMATCH);
+	else if (bad && in->blen > 0)
+		goto done;	/* not a form: nothing would cover the body */
 	if ((v = calloc(2 * np + 1, sizeof(*v))) == NULL)
 		goto done;
 	v[0] = in->url;

@@ -432,6 +432,36 @@ class TestWebhooks(unittest.TestCase):
         self.assertIsNotNone(self.f.vw.wait_event(
             "webhook.signature_invalid"))
 
+    def test_twilio_json_and_forged_bodies(self):
+        """Twilio signs a JSON body's URL with its bodySHA256 parameter:
+        forwarded when the body hashes to it, refused otherwise.  A
+        signature of the URL alone (a request without a body) does not
+        carry another body that is no form (the original let one
+        captured signature carry any such body)."""
+        sec = SECRETS["VW_T_TWILIO"]
+        body = b'{"To": "+1555", "Body": "hi"}'
+        target = "/wh/twilio?bodySHA256=" + hashlib.sha256(body).hexdigest()
+
+        def sig(url):
+            return [("X-Twilio-Signature", base64.b64encode(hmac.new(
+                sec.encode(), ("http://example.test" + url).encode(),
+                hashlib.sha1).digest()).decode())]
+        j = ("Content-Type", "application/json")
+        r = self.f.req("POST", target, [j] + sig(target), body)
+        self.assert_forwarded(r, body)
+        n0 = self.f.upstream_count()
+        self.assert_refused(self.f.req("POST", target, [j] + sig(target),
+                                       body.replace(b"hi", b"ho")), n0,
+                            "signature mismatch")
+        url_only = sig("/wh/twilio")
+        self.assert_forwarded(self.f.req("POST", "/wh/twilio", url_only,
+                                         b""), b"")
+        n0 = self.f.upstream_count()
+        for forged in (b"Body=evil;From=x", b"Body=%zz", body):
+            self.assert_refused(self.f.req("POST", "/wh/twilio", [
+                ("Content-Type", "application/x-www-form-urlencoded")] +
+                url_only, forged), n0, "signature mismatch")
+
     def test_stale_timestamps(self):
         for prov in ("stripe", "slack"):
             with self.subTest(prov=prov):
