@@ -449,6 +449,11 @@ class Vibewarden:
                 if pred is None or pred(ev):
                     return ev
             time.sleep(0.05)
+        # A wait that fails says what the daemon said instead.
+        tail = [ln for ln in self.stdout().splitlines()
+                if ln.startswith("{") and '"request.' not in ln][-12:]
+        sys.stderr.write("wait_event(%s): none in %.0f s; last events:\n%s\n"
+                         % (event_type, timeout, "\n".join(tail)))
         return None
 
 
