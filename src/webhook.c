@@ -279,7 +279,7 @@ form_params(const char *b, size_t len, struct param **pv, size_t *np,
     char **store)
 {
 	struct param	*v;
-	const char	*p = b, *e = b + len, *amp, *eq;
+	const char	*p = b, *e, *amp, *eq;
 	char		*s;
 	size_t		 n = 0, i, cap = 1;
 	ssize_t		 kl, vl;
@@ -287,6 +287,9 @@ form_params(const char *b, size_t len, struct param **pv, size_t *np,
 	*pv = NULL;
 	*np = 0;
 	*store = NULL;
+	if (len == 0)		/* (b may be NULL then) */
+		return (0);
+	e = b + len;
 	for (i = 0; i < len; i++)
 		cap += b[i] == '&';
 	if ((v = calloc(cap, sizeof(*v))) == NULL ||

@@ -142,6 +142,8 @@ START_TEST(t_twilio)
 	in.body = "";
 	in.blen = 0;
 	ck_assert_ptr_null(webhook_verify(WH_TWILIO, &in));
+	in.body = NULL;		/* no body at all: UBSan saw NULL + 0 */
+	ck_assert_ptr_null(webhook_verify(WH_TWILIO, &in));
 	in.body = "a=1";
 	in.blen = 3;
 	ck_assert_str_eq(webhook_verify(WH_TWILIO, &in), R_MISMATCH);
