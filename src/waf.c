@@ -250,15 +250,6 @@ waf_loc_name(enum waf_loc l)
 /* ---------------------------------------------------------- compile */
 
 /*
- * One compiled pattern per rule, not one alternation per category: an
- * alternation of rules marked with (*MARK) has no start-of-match
- * optimisation, so it ran every rule at every byte (70 ns a byte for
- * SQL injection alone, 27 us for an ordinary request's User-Agent,
- * Referer, query and cookies in all).  Separately, each rule starts from
- * the bytes that can begin it; 3.4 times less in all, and the first rule
- * that matches names itself.
- */
-/*
  * w_first[r] and w_minlen[r] from what PCRE2 knows of rule r: a value
  * without any of the bytes a match can start with, or shorter than any
  * match, cannot match, so the call is skipped (match_cat()).
@@ -292,6 +283,15 @@ first_bytes(struct waf *w, size_t r)
 		memset(w->w_first[r], 0xff, sizeof(w->w_first[r]));
 }
 
+/*
+ * One compiled pattern per rule, not one alternation per category: an
+ * alternation of rules marked with (*MARK) has no start-of-match
+ * optimisation, so it ran every rule at every byte (70 ns a byte for
+ * SQL injection alone, 27 us for an ordinary request's User-Agent,
+ * Referer, query and cookies in all).  Separately, each rule starts from
+ * the bytes that can begin it; 3.4 times less in all, and the first rule
+ * that matches names itself.
+ */
 struct waf *
 waf_new(unsigned cats, const char **errstr)
 {
