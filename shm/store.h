@@ -81,4 +81,14 @@ struct store_redis_conf {
  */
 struct store	*store_redis_new(const struct store_redis_conf *rc);
 
+/*
+ * For the admin process (never a worker: it blocks up to rc_timeout_ms
+ * per step): read the bucket of key, its TAT in µs of the server's clock
+ * (0 and *found 0 when there is none), or delete it (del, *found 1 when
+ * it was there), over a connection of its own.  0, or -1.
+ */
+int		 store_redis_admin(const struct store_redis_conf *rc,
+		    const void *key, size_t klen, int del, uint64_t *tat_us,
+		    int *found);
+
 #endif /* VW_STORE_H */

@@ -379,3 +379,61 @@ store_redis_new(const struct store_redis_conf *rc)
 	rconnect(r);
 	return (&r->r_st);
 }
+
+/* One command on c; 0 when it did not fail. */
+static int
+sync_ok(redisReply *rep)
+{
+	int	 ok = rep != NULL && rep->type != REDIS_REPLY_ERROR;
+
+	freeReplyObject(rep);
+	return (ok ? 0 : -1);
+}
+
+int
+store_redis_admin(const struct store_redis_conf *rc, const void *key,
+    size_t klen, int del, uint64_t *tat_us, int *found)
+{
+	struct timeval	 tv;
+	redisContext	*c;
+	redisReply	*rep;
+	char		 k[RKEY_MAX];
+	int		 n, rv = -1;
+
+	*tat_us = 0;
+	*found = 0;
+	n = snprintf(k, sizeof(k), "%s:ratelimit:", rc->rc_prefix);
+	if (n < 0 || (size_t)n + klen > sizeof(k))
+		return (-1);
+	memcpy(k + n, key, klen);
+	tv.tv_sec = (time_t)(rc->rc_timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)(rc->rc_timeout_ms % 1000 * 1000);
+	if ((c = redisConnectWithTimeout(rc->rc_host, rc->rc_port, tv)) ==
+	    NULL)
+		return (-1);
+	if (c->err || redisSetTimeout(c, tv) != REDIS_OK)
+		goto out;
+	if (rc->rc_password != NULL && sync_ok(rc->rc_user != NULL ?
+	    redisCommand(c, "AUTH %s %s", rc->rc_user, rc->rc_password) :
+	    redisCommand(c, "AUTH %s", rc->rc_password)) == -1)
+		goto out;
+	if (rc->rc_db != 0 &&
+	    sync_ok(redisCommand(c, "SELECT %d", rc->rc_db)) == -1)
+		goto out;
+	rep = redisCommand(c, del ? "DEL %b" : "GET %b", k, (size_t)n + klen);
+	if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+		freeReplyObject(rep);
+		goto out;
+	}
+	if (del)
+		*found = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0;
+	else if (rep->type == REDIS_REPLY_STRING) {
+		*tat_us = strtoull(rep->str, NULL, 10);
+		*found = 1;
+	}
+	freeReplyObject(rep);
+	rv = 0;
+ out:
+	redisFree(c);
+	return (rv);
+}

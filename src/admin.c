@@ -434,9 +434,9 @@ ratelimit(const char *method, const char *key, struct adm_reply *r)
 		adm_error(r, 404, "not_found", "rate limiting is off");
 		return;
 	}
-	if (A.cf->rate_limit.store != RL_STORE_MEMORY || A.shm == NULL) {
-		adm_error(r, 501, "not_implemented", "the admin API reads the "
-		    "local (memory) rate-limit store only");
+	if (A.cf->rate_limit.store == RL_STORE_MEMORY && A.shm == NULL) {
+		adm_error(r, 503, "service_unavailable",
+		    "the shared rate-limit store is not open");
 		return;
 	}
 	if ((klen = rl_key(key, k, &rate)) == 0) {
@@ -444,10 +444,17 @@ ratelimit(const char *method, const char *key, struct adm_reply *r)
 		    "the key is ip:<address> or user:<id>");
 		return;
 	}
-	pthread_mutex_lock(&A.mu);
-	rc = del ? shm_rl_reset(A.shm, k, klen, &found) :
-	    shm_rl_get(A.shm, k, klen, &tat);
-	pthread_mutex_unlock(&A.mu);
+	if (A.cf->rate_limit.store == RL_STORE_REDIS) {
+		/* Blocking, in this process only; the TAT is in µs. */
+		rc = rl_redis_admin(A.cf, k, klen, del, &tat, &found) == 0 ?
+		    SHM_OK : SHM_ERR;
+		tat *= 1000;
+	} else {
+		pthread_mutex_lock(&A.mu);
+		rc = del ? shm_rl_reset(A.shm, k, klen, &found) :
+		    shm_rl_get(A.shm, k, klen, &tat);
+		pthread_mutex_unlock(&A.mu);
+	}
 	if (rc != SHM_OK) {
 		adm_error(r, 503, "service_unavailable",
 		    "the shared rate-limit store failed");

@@ -66,6 +66,9 @@ void	 rl_report(void);
  * trailing / * or / ** matches everything below).
  */
 int	 rl_exempt(const struct config *cf, struct vw_str path);
+/* The admin process's read (TAT in µs) or reset of a Redis bucket. */
+int	 rl_redis_admin(const struct config *cf, const void *key, size_t klen,
+	    int del, uint64_t *tat_us, int *found);
 /* The same rule for another list of globs (waf.exempt_paths). */
 int	 rl_exempt_list(const struct strlist *x, struct vw_str path);
 

@@ -25,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import vwtest as T  # noqa: E402
+import test_ratelimit as TR  # noqa: E402
 
 TOKEN = "s3cret-admin-token-0123456789"
 CTL = os.environ.get("VW_CTL") or os.path.join(
@@ -750,6 +751,57 @@ class NoTokenTest(unittest.TestCase):
         rc, out, _ = fx.ctl("ready", token=False)
         self.assertEqual(rc, 1)
         self.assertIn("reason: upstream_unreachable", out)
+
+
+@unittest.skipUnless(os.access(TR.REDIS, os.X_OK), "no redis-server")
+class RedisRateLimitTest(unittest.TestCase):
+    """ratelimit show/reset with rate_limit.store: redis: the admin
+    process reads and deletes the bucket in Redis itself."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = T.new_tmpdir()
+        cls.redis = TR.Redis(cls.tmp).start()
+        try:
+            cls.fx = Fixture(extra={"rate_limit": {
+                "store": "redis",
+                "redis": {"url": "redis://127.0.0.1:%d/0" % cls.redis.port,
+                          "key_prefix": "vwadm", "fallback": False}}})
+        except Exception:
+            cls.redis.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fx.close()
+        cls.redis.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_show_reset_in_redis(self):
+        fx = self.fx
+        path = "/_vibewarden/admin/ratelimit/ip:127.0.2.9"
+        st, _, b = fx.admin("GET", path)
+        j = json.loads(b)
+        self.assertEqual((st, j["known"], j["remaining"]), (200, False, 8))
+        for _ in range(3):
+            self.assertEqual(fx.get("/status/200", "127.0.2.9").status, 200)
+        self.assertEqual(len(self.redis.cmd("KEYS", "vwadm:*")), 1)
+        st, _, b = fx.admin("GET", path)
+        j = json.loads(b)
+        self.assertEqual((st, j["known"], j["remaining"]), (200, True, 5))
+        st, _, b = fx.admin("DELETE", path)
+        self.assertEqual((st, json.loads(b)["reset"]), (200, True))
+        self.assertEqual(self.redis.cmd("KEYS", "vwadm:*"), [])
+        st, _, b = fx.admin("DELETE", path)
+        self.assertEqual((st, json.loads(b)["reset"]), (200, False))
+        # Redis gone: 503, never a hang or a stale answer.
+        self.redis.stop()
+        try:
+            st, _, b = fx.admin("GET", path)
+            self.assertEqual((st, json.loads(b)["error"]),
+                             (503, "service_unavailable"))
+        finally:
+            self.redis.start()
 
 
 class ResilMetricsTest(unittest.TestCase):
