@@ -52,6 +52,9 @@ void		 tls_cert_free(struct tls_cert *);
  */
 void		 tls_cert_forget_key(struct tls_cert *c);
 
+/* A random positive serial in minimal DER into serial; 0 or -1. */
+int		 tls_cert_random_serial(ASN1_INTEGER *serial);
+
 /*
  * Parse plen bytes of PEM: the leaf, its intermediates and its private
  * key (any order of blocks), checking that the key matches and, when

@@ -365,6 +365,26 @@ is_ip(const char *s)
 	    inet_pton(AF_INET6, s, &a) == 1);
 }
 
+/*
+ * 16 random bytes as a positive serial (RFC 5280 4.1.2.2) in minimal
+ * DER: the first byte is never 0.  With only its top bit cleared, one
+ * serial in 256 began 00 then a byte below 80, a padded INTEGER that
+ * every OpenSSL 3 client refuses to parse (the certificate, so the
+ * handshake, failed).  0 or -1.
+ */
+int
+tls_cert_random_serial(ASN1_INTEGER *serial)
+{
+	unsigned char	 sb[16];
+
+	if (RAND_bytes(sb, sizeof(sb)) != 1)
+		return (-1);
+	sb[0] &= 0x7f;
+	if (sb[0] == 0)
+		sb[0] = 0x01;
+	return (ASN1_STRING_set(serial, sb, sizeof(sb)) == 1 ? 0 : -1);
+}
+
 /* An ECDSA P-256 certificate for domain, localhost and 127.0.0.1. */
 static struct tls_cert *
 make_selfsigned(const char *domain, char *err, size_t len)
@@ -372,7 +392,6 @@ make_selfsigned(const char *domain, char *err, size_t len)
 	struct tls_cert	*c;
 	X509_NAME	*nm;
 	ASN1_INTEGER	*serial;
-	unsigned char	 sb[16];
 	char		 san[600];
 	const char	*cn = domain != NULL && *domain ? domain : "localhost";
 
@@ -385,11 +404,8 @@ make_selfsigned(const char *domain, char *err, size_t len)
 	if ((c->tc_key = EVP_EC_gen("P-256")) == NULL ||
 	    (c->tc_leaf = X509_new()) == NULL)
 		goto fail;
-	if (RAND_bytes(sb, sizeof(sb)) != 1)
-		goto fail;
-	sb[0] &= 0x7f;		/* RFC 5280 4.1.2.2: positive */
 	serial = X509_get_serialNumber(c->tc_leaf);
-	if (ASN1_STRING_set(serial, sb, sizeof(sb)) != 1 ||
+	if (tls_cert_random_serial(serial) == -1 ||
 	    !X509_set_version(c->tc_leaf, X509_VERSION_3) ||
 	    X509_gmtime_adj(X509_getm_notBefore(c->tc_leaf), -3600) == NULL ||
 	    X509_gmtime_adj(X509_getm_notAfter(c->tc_leaf),

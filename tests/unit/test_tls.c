@@ -193,6 +193,34 @@ START_TEST(t_ticket_keys_rotate_and_keep_previous)
 }
 END_TEST
 
+/*
+ * The self-signed certificate's serial parses back: before, one in 256
+ * began 00 then a byte below 80 (padded DER), and clients refused the
+ * certificate.  4096 serials: the old code failed this about 16 times.
+ */
+START_TEST(t_serial_minimal_der)
+{
+	ASN1_INTEGER		*s, *back;
+	unsigned char		*der;
+	const unsigned char	*p;
+	int			 i, n;
+
+	for (i = 0; i < 4096; i++) {
+		ck_assert_ptr_nonnull(s = ASN1_INTEGER_new());
+		ck_assert_int_eq(tls_cert_random_serial(s), 0);
+		der = NULL;
+		ck_assert_int_gt(n = i2d_ASN1_INTEGER(s, &der), 0);
+		p = der;
+		back = d2i_ASN1_INTEGER(NULL, &p, n);
+		ck_assert_msg(back != NULL, "serial %d does not parse", i);
+		ck_assert_int_eq(ASN1_INTEGER_cmp(s, back), 0);
+		ASN1_INTEGER_free(back);
+		ASN1_INTEGER_free(s);
+		OPENSSL_free(der);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -205,6 +233,7 @@ main(void)
 	tcase_add_test(tc, t_handshake_read_waits_for_write);
 	tcase_add_test(tc, t_cross_wake_only_when_waiting);
 	tcase_add_test(tc, t_ticket_keys_rotate_and_keep_previous);
+	tcase_add_test(tc, t_serial_minimal_der);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
