@@ -411,6 +411,8 @@ rl_key(const char *k, unsigned char *out, const struct cf_rate **rate)
 	return (0);
 }
 
+static pthread_mutex_t	 redis_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void
 ratelimit(const char *method, const char *key, struct adm_reply *r)
 {
@@ -445,9 +447,13 @@ ratelimit(const char *method, const char *key, struct adm_reply *r)
 		return;
 	}
 	if (A.cf->rate_limit.store == RL_STORE_REDIS) {
-		/* Blocking, in this process only; the TAT is in µs. */
+		/* Blocking, in this process only; the TAT is in µs.  One
+		   call at a time (connection threads): not under A.mu, so
+		   a slow Redis never holds up the metrics. */
+		pthread_mutex_lock(&redis_mu);
 		rc = rl_redis_admin(A.cf, k, klen, del, &tat, &found) == 0 ?
 		    SHM_OK : SHM_ERR;
+		pthread_mutex_unlock(&redis_mu);
 		tat *= 1000;
 	} else {
 		pthread_mutex_lock(&A.mu);
