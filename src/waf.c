@@ -16,6 +16,7 @@
 
 #include <pcre2.h>
 
+#include "util.h"
 #include "waf.h"
 
 #define MATCH_LIMIT	200000	/* backtracking steps per match */
@@ -414,17 +415,6 @@ waf_match(struct waf *w, const char *p, size_t len, int *rule,
 
 /* --------------------------------------------------------- decoding */
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	return (-1);
-}
-
 size_t
 waf_pct_decode(const char *in, size_t len, char *out, int plus)
 {
@@ -433,8 +423,8 @@ waf_pct_decode(const char *in, size_t len, char *out, int plus)
 
 	for (i = 0; i < len; i++) {
 		if (in[i] == '%' && i + 2 < len &&
-		    (hi = hexval(in[i + 1])) >= 0 &&
-		    (lo = hexval(in[i + 2])) >= 0) {
+		    (hi = util_hexval(in[i + 1])) >= 0 &&
+		    (lo = util_hexval(in[i + 2])) >= 0) {
 			out[o++] = (char)(hi << 4 | lo);
 			i += 2;
 		} else if (plus && in[i] == '+')
@@ -552,7 +542,7 @@ hex4(const char *p, const char *end, uint32_t *v)
 	if (end - p < 4)
 		return (-1);
 	for (*v = 0, i = 0; i < 4; i++) {
-		if ((h = hexval((unsigned char)p[i])) < 0)
+		if ((h = util_hexval((unsigned char)p[i])) < 0)
 			return (-1);
 		*v = *v << 4 | (uint32_t)h;
 	}
