@@ -212,56 +212,14 @@ redis_target(const struct cf_rate_limit *r, char *host, size_t hlen,
 static size_t	 key_text(const unsigned char *, size_t, char *, size_t);
 
 /*
- * The Redis bucket of key for the admin process (store_redis_admin()):
- * read its TAT (µs) or delete it.  Blocking: never in a worker.
+ * rate_limit.redis into rc (its host the numeric R.rhost): the
+ * credentials are kept in R (redis_target()).  A blocking lookup: once
+ * at a worker's start, or in the admin process.  0, or -1 logged.
  */
-int
-rl_redis_admin(const struct config *cf, const void *key, size_t klen,
-    int del, uint64_t *tat_us, int *found)
-{
-	const struct cf_rate_limit *r = &cf->rate_limit;
-	struct store_redis_conf rc;
-	struct addrinfo	 hints, *res;
-	char		 host[256], num[64], tk[RL_KEY_MAX + 64];
-	size_t		 tlen;
-	int		 port, db, e, rv = -1;
-
-	if (redis_target(r, host, sizeof(host), &port, &db) == -1)
-		goto out;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, NULL, &hints, &res) != 0)
-		goto out;
-	e = getnameinfo(res->ai_addr, res->ai_addrlen, num, sizeof(num), NULL,
-	    0, NI_NUMERICHOST);
-	freeaddrinfo(res);
-	if (e != 0)
-		goto out;
-	memset(&rc, 0, sizeof(rc));
-	rc.rc_host = num;
-	rc.rc_port = port;
-	rc.rc_user = R.ruser;
-	rc.rc_password = R.rpass;
-	rc.rc_db = db;
-	rc.rc_prefix = r->redis.key_prefix ? r->redis.key_prefix :
-	    "vibewarden";
-	rc.rc_timeout_ms = REDIS_TIMEOUT_MS;
-	/* The workers' Redis keys are the text form (rl_take()). */
-	tlen = key_text(key, klen, tk, sizeof(tk));
-	rv = store_redis_admin(&rc, tk, tlen, del, tat_us, found);
- out:
-	/* (redis_target() kept the credentials in R, as for a worker.) */
-	free(R.ruser);
-	free(R.rpass);
-	R.ruser = R.rpass = NULL;
-	return (rv);
-}
-
 static int
-redis_init(const struct config *cf)
+redis_conf(const struct config *cf, struct store_redis_conf *rc)
 {
 	const struct cf_rate_limit *r = &cf->rate_limit;
-	struct store_redis_conf rc;
 	struct addrinfo	 hints, *res;
 	char		 host[256];
 	int		 db, e;
@@ -271,7 +229,6 @@ redis_init(const struct config *cf)
 		    "parse rate_limit.redis.url or .address");
 		return (-1);
 	}
-	/* Once, at start-up: never a blocking lookup per request. */
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	if ((e = getaddrinfo(host, NULL, &hints, &res)) != 0) {
@@ -284,17 +241,54 @@ redis_init(const struct config *cf)
 	freeaddrinfo(res);
 	if (e != 0)
 		return (-1);
-	memset(&rc, 0, sizeof(rc));
-	rc.rc_host = R.rhost;
-	rc.rc_port = R.rport;
-	rc.rc_user = R.ruser;
-	rc.rc_password = R.rpass;
-	rc.rc_db = db;
-	rc.rc_prefix = r->redis.key_prefix ? r->redis.key_prefix :
+	memset(rc, 0, sizeof(*rc));
+	rc->rc_host = R.rhost;
+	rc->rc_port = R.rport;
+	rc->rc_user = R.ruser;
+	rc->rc_password = R.rpass;
+	rc->rc_db = db;
+	rc->rc_prefix = r->redis.key_prefix ? r->redis.key_prefix :
 	    "vibewarden";
+	rc->rc_timeout_ms = REDIS_TIMEOUT_MS;
+	return (0);
+}
+
+/*
+ * The Redis bucket of key for the admin process (store_redis_admin()):
+ * read its TAT (µs) or delete it.  Blocking: never in a worker.
+ */
+int
+rl_redis_admin(const struct config *cf, const void *key, size_t klen,
+    int del, uint64_t *tat_us, int *found)
+{
+	struct store_redis_conf rc;
+	char		 tk[RL_KEY_MAX + 64];
+	size_t		 tlen;
+	int		 rv = -1;
+
+	if (redis_conf(cf, &rc) == 0) {
+		/* The workers' Redis keys are the text form (rl_take()). */
+		tlen = key_text(key, klen, tk, sizeof(tk));
+		rv = store_redis_admin(&rc, tk, tlen, del, tat_us, found);
+	}
+	/* (redis_conf() kept the credentials in R, as for a worker.) */
+	free(R.ruser);
+	free(R.rpass);
+	R.ruser = R.rpass = NULL;
+	return (rv);
+}
+
+static int
+redis_init(const struct config *cf)
+{
+	const struct cf_rate_limit *r = &cf->rate_limit;
+	struct store_redis_conf rc;
+
+	/* Once, at start-up: never a blocking lookup per request. */
+	if (redis_conf(cf, &rc) == -1)
+		return (-1);
 	rc.rc_probe_ms = r->redis.health_check_interval_ms > 0 ?
 	    r->redis.health_check_interval_ms : 30000;
-	rc.rc_timeout_ms = REDIS_TIMEOUT_MS;
 	rc.rc_attach = redis_ev_attach;
 	rc.rc_event = store_event;
 	if ((R.remote = store_redis_new(&rc)) == NULL)
