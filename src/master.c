@@ -114,6 +114,8 @@ static int		 upgrade_ready;	/* ... and it reported ready */
 static uint64_t		 upgrade_deadline;
 static int		 quit_deferred;	/* QUIT came before upgrade_ready */
 static pid_t		 upgrade_parent; /* we are that new master: tell it */
+static int		 early_hup, early_usr2; /* came before the first
+					   generation served: run after */
 static const char	*pidfile_main;	/* -p, as given */
 static char		*pidfile_cur;	/* ours: -p, or -p.oldbin after
 					   an upgrade */
@@ -1322,10 +1324,14 @@ master_main(struct config *cf, const struct master_opts *mo)
 		case SIGHUP:
 			if (!stopping && cur.g_id != 0)
 				reload(mo->mo_cfpath);
+			else if (!stopping)
+				early_hup = 1;
 			break;
 		case SIGUSR2:
 			if (!stopping && cur.g_id != 0)
 				upgrade(mo->mo_argv);
+			else if (!stopping)
+				early_usr2 = 1;
 			break;
 		case SIGQUIT:
 			/* After an upgrade, QUIT drains the old master
@@ -1356,6 +1362,15 @@ master_main(struct config *cf, const struct master_opts *mo)
 			break;
 		default:
 			break;
+		}
+		/* A signal sent while the first workers were still starting
+		   is not lost: it runs once they serve. */
+		if (!stopping && cur.g_id != 0 && (early_hup | early_usr2)) {
+			if (early_hup)
+				reload(mo->mo_cfpath);
+			if (early_usr2)
+				upgrade(mo->mo_argv);
+			early_hup = early_usr2 = 0;
 		}
 		if (quit)
 			graceful(&stopping, &drain_deadline);

@@ -1625,6 +1625,61 @@ class TestCLI(unittest.TestCase):
             up.stop()
 
 
+    def _signal_while_starting(self, sig, before=None):
+        """Returns an on_spawn hook: send sig as soon as the master blocks
+        it (it has read its file then), which is before its first workers
+        serve."""
+        def hook(pid):
+            bit = 1 << (sig - 1)
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                try:
+                    with open("/proc/%d/status" % pid) as f:
+                        blk = [ln for ln in f if ln.startswith("SigBlk:")]
+                except OSError:
+                    return
+                if blk and int(blk[0].split()[1], 16) & bit:
+                    if before:
+                        before()
+                    os.kill(pid, sig)
+                    return
+                time.sleep(0.001)
+        return hook
+
+    def test_signals_during_startup_not_lost(self):
+        """A HUP or USR2 that reaches the master while its first workers
+        are still starting is acted on once they serve, not dropped (an
+        init script or a test that signals right after start)."""
+        up = T.Upstream(self.tmp).start()
+        try:
+            port = T.free_port()
+            self.vw = T.Vibewarden(self.tmp, T.base_config(
+                port, up.port, T.free_port()))
+            self.vw.start(on_spawn=self._signal_while_starting(
+                signal.SIGHUP))
+            ev = self.vw.wait_event("config.reloaded")
+            self.assertIsNotNone(ev, "early HUP was dropped")
+            names = [e["event_type"] for e in self.vw.events()]
+            self.assertLess(names.index("proxy.started"),
+                            names.index("config.reloaded"))
+            self.assertEqual(self.vw.stop(), 0)
+
+            self.vw = T.Vibewarden(self.tmp, T.base_config(
+                port, up.port, T.free_port()))
+            # The new master fails on a file made invalid meanwhile, so
+            # no second daemon outlives the test.
+            self.vw.start(on_spawn=self._signal_while_starting(
+                signal.SIGUSR2, lambda: self.vw.write_config(
+                    "server: {bogus_key: 1}\n")))
+            self.assertIsNotNone(self.vw.wait_event("proxy.upgrade_failed"),
+                                 "early USR2 was dropped")
+            with T.Client(port, 5) as c:
+                c.send(T.build_request("GET", "/echo/still"))
+                self.assertEqual(c.read_response().status, 200)
+            self.assertEqual(self.vw.stop(), 0)
+        finally:
+            up.stop()
+
     def test_binary_upgrade_failure_keeps_serving(self):
         """A new master that cannot start (here: the file is now invalid)
         leaves the old one serving, with its pidfile given back."""

@@ -324,7 +324,7 @@ class Vibewarden:
         with open(self.conf, "w") as f:
             f.write(text if text is not None else to_yaml(self.cfg) + "\n")
 
-    def start(self, timeout=10.0, args=(), env=None):
+    def start(self, timeout=10.0, args=(), env=None, on_spawn=None):
         self.outf = open(self.outpath, "ab")
         self.errf = open(self.errpath, "ab")
         e = dict(os.environ)
@@ -333,6 +333,8 @@ class Vibewarden:
                                       self.conf] + list(args),
                                      stdout=self.outf, stderr=self.errf,
                                      stdin=subprocess.DEVNULL, env=e)
+        if on_spawn is not None:    # before it listens or serves
+            on_spawn(self.proc.pid)
         if not wait_port(self.port, timeout, self.proc):
             rc = self.proc.poll()
             raise RuntimeError("vibewarden did not listen on %d (rc=%s)\n"
