@@ -1,9 +1,13 @@
 /*
  * test_waf.c: unit tests for src/waf.c: the decoders, the rules measured
  * on the corpora of tests/waf/ (detection and false-positive rates per
- * category, printed), and pathological inputs under a time bound.
+ * category, printed), pathological inputs under a time bound, and the
+ * engine's split of each rule into alternatives against the whole rule.
  */
+#define PCRE2_CODE_UNIT_WIDTH 8
+
 #include <check.h>
+#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,6 +298,99 @@ START_TEST(t_corpora)
 }
 END_TEST
 
+START_TEST(t_split)
+{
+	static const struct {
+		const char	*re;
+		size_t		 n;
+	} cases[] = {
+		{ "a", 1 }, { "a|b", 2 }, { "(a|b)|c", 2 }, { "[|]|x", 2 },
+		{ "\\||y", 2 }, { "[]|]z", 1 }, { "[^]|]|q", 2 },
+		{ "(?:x(?<!a|b))|y|z", 3 }, { "a\\", 0 },
+	};
+	size_t	 off[4], len[4], i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(waf_split(cases[i].re, off, len, 4) ==
+		    cases[i].n, "%s", cases[i].re);
+	ck_assert_int_eq(waf_split("a|b", off, len, 4), 2);
+	ck_assert_int_eq(off[1], 2);
+	ck_assert_int_eq(len[0], 1);
+	ck_assert_int_eq(waf_split("a|b|c|d|e", off, len, 4), 0);
+}
+END_TEST
+
+/*
+ * The engine compiles each alternative of a rule alone.  Its verdict on
+ * every corpus line, raw and decoded, must be the one the whole rules give
+ * in order: same category, same rule.
+ */
+START_TEST(t_split_same_verdicts)
+{
+	static const char *const files[] = { "attack.tsv", "benign.tsv" };
+	pcre2_code		*re[WAF_RULES_MAX] = { NULL };
+	pcre2_match_data	*md = pcre2_match_data_create(8, NULL);
+	FILE			*f;
+	char			 line[65536], dec[65536], *v, *nl;
+	const char		*val;
+	size_t			 fi, vlen, k;
+	int			 n = waf_rule_count() - 2, r, c, err, rule, want;
+	int			 lines = 0, hits = 0;
+	enum waf_cat		 cat, wcat = WC_SQLI;
+	PCRE2_SIZE		 off;
+
+	ck_assert_int_le(n, WAF_RULES_MAX);
+	for (r = 0; r < n; r++)
+		ck_assert((re[r] = pcre2_compile((PCRE2_SPTR)waf_rule_re(r),
+		    PCRE2_ZERO_TERMINATED, PCRE2_CASELESS, &err, &off,
+		    NULL)) != NULL);
+	for (fi = 0; fi < 2; fi++) {
+		ck_assert((f = fopen(corpus(files[fi]), "r")) != NULL);
+		while (fgets(line, sizeof(line), f) != NULL) {
+			if ((nl = strchr(line, '\n')) != NULL)
+				*nl = '\0';
+			/* The value: the last field. */
+			v = strrchr(line, '\t');
+			v = v ? v + 1 : line;
+			for (k = 0; k < 2; k++) {
+				val = k ? dec : v;
+				vlen = k ? waf_pct_decode(v, strlen(v), dec, 1) :
+				    strlen(v);
+				want = -1;
+				for (c = 0; c < WC__COUNT && want < 0; c++)
+					for (r = 0; r < n && want < 0; r++)
+						if ((int)waf_rule_cat(r) == c &&
+						    pcre2_match(re[r],
+						    (PCRE2_SPTR)val, vlen, 0, 0,
+						    md, NULL) >= 0) {
+							want = r;
+							wcat = c;
+						}
+				rule = -1;
+				if (waf_match(w, val, vlen, &rule, &cat)) {
+					ck_assert_msg(want == rule &&
+					    cat == wcat, "%s: engine %s, "
+					    "rules %s", val,
+					    waf_rule_name(rule), want < 0 ?
+					    "none" : waf_rule_name(want));
+					hits++;
+				} else
+					ck_assert_msg(want < 0, "%s: engine "
+					    "none, rules %s", val,
+					    waf_rule_name(want));
+				lines++;
+			}
+		}
+		fclose(f);
+	}
+	ck_assert_int_gt(hits, 3000);
+	ck_assert_int_gt(lines, 8000);
+	for (r = 0; r < n; r++)
+		pcre2_code_free(re[r]);
+	pcre2_match_data_free(md);
+}
+END_TEST
+
 static double
 now_s(void)
 {
@@ -387,6 +484,8 @@ waf_suite(void)
 	tcase_add_test(tc, t_categories_off);
 	tcase_add_test(tc, t_corpora);
 	tcase_add_test(tc, t_pathological);
+	tcase_add_test(tc, t_split);
+	tcase_add_test(tc, t_split_same_verdicts);
 	tcase_add_test(tc, t_counters);
 	suite_add_tcase(s, tc);
 	return (s);
