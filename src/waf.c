@@ -52,6 +52,8 @@
 		P("9c") "|" P("c0") P("5c") "|" P("e0") P("80") P("af") \
 		"|%u2215|%u2216|\\xc0[\\xaf\\x5c]|\\xc1\\x9c|\\xe0\\x80\\xaf)"
 #define BT	"(?:`|" P("60") ")"
+/* A file that only a request going astray names. */
+#define DOTFILE	DOT "(?:htaccess|htpasswd|bash_history|ssh" SL "|git" SL "config)"
 /* A word start: \\b would miss "%20or" (the 0 is a word byte). */
 #define WB	"(?:(?<![a-z_])|(?<=%[0-9a-f]{2})|(?<=%25[0-9a-f]{2})" \
 		"|(?<=%2525[0-9a-f]{2}))"
@@ -157,8 +159,8 @@ static const struct rule rules[] = {
 	{ "traversal_target", WC_TRAVERSAL,
 	  WB "etc" SL "(?:passwd|shadow|group|hosts|issue|sudoers|crontab)\\"
 	  "b|" WB "proc" SL "self" SL "|" WB "(?:boot|win|system)" DOT
-	  "ini\\b|" WB "windows" SL "(?:system32|win" DOT "ini)|(?:^|" SL ")"
-	  DOT "(?:htaccess|htpasswd|bash_history|ssh" SL "|git" SL "config)|"
+	  "ini\\b|" WB "windows" SL "(?:system32|win" DOT "ini)|^" DOTFILE
+	  "|" SL DOTFILE "|"
 	  WB "file" COLON SL SL },
 	{ "traversal_nul", WC_TRAVERSAL, "\\x00|" P("00") },
 
@@ -169,7 +171,7 @@ static const struct rule rules[] = {
 	  "{1,6}+\\d{1,5}" SP "{0,6}+(?:$|[;|&#`]|" P("(?:3b|7c|26|23)") ")" },
 	{ "cmdi_substitution", WC_CMDI,
 	  "(?:\\$|" P("24") ")(?:\\(|" P("28") ")" SP "{0,6}+" CMD
-	  "\\b|(?:^|[^\\s(\\[*_'\"`])" BT SP "{0,6}+" CMD "\\b[^`]{0,80}" BT
+	  "\\b|(?<![\\s(\\[*_'\"`])" BT SP "{0,6}+" CMD "\\b[^`]{0,80}" BT
 	  "(?:$|[^\\s.,;:)!?`])|\\s" BT SP "{0,6}+" CMD "\\b[^`]{0,80}" BT
 	  "$|\\$\\{IFS\\}|\\$IFS\\b" },
 	/* A command word the shell puts together again: quotes, '\\',
