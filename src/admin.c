@@ -32,7 +32,6 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "vw_autoconf.h"
 #include "admin.h"
@@ -124,14 +123,6 @@ adm_error(struct adm_reply *r, int status, const char *code,
 	return (0);
 }
 
-static void
-sha256(const void *p, size_t len, unsigned char out[32])
-{
-	unsigned int	 n = 32;
-
-	EVP_Digest(p, len, out, &n, EVP_sha256(), NULL);
-}
-
 /* ---------------------------------------------------------------- token */
 
 /*
@@ -168,8 +159,8 @@ load_token(const struct config *cf)
 	if (cf->admin.token != NULL && cf->admin.token[0] != '\0') {
 		if (!token_long(strlen(cf->admin.token), "admin.token"))
 			return;
-		sha256(cf->admin.token, strlen(cf->admin.token), A.tok);
-		A.have_tok = 1;
+		A.have_tok = util_sha256(cf->admin.token,
+		    strlen(cf->admin.token), A.tok) == 0;
 		return;
 	}
 	if (cf->admin.token_file == NULL || cf->admin.token_file[0] == '\0')
@@ -196,10 +187,8 @@ load_token(const struct config *cf)
 		    cf->admin.token_file);
 		return;
 	}
-	if (token_long(len, cf->admin.token_file)) {
-		sha256(buf, len, A.tok);
-		A.have_tok = 1;
-	}
+	if (token_long(len, cf->admin.token_file))
+		A.have_tok = util_sha256(buf, len, A.tok) == 0;
 	OPENSSL_cleanse(buf, sizeof(buf));
 }
 
@@ -223,8 +212,9 @@ authorized(struct MHD_Connection *mc)
 		    "X-Admin-Key");
 	if (t == NULL || *t == '\0')
 		return (0);
-	sha256(t, strlen(t), d);
-	return (CRYPTO_memcmp(d, A.tok, sizeof(d)) == 0);
+	/* A hash that fails admits nobody. */
+	return (util_sha256(t, strlen(t), d) == 0 &&
+	    CRYPTO_memcmp(d, A.tok, sizeof(d)) == 0);
 }
 
 /* ------------------------------------------------------------ readiness */

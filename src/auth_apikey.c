@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "auth.h"
 #include "ratelimit.h"
@@ -179,7 +178,6 @@ auth_apikey(struct req *rq, struct auth_ident *ai)
 	const struct cf_api_key *hit = NULL;
 	const struct http_field *f;
 	unsigned char	 dig[32], want[32];
-	unsigned int	 dlen = 0;
 	size_t		 i;
 	int		 at;
 
@@ -192,8 +190,8 @@ auth_apikey(struct req *rq, struct auth_ident *ai)
 		return (auth_reject(rq, "invalid_api_key", NULL,
 		    "invalid or inactive API key"));
 	f = &rq->rq_msg.m_fields[at];
-	if (f->f_value.len == 0 || EVP_Digest(f->f_value.p, f->f_value.len,
-	    dig, &dlen, EVP_sha256(), NULL) != 1 || dlen != sizeof(dig))
+	if (f->f_value.len == 0 ||
+	    util_sha256(f->f_value.p, f->f_value.len, dig) == -1)
 		return (auth_reject(rq, "invalid_api_key", NULL,
 		    "invalid or inactive API key"));
 	/* Every configured key is compared, whichever matches. */

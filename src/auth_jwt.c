@@ -410,7 +410,6 @@ auth_jwt(struct req *rq, struct auth_ident *ai)
 	struct jwt	 j;
 	struct kslot	*ks;
 	unsigned char	 h[32];
-	unsigned int	 hlen = 0;
 	const char	*why;
 	int64_t		 now = (int64_t)time(NULL), exp;
 	int		 rc;
@@ -426,7 +425,7 @@ auth_jwt(struct req *rq, struct auth_ident *ai)
 	if (generation(0) == 0 && generation(1) == 0)
 		return (auth_unavailable(rq, "provider_unavailable",
 		    "no signing keys fetched yet"));
-	if (EVP_Digest(tok.p, tok.len, h, &hlen, EVP_sha256(), NULL) != 1)
+	if (util_sha256(tok.p, tok.len, h) == -1)
 		return (invalid(rq, "invalid_token"));
 	if (recall(rq, h, now, ai))
 		return (V_NEXT);

@@ -9,11 +9,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
 
 #include "auth.h"
 #include "kratos.h"
 #include "ratelimit.h"
+#include "util.h"
 
 /* The value of cookie name in the Cookie field(s) (RFC 6265 4.2.1). */
 static struct vw_str
@@ -80,19 +80,9 @@ cred_ok(struct vw_str v)
 static int
 cred_key(int token, struct vw_str v, unsigned char key[SESS_KEY_LEN])
 {
-	EVP_MD_CTX	*c;
-	unsigned int	 n = 0;
-	int		 ok;
-
-	if ((c = EVP_MD_CTX_new()) == NULL)
-		return (-1);
 	/* A cookie and a token of the same bytes are different things. */
-	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
-	    EVP_DigestUpdate(c, token ? "token:" : "cookie:", token ? 6 : 7) &&
-	    EVP_DigestUpdate(c, v.p, v.len) &&
-	    EVP_DigestFinal_ex(c, key, &n) && n == SESS_KEY_LEN;
-	EVP_MD_CTX_free(c);
-	return (ok ? 0 : -1);
+	return (util_sha256_2(token ? "token:" : "cookie:", token ? 6 : 7,
+	    v.p, v.len, key));
 }
 
 static struct vw_str

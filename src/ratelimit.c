@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 #include "auth.h"
 #include "log.h"
@@ -469,18 +468,15 @@ rl_ip_key(char scope, const char *ip, int v6prefix, unsigned char *out)
 size_t
 rl_user_key(struct vw_str uid, unsigned char *out)
 {
-	unsigned int	 len = 0;
-
 	if (uid.len <= RL_KEY_MAX - 1) {
 		out[0] = 'u';
 		memcpy(out + 1, uid.p, uid.len);
 		return (uid.len + 1);
 	}
 	out[0] = 'U';
-	if (EVP_Digest(uid.p, uid.len, out + 1, &len, EVP_sha256(),
-	    NULL) != 1)
-		memset(out + 1, 0, len = 32);
-	return (len + 1);
+	if (util_sha256(uid.p, uid.len, out + 1) == -1)
+		memset(out + 1, 0, 32);
+	return (33);
 }
 
 /* ------------------------------------------------------------ decisions */

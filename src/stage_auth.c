@@ -335,12 +335,29 @@ auth_unavailable(struct req *rq, const char *reason, const char *msg)
 
 /* ------------------------------------------------------------ identity */
 
+/* "name: v\r\n" at d + *off, copied rather than formatted (every
+   authenticated request); *off ends at cap - 1 when it does not fit. */
 static void
 put_hdr(char *d, size_t cap, size_t *off, const char *name, struct vw_str v)
 {
-	if (!auth_header_value_ok(v))
+	size_t	 nl = strlen(name), o = *off;
+
+	if (!auth_header_value_ok(v) || o >= cap)
 		return;
-	util_append(d, cap, off, "%s: %.*s\r\n", name, (int)v.len, v.p);
+	if (nl + v.len + 4 >= cap - o) {
+		*off = cap - 1;
+		return;
+	}
+	memcpy(d + o, name, nl);
+	o += nl;
+	d[o++] = ':';
+	d[o++] = ' ';
+	memcpy(d + o, v.p, v.len);
+	o += v.len;
+	d[o++] = '\r';
+	d[o++] = '\n';
+	d[o] = '\0';
+	*off = o;
 }
 
 /*

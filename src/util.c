@@ -8,12 +8,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "util.h"
 
@@ -235,4 +238,44 @@ util_hexval(int c)
 	if (c >= 'A' && c <= 'F')
 		return (c - 'A' + 10);
 	return (-1);
+}
+
+static EVP_MD	*sha256_md;
+
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/*
+ * With a digest fetched once per process and a context kept per thread:
+ * EVP_sha256() makes OpenSSL 3 look the implementation up again on every
+ * call (locks, a hash table), and EVP_Digest() allocates and frees a
+ * context; together three times the hashing of a short key.
+ */
+int
+util_sha256_2(const void *a, size_t alen, const void *b, size_t blen,
+    unsigned char out[32])
+{
+	static pthread_once_t		 once = PTHREAD_ONCE_INIT;
+	static _Thread_local EVP_MD_CTX	*ctx;
+	unsigned int			 n = 0;
+
+	(void)pthread_once(&once, sha256_fetch);
+	if (sha256_md == NULL ||
+	    (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL))
+		return (-1);
+	if (EVP_DigestInit_ex(ctx, sha256_md, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, a, alen) != 1 ||
+	    (blen > 0 && EVP_DigestUpdate(ctx, b, blen) != 1) ||
+	    EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != 32)
+		return (-1);
+	return (0);
+}
+
+int
+util_sha256(const void *p, size_t len, unsigned char out[32])
+{
+	return (util_sha256_2(p, len, NULL, 0, out));
 }

@@ -57,6 +57,12 @@ int		 util_drop_privileges(const char *user, const char *group,
 /* The value of hex digit c (either case), or -1. */
 int		 util_hexval(int c);
 
+/* SHA-256 of p[0..len) into out; 0, or -1 when OpenSSL fails. */
+int		 util_sha256(const void *p, size_t len, unsigned char out[32]);
+/* SHA-256 of a[0..alen) followed by b[0..blen). */
+int		 util_sha256_2(const void *a, size_t alen, const void *b,
+		    size_t blen, unsigned char out[32]);
+
 /* Number of online CPUs, at least 1. */
 int		 util_ncpu(void);
 
