@@ -96,14 +96,14 @@ shm_sess_get(struct shm *h, const unsigned char key[SESS_KEY_LEN],
 	int		 rc;
 
 	*found = 0;
-	if ((rc = mdb_txn_begin(shm_env(h), NULL, MDB_RDONLY, &txn)) != 0)
-		return (shm_fail(h, rc));
+	if ((rc = shm_read_begin(h, &txn)) != SHM_OK)
+		return (rc);
 	k.mv_data = (void *)key;
 	k.mv_size = SESS_KEY_LEN;
 	rc = mdb_get(txn, shm_dbi(h, SHM_DB_SESSIONS), &k, &v);
 	if (rc == 0 && until_of(&v) > now && decode(&v, out) == 0)
 		*found = 1;
-	mdb_txn_abort(txn);
+	shm_read_end(h);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return (shm_fail(h, rc));
 	return (SHM_OK);

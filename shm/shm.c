@@ -42,6 +42,7 @@ struct shm {
 	unsigned char	 sh_cursor[SHM_KEY_MAX];	/* sweep position */
 	size_t		 sh_curlen;		/* 0: from the start */
 	size_t		 sh_rlcap;	/* rate-limit keys at most */
+	MDB_txn		*sh_rtxn;	/* read-only, reset between reads */
 };
 
 /*
@@ -166,6 +167,8 @@ shm_close(struct shm *h)
 	if (h == NULL)
 		return;
 	rltab_close(h->sh_tab);
+	if (h->sh_rtxn != NULL)
+		mdb_txn_abort(h->sh_rtxn);
 	mdb_env_close(h->sh_env);
 	free(h);
 }
@@ -592,6 +595,39 @@ int
 shm_fail(struct shm *h, int rc)
 {
 	return (fail(h, rc));
+}
+
+/*
+ * One read-only transaction per handle, reset after each read and renewed
+ * for the next: mdb_txn_renew() neither allocates nor takes a reader slot
+ * again, a fraction of mdb_txn_begin() on the request path.  A reset
+ * transaction holds no snapshot, so it keeps no page from being reused.
+ */
+int
+shm_read_begin(struct shm *h, MDB_txn **txn)
+{
+	int	 rc;
+
+	if (h->sh_rtxn != NULL) {
+		if ((rc = mdb_txn_renew(h->sh_rtxn)) != 0) {
+			mdb_txn_abort(h->sh_rtxn);
+			h->sh_rtxn = NULL;
+			return (fail(h, rc));
+		}
+	} else if ((rc = mdb_txn_begin(h->sh_env, NULL, MDB_RDONLY,
+	    &h->sh_rtxn)) != 0) {
+		h->sh_rtxn = NULL;
+		return (fail(h, rc));
+	}
+	*txn = h->sh_rtxn;
+	return (SHM_OK);
+}
+
+void
+shm_read_end(struct shm *h)
+{
+	if (h->sh_rtxn != NULL)
+		mdb_txn_reset(h->sh_rtxn);
 }
 
 uint64_t

@@ -384,8 +384,8 @@ render_identity(struct req *rq, const struct auth_ident *ai)
 	put_hdr(d, cap, &off, "X-User-Id", ai->ai_id);
 	put_hdr(d, cap, &off, "X-User-Email", ai->ai_email);
 	if (ai->ai_verified >= 0)
-		util_append(d, cap, &off, "X-User-Verified: %s\r\n",
-		    ai->ai_verified ? "true" : "false");
+		put_hdr(d, cap, &off, "X-User-Verified", ai->ai_verified ?
+		    VW_STR("true") : VW_STR("false"));
 	put_hdr(d, cap, &off, "X-Session-Id", ai->ai_session);
 	put_hdr(d, cap, &off, "X-Api-Key-Name", ai->ai_keyname);
 	for (i = 0; i < ai->ai_nextra && i < AUTH_EXTRA_MAX; i++)

@@ -305,6 +305,11 @@ START_TEST(t_cache_get_put)
 	ck_assert_int_eq(found(2, T0), 0);
 	ck_assert_int_eq(shm_sess_del(h, k), SHM_OK);
 	ck_assert_int_eq(found(1, T0), 0);
+	/* The read transaction is reused: it sees each new write. */
+	put(1, "user-b", 1, T0 + 10 * NS);
+	ck_assert_int_eq(found(1, T0), 1);
+	ck_assert_int_eq(shm_sess_del(h, k), SHM_OK);
+	ck_assert_int_eq(found(1, T0), 0);
 }
 END_TEST
 
