@@ -240,12 +240,23 @@ util_hexval(int c)
 	return (-1);
 }
 
-static EVP_MD	*sha256_md;
+static EVP_MD		*sha256_md;
+static pthread_key_t	 sha256_key;	/* the thread's EVP_MD_CTX */
+static int		 sha256_keyok;
+
+static void
+sha256_ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
 
 static void
 sha256_fetch(void)
 {
 	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	/* A thread's context is freed when it exits: the admin process
+	   runs a thread per connection. */
+	sha256_keyok = pthread_key_create(&sha256_key, sha256_ctx_free) == 0;
 }
 
 /*
@@ -258,14 +269,21 @@ int
 util_sha256_2(const void *a, size_t alen, const void *b, size_t blen,
     unsigned char out[32])
 {
-	static pthread_once_t		 once = PTHREAD_ONCE_INIT;
-	static _Thread_local EVP_MD_CTX	*ctx;
-	unsigned int			 n = 0;
+	static pthread_once_t	 once = PTHREAD_ONCE_INIT;
+	EVP_MD_CTX		*ctx;
+	unsigned int		 n = 0;
 
 	(void)pthread_once(&once, sha256_fetch);
-	if (sha256_md == NULL ||
-	    (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL))
+	if (sha256_md == NULL || !sha256_keyok)
 		return (-1);
+	if ((ctx = pthread_getspecific(sha256_key)) == NULL) {
+		if ((ctx = EVP_MD_CTX_new()) == NULL)
+			return (-1);
+		if (pthread_setspecific(sha256_key, ctx) != 0) {
+			EVP_MD_CTX_free(ctx);
+			return (-1);
+		}
+	}
 	if (EVP_DigestInit_ex(ctx, sha256_md, NULL) != 1 ||
 	    EVP_DigestUpdate(ctx, a, alen) != 1 ||
 	    (blen > 0 && EVP_DigestUpdate(ctx, b, blen) != 1) ||
