@@ -919,6 +919,10 @@ h2_start(struct conn *cn)
 	nghttp2_option_set_max_outbound_ack(opt, 1000);
 	nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
 	nghttp2_option_set_max_continuations(opt, 8);
+	/* Closed streams are kept only for RFC 7540's priority tree, which
+	   RFC 9113 deprecates: about 230 bytes each, up to max_streams of
+	   them on an idle connection. */
+	nghttp2_option_set_no_closed_streams(opt, 1);
 	/* nghttp2's own rapid-reset bound, behind ours (on_frame_recv). */
 	nghttp2_option_set_stream_reset_rate_limit(opt, 4 * ms, 2 * ms);
 	rv = nghttp2_session_server_new2(&c->c_sess, cb, c, opt);
