@@ -1625,6 +1625,13 @@ class TestCLI(unittest.TestCase):
             up.stop()
 
 
+    def _serves_then_stops(self, port):
+        """The master still answers on port, then stops cleanly."""
+        with T.Client(port, 5) as c:
+            c.send(T.build_request("GET", "/echo/still"))
+            self.assertEqual(c.read_response().status, 200)
+        self.assertEqual(self.vw.stop(), 0)
+
     def _signal_while_starting(self, sig, before=None):
         """Returns an on_spawn hook: send sig as soon as the master blocks
         it (it has read its file then), which is before its first workers
@@ -1673,10 +1680,7 @@ class TestCLI(unittest.TestCase):
                     "server: {bogus_key: 1}\n")))
             self.assertIsNotNone(self.vw.wait_event("proxy.upgrade_failed"),
                                  "early USR2 was dropped")
-            with T.Client(port, 5) as c:
-                c.send(T.build_request("GET", "/echo/still"))
-                self.assertEqual(c.read_response().status, 200)
-            self.assertEqual(self.vw.stop(), 0)
+            self._serves_then_stops(port)
         finally:
             up.stop()
 
@@ -1699,10 +1703,7 @@ class TestCLI(unittest.TestCase):
                 self.assertEqual(int(f.read().strip()), self.vw.pid)
             self.assertFalse(os.path.exists(pidf + ".oldbin"))
             self.assertGreaterEqual(len(T.children_of(self.vw.pid)), 1)
-            with T.Client(port, 5) as c:
-                c.send(T.build_request("GET", "/echo/still"))
-                self.assertEqual(c.read_response().status, 200)
-            self.assertEqual(self.vw.stop(), 0)
+            self._serves_then_stops(port)
         finally:
             up.stop()
 
