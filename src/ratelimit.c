@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 #include "auth.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -476,7 +475,7 @@ rl_user_key(struct vw_str uid, unsigned char *out)
 	out[0] = 'U';
 	if (util_sha256(uid.p, uid.len, out + 1) == -1)
 		memset(out + 1, 0, 32);
-	return (33);
+	return (1 + 32);
 }
 
 /* ------------------------------------------------------------ decisions */
