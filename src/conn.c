@@ -107,6 +107,18 @@ endp_fill(struct endp *ep)
 		    b->b_cap - b->b_end);
 		if (n > 0) {
 			ep->ep_more = (size_t)n == b->b_cap - b->b_end;
+			/*
+			 * A socket that gave less than was asked for is empty:
+			 * with edge-triggered epoll, anything that arrives
+			 * after raises a new event.  Without this, the read for
+			 * the next keep-alive request came right after each
+			 * answer and found nothing (one EAGAIN per request).
+			 * Not after a FIN (the 0 of the next read is the EOF),
+			 * nor under TLS or HTTP/2, whose layers buffer.
+			 */
+			if (!ep->ep_more && !ep->ep_rdhup &&
+			    ep->ep_ops == &endp_plain_ops)
+				ep->ep_readable = 0;
 			b->b_end += (size_t)n;
 			return (n);
 		}
