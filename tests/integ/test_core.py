@@ -172,6 +172,32 @@ class TestFairness(CoreCase):
             self.assertTrue(c.is_closed(3.0))
 
 
+class TestSyscalls(CoreCase):
+    def test_keepalive_request_reads_each_socket_once(self):
+        """A read that returns less than asked for leaves the socket
+        empty: the worker waits for epoll instead of reading the client
+        again after each answer (one failed read per request before)."""
+        self.start({"server": {"workers": 1}})
+        w = self.fx.vw.workers()[0]
+
+        def syscr():
+            with open("/proc/%d/io" % w) as f:
+                return int([ln for ln in f if ln.startswith("syscr:")][0]
+                           .split()[1])
+        n = 200
+        with self.fx.client() as c:
+            r = c.request("GET", "/echo/warm")   # upstream connection made
+            self.assertEqual(r.status, 200, r)
+            before = syscr()
+            for i in range(n):
+                r = c.request("GET", "/echo/ka-%d" % i)
+                self.assertEqual(r.status, 200, r)
+            per = (syscr() - before) / n
+        # One read of the request, one (or two: head, then body) of the
+        # answer; 3 or more with a failed read after each answer.
+        self.assertLess(per, 2.8, "%.2f reads per request" % per)
+
+
 # ====================================================================== 2
 class TestReadTimeout(CoreCase):
 
