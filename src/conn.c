@@ -75,10 +75,12 @@ const struct endp_ops endp_plain_ops = {
 void
 endp_events(struct endp *ep, uint32_t events)
 {
-	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+	if (events & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		ep->ep_readable = 1;
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		ep->ep_rdhup = 1;
+	if (events & EPOLLPRI)
+		ep->ep_urg = 1;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		ep->ep_writable = 1;
 	if (ep->ep_rwantw && ep->ep_writable)
@@ -114,9 +116,11 @@ endp_fill(struct endp *ep)
 			 * the next keep-alive request came right after each
 			 * answer and found nothing (one EAGAIN per request).
 			 * Not after a FIN (the 0 of the next read is the EOF),
-			 * nor under TLS or HTTP/2, whose layers buffer.
+			 * nor after TCP urgent data (a read stops at its mark
+			 * with more queued behind it), nor under TLS or
+			 * HTTP/2, whose layers buffer.
 			 */
-			if (!ep->ep_more && !ep->ep_rdhup &&
+			if (!ep->ep_more && !ep->ep_rdhup && !ep->ep_urg &&
 			    ep->ep_ops == &endp_plain_ops)
 				ep->ep_readable = 0;
 			b->b_end += (size_t)n;

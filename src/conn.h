@@ -47,6 +47,10 @@ struct endp {
 	unsigned		 ep_eof:1;	/* peer closed its side */
 	unsigned		 ep_rdhup:1;	/* peer announced its close
 						   (EPOLLRDHUP): not reusable */
+	unsigned		 ep_urg:1;	/* TCP urgent data seen
+						   (EPOLLPRI): a read may stop
+						   at its mark, short though
+						   more is queued */
 	unsigned		 ep_more:1;	/* the last read filled the
 						   buffer: more may be queued */
 	unsigned		 ep_err:1;	/* socket error */

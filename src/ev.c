@@ -32,7 +32,9 @@ ev_add(struct ev_io *io)
 {
 	struct epoll_event	 e;
 
-	e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	/* EPOLLPRI: TCP urgent data, after which a short read proves
+	   nothing (endp_fill()). */
+	e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
 	e.data.ptr = io;
 	return (epoll_ctl(ev_fd, EPOLL_CTL_ADD, io->io_fd, &e));
 }

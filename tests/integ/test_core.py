@@ -198,6 +198,34 @@ class TestSyscalls(CoreCase):
         self.assertLess(per, 2.8, "%.2f reads per request" % per)
 
 
+    def test_urgent_data_does_not_stall(self):
+        """Attack: TCP urgent data makes a read stop at its mark with more
+        bytes queued, so that short read does not empty the socket.  The
+        next head, sent with an urgent byte in its middle while the first
+        request is proxied, is answered at once (it waited for the 10 s
+        header timeout when a short read always meant empty)."""
+        self.start({"server": {"workers": 1}})
+        s = socket.create_connection(("127.0.0.1", self.fx.port))
+        s.settimeout(8)
+        try:
+            s.sendall(b"GET /slow?ms=500 HTTP/1.1\r\nHost: a\r\n\r\n")
+            time.sleep(0.1)
+            s.send(b"GET /echo/second HTTP/1.1\r\nHost: a\r\nX-A: b")
+            s.send(b"!", socket.MSG_OOB)
+            s.send(b"c\r\n\r\n")
+            t0, got = time.monotonic(), b""
+            while got.count(b"HTTP/1.1 ") < 2 or b"/echo/second" not in got:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+            took = time.monotonic() - t0
+        finally:
+            s.close()
+        self.assertEqual(got.count(b"HTTP/1.1 200"), 2, got[:300])
+        self.assertLess(took, 3.0)
+
+
 # ====================================================================== 2
 class TestReadTimeout(CoreCase):
 
