@@ -614,10 +614,9 @@ shm_read_begin(struct shm *h, MDB_txn **txn)
 			h->sh_rtxn = NULL;
 			return (fail(h, rc));
 		}
-	} else if ((rc = mdb_txn_begin(h->sh_env, NULL, MDB_RDONLY,
-	    &h->sh_rtxn)) != 0) {
+	} else if ((rc = begin(h, &h->sh_rtxn, MDB_RDONLY)) != SHM_OK) {
 		h->sh_rtxn = NULL;
-		return (fail(h, rc));
+		return (rc);
 	}
 	*txn = h->sh_rtxn;
 	return (SHM_OK);

@@ -16,6 +16,7 @@
 #include <openssl/x509v3.h>
 
 #include "acme.h"
+#include "util.h"
 
 char *
 acme_b64url(const unsigned char *p, size_t len)
@@ -97,17 +98,16 @@ char *
 acme_thumbprint(EVP_PKEY *key)
 {
 	unsigned char	 md[32];
-	unsigned int	 mdlen = 0;
 	char		*j;
 
 	if ((j = acme_jwk(key)) == NULL)
 		return (NULL);
-	if (!EVP_Digest(j, strlen(j), md, &mdlen, EVP_sha256(), NULL)) {
+	if (util_sha256(j, strlen(j), md) == -1) {
 		free(j);
 		return (NULL);
 	}
 	free(j);
-	return (acme_b64url(md, mdlen));
+	return (acme_b64url(md, sizeof(md)));
 }
 
 /* ES256 over in: the raw r || s of RFC 7518 3.4, base64url. */

@@ -15,7 +15,6 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 
 #include "vw_autoconf.h"
 #include "auth.h"
@@ -23,6 +22,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "shm.h"
+#include "util.h"
 
 #define JWKS_FORCE_GAP	10000	/* ms between forced refreshes */
 #define JWKS_POLL_MS	200	/* how often worker requests are looked at */
@@ -151,13 +151,12 @@ jwks_job_source(const struct config *cf, unsigned char out[32])
 {
 	const char	*u = cf->auth.jwt.jwks_url;
 	char		 buf[JWKS_URL_MAX + 8];
-	unsigned int	 len = 0;
 
 	/* jwks_url wins when both are set (jwks_url() below). */
 	snprintf(buf, sizeof(buf), "%s%s", u != NULL ? "jwks " : "iss ",
 	    u != NULL ? u : cf->auth.jwt.issuer_url != NULL ?
 	    cf->auth.jwt.issuer_url : "");
-	if (EVP_Digest(buf, strlen(buf), out, &len, EVP_sha256(), NULL) != 1)
+	if (util_sha256(buf, strlen(buf), out) == -1)
 		memset(out, 0, 32);
 }
 
