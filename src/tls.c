@@ -53,6 +53,8 @@ struct tconn {
 	int		 tc_handshook;	/* the handshake completed once (after
 					   a fatal error OpenSSL no longer
 					   says so) */
+	int		 tc_rshort;	/* the last socket read in this
+					   tls_recv() got less than asked */
 };
 
 static SSL_CTX		*sctx;		/* client connections */
@@ -181,6 +183,8 @@ server_ctx(const struct config *cf, const struct tls_cert *c)
 	SSL_CTX_set_options(ctx, ctx_opts |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, ctx_mode);
+	/* One read(2) per record batch, not a header and then a body. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	if (!SSL_CTX_set_min_proto_version(ctx, modern ? TLS1_3_VERSION :
 	    TLS1_2_VERSION) ||
 	    !SSL_CTX_set_cipher_list(ctx, CIPHERS12) ||
@@ -218,6 +222,7 @@ client_ctx(const struct config *cf)
 		goto fail;
 	SSL_CTX_set_options(ctx, ctx_opts);
 	SSL_CTX_set_mode(ctx, ctx_mode);
+	SSL_CTX_set_read_ahead(ctx, 1);
 	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
 	    SSL_CTX_set_alpn_protos(ctx, h11, sizeof(h11) - 1) != 0)
 		goto fail;
@@ -316,6 +321,28 @@ tls_worker_init(const struct config *cf)
 
 /* ---------------------------------------------------------- connections */
 
+/*
+ * After each read(2) of the socket BIO: did it get less than asked?  With
+ * read-ahead, OpenSSL asks for all the room its buffer has, so a short
+ * read means the socket was empty then, as in endp_fill().
+ */
+static long
+rbio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+    int ret, size_t *processed)
+{
+	struct tconn	*t;
+
+	(void)argp;
+	(void)argi;
+	(void)argl;
+	if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+		t = (struct tconn *)BIO_get_callback_arg(b);
+		t->tc_rshort = ret > 0 && processed != NULL &&
+		    *processed < len;
+	}
+	return (ret);
+}
+
 static struct tconn *
 tconn_get(struct endp *ep, int server)
 {
@@ -332,6 +359,8 @@ tconn_get(struct endp *ep, int server)
 	    server == ROLE_KRATOS ? kctx : cctx)) == NULL ||
 	    !SSL_set_fd(s, ep->ep_io.io_fd))
 		goto fail;
+	BIO_set_callback_ex(SSL_get_rbio(s), rbio_cb);
+	BIO_set_callback_arg(SSL_get_rbio(s), (char *)t);
 	if (server == ROLE_SERVER)
 		SSL_set_accept_state(s);
 	else if (server == ROLE_KRATOS) {
@@ -471,6 +500,7 @@ tls_recv(struct endp *ep, void *p, size_t n, int server)
 		return (-1);
 	}
 	ep->ep_rwantw = 0;
+	t->tc_rshort = 0;
 	ERR_clear_error();
 	errno = 0;
 	if (SSL_read_ex(t->tc_ssl, p, n, &got) == 1) {
@@ -480,8 +510,17 @@ tls_recv(struct endp *ep, void *p, size_t n, int server)
 			ep->ep_wwantr = 0;
 			ep->ep_writable = 1;
 		}
-		/* Bytes OpenSSL holds stay "readable" (ep_readable is left
-		   set), whatever the socket says. */
+		/*
+		 * Bytes OpenSSL holds stay "readable", whatever the socket
+		 * says.  Otherwise a short socket read in this call means
+		 * nothing is left (edge-triggered epoll reports what comes
+		 * next), which saves the read that would fail with EAGAIN
+		 * after each keep-alive request.  Not after a FIN or urgent
+		 * data: see endp_fill().
+		 */
+		if (t->tc_rshort && got < n && !ep->ep_rdhup && !ep->ep_urg &&
+		    !SSL_has_pending(t->tc_ssl))
+			ep->ep_readable = 0;
 		return ((ssize_t)got);
 	}
 	return (io_error(ep, t, 0, 1, server));
@@ -694,6 +733,7 @@ tls_kratos_init(const char *host)
 		goto fail;
 	SSL_CTX_set_options(kctx, ctx_opts);
 	SSL_CTX_set_mode(kctx, ctx_mode);
+	SSL_CTX_set_read_ahead(kctx, 1);
 	if (!SSL_CTX_set_min_proto_version(kctx, TLS1_2_VERSION) ||
 	    SSL_CTX_set_alpn_protos(kctx, h11, sizeof(h11) - 1) != 0 ||
 	    SSL_CTX_set_default_verify_paths(kctx) != 1)

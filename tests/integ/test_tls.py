@@ -362,6 +362,36 @@ class TestRecordSplitting(TLSCase):
         self.assertIn(b"/echo/split2", buf)
 
 
+class TestSyscalls(TLSCase):
+    EXTRA = {"server": {"workers": 1}}
+
+    def test_keepalive_request_reads_the_client_once(self):
+        """OpenSSL reads ahead (one read(2) for a record's header and body)
+        and a short socket read marks the client empty, as on plain
+        sockets: one read of the request per keep-alive request, where
+        there were three (a record header, its body, and a read failing
+        with EAGAIN after each answer)."""
+        w = self.fx.vw.workers()[0]
+
+        def syscr():
+            with open("/proc/%d/io" % w) as f:
+                return int([ln for ln in f if ln.startswith("syscr:")][0]
+                           .split()[1])
+        n = 200
+        ctx = client_ctx(alpn=["http/1.1"])
+        with TLSClient(self.fx.port, ctx=ctx) as c:
+            r = c.request("GET", "/echo/warm")   # upstream connection made
+            self.assertEqual(r.status, 200, r)
+            before = syscr()
+            for i in range(n):
+                r = c.request("GET", "/echo/ka-%d" % i)
+                self.assertEqual(r.status, 200, r)
+            per = (syscr() - before) / n
+        # One read of the request, one (or two: head, then body) of the
+        # upstream's answer: 4 or more before.
+        self.assertLess(per, 2.8, "%.2f reads per request" % per)
+
+
 # ====================================================================== 5
 class TestRedirect(TLSCase):
 
