@@ -12,9 +12,13 @@
  * upstream is read no faster than the client's window opens).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sys/mman.h>
 
 #include <nghttp2/nghttp2.h>
 
@@ -32,6 +36,7 @@
 #define H2_WINDOW	65535	/* per-stream receive window */
 #define H2_EMPTY_MAX	100	/* empty DATA frames per second */
 #define H2_CTRL_MAX	1000	/* PING and SETTINGS frames per second */
+#define H2_FBMIN	16384	/* nghttp2's frame buffer is 16 KB + 10 */
 
 /* struct h2s.s_rstate */
 #define RS_HEAD		0
@@ -93,6 +98,9 @@ struct h2c {
 	uint32_t	 c_idleopened;
 	unsigned	 c_abuse:1;	/* closing after GOAWAY */
 	unsigned	 c_freeing:1;
+	unsigned	 c_fbdirty:1;	/* c_fb written since h2_trim */
+	void		*c_fb;		/* nghttp2's frame buffer */
+	size_t		 c_fblen;
 };
 
 static const struct endp_ops	h2s_ops;
@@ -101,6 +109,81 @@ int
 h2_alpn(const struct endp *ep)
 {
 	return (ep->ep_ops == &tls_server_ops && tls_alpn_h2(ep));
+}
+
+/* ------------------------------------------------------------ memory */
+
+/*
+ * nghttp2 allocates through these.  Its frame buffer (16 KB, one per
+ * session, always written before it is read) is page-aligned, so that an
+ * idle session can give its pages back (idle_trim), as OpenSSL does its
+ * record buffers under SSL_MODE_RELEASE_BUFFERS.
+ */
+static size_t	 pagesz;
+
+static void *
+mem_malloc(size_t n, void *u)
+{
+	(void)u;
+	return (malloc(n));
+}
+
+static void *
+mem_calloc(size_t nmemb, size_t n, void *u)
+{
+	(void)u;
+	return (calloc(nmemb, n));
+}
+
+static void
+mem_free(void *p, void *u)
+{
+	struct h2c	*c = u;
+
+	if (p != NULL && p == c->c_fb)
+		c->c_fb = NULL;
+	free(p);
+}
+
+static void *
+mem_realloc(void *p, size_t n, void *u)
+{
+	struct h2c	*c = u;
+	void		*q;
+
+	/* nghttp2_buf_reserve(): the frame buffer's one allocation. */
+	if (p == NULL && n >= H2_FBMIN && c->c_fb == NULL) {
+		if (pagesz == 0)
+			pagesz = (size_t)sysconf(_SC_PAGESIZE);
+		if (posix_memalign(&q, pagesz, n) != 0)
+			return (NULL);
+		c->c_fb = q;
+		c->c_fblen = n;
+		return (q);
+	}
+	if ((q = realloc(p, n)) != NULL && p != NULL && p == c->c_fb)
+		c->c_fb = NULL;		/* not done by nghttp2 1.52 */
+	return (q);
+}
+
+/*
+ * An idle session's frame buffer holds nothing: nghttp2 resets it after
+ * each frame, and no frame is queued.  Its whole pages go back to the
+ * kernel (MADV_DONTNEED: private anonymous memory reads as zeros when next
+ * touched), 16 KB of each idle connection.  malloc's own data lies outside
+ * the block, in no page dropped.
+ */
+static void
+idle_trim(struct h2c *c)
+{
+	size_t	 len;
+
+	if (c->c_fb == NULL || !c->c_fbdirty ||
+	    nghttp2_session_want_write(c->c_sess))
+		return;
+	c->c_fbdirty = 0;
+	if ((len = c->c_fblen & ~(pagesz - 1)) > 0)
+		(void)madvise(c->c_fb, len, MADV_DONTNEED);
 }
 
 /* ------------------------------------------------------------ events */
@@ -882,6 +965,7 @@ h2_start(struct conn *cn)
 	const struct config		*cf = W.w_conf;
 	nghttp2_session_callbacks	*cb;
 	nghttp2_option			*opt;
+	nghttp2_mem			 mem;
 	struct h2c			*c;
 	nghttp2_settings_entry		 iv[4];
 	uint32_t			 ms;
@@ -925,7 +1009,9 @@ h2_start(struct conn *cn)
 	nghttp2_option_set_no_closed_streams(opt, 1);
 	/* nghttp2's own rapid-reset bound, behind ours (on_frame_recv). */
 	nghttp2_option_set_stream_reset_rate_limit(opt, 4 * ms, 2 * ms);
-	rv = nghttp2_session_server_new2(&c->c_sess, cb, c, opt);
+	mem = (nghttp2_mem){ c, mem_malloc, mem_free, mem_calloc,
+	    mem_realloc };
+	rv = nghttp2_session_server_new3(&c->c_sess, cb, c, opt, &mem);
 	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(cb);
 	if (rv != 0) {
@@ -969,6 +1055,7 @@ flush(struct h2c *c)
 				return (-1);
 			if (n == 0)
 				break;
+			c->c_fbdirty = 1;
 			if (c->c_outoff > 0) {
 				memmove(c->c_out, c->c_out + c->c_outoff,
 				    c->c_outlen);
@@ -1122,6 +1209,8 @@ h2_run(struct conn *cn)
 		c->c_out = NULL;
 		c->c_outcap = c->c_outoff = 0;
 	}
+	if (c->c_nstreams == 0 && c->c_outlen == 0)
+		idle_trim(c);
 	/*
 	 * The idle timer runs from the last stream: frames that start no
 	 * request (PING, SETTINGS, WINDOW_UPDATE, PRIORITY) do not rearm
