@@ -12,6 +12,7 @@
  * upstream is read no faster than the client's window opens).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,9 +99,10 @@ struct h2c {
 	uint32_t	 c_idleopened;
 	unsigned	 c_abuse:1;	/* closing after GOAWAY */
 	unsigned	 c_freeing:1;
-	unsigned	 c_fbdirty:1;	/* c_fb written since h2_trim */
+	unsigned	 c_fbdirty:1;	/* c_fb written since the last trim */
 	void		*c_fb;		/* nghttp2's frame buffer */
 	size_t		 c_fblen;
+	struct timer	 c_trim;	/* TQ_H2TRIM: idle_trim() */
 };
 
 static const struct endp_ops	h2s_ops;
@@ -166,20 +168,30 @@ mem_realloc(void *p, size_t n, void *u)
 	return (q);
 }
 
+static int
+idle(struct h2c *c)
+{
+	return (c->c_nstreams == 0 && c->c_outlen == 0 &&
+	    !nghttp2_session_want_write(c->c_sess));
+}
+
 /*
  * An idle session's frame buffer holds nothing: nghttp2 resets it after
  * each frame, and no frame is queued.  Its whole pages go back to the
  * kernel (MADV_DONTNEED: private anonymous memory reads as zeros when next
  * touched), 16 KB of each idle connection.  malloc's own data lies outside
- * the block, in no page dropped.
+ * the block, in no page dropped.  A second after the connection first
+ * fell idle, if it still is: a busy one, idle for a moment between
+ * streams, makes no system call for it.
  */
 static void
-idle_trim(struct h2c *c)
+idle_trim(struct timer *t)
 {
-	size_t	 len;
+	struct h2c	*c = (struct h2c *)(void *)((char *)t -
+			    offsetof(struct h2c, c_trim));
+	size_t		 len;
 
-	if (c->c_fb == NULL || !c->c_fbdirty ||
-	    nghttp2_session_want_write(c->c_sess))
+	if (c->c_fb == NULL || !c->c_fbdirty || !idle(c))
 		return;
 	c->c_fbdirty = 0;
 	if ((len = c->c_fblen & ~(pagesz - 1)) > 0)
@@ -1209,8 +1221,8 @@ h2_run(struct conn *cn)
 		c->c_out = NULL;
 		c->c_outcap = c->c_outoff = 0;
 	}
-	if (c->c_nstreams == 0 && c->c_outlen == 0)
-		idle_trim(c);
+	if (c->c_fbdirty && !timer_armed(&c->c_trim) && idle(c))
+		timer_set(&c->c_trim, &W.w_q[TQ_H2TRIM], idle_trim);
 	/*
 	 * The idle timer runs from the last stream: frames that start no
 	 * request (PING, SETTINGS, WINDOW_UPDATE, PRIORITY) do not rearm
@@ -1254,6 +1266,7 @@ h2_free(struct conn *cn)
 	while (c->c_streams != NULL)
 		stream_free(c, c->c_streams);
 	nghttp2_session_del(c->c_sess);
+	timer_del(&c->c_trim);
 	free(c->c_out);
 	free(c);
 	cn->cn_h2 = NULL;

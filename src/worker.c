@@ -364,6 +364,7 @@ setup_queues(const struct config *cf)
 	tqueue_init(&W.w_q[TQ_READ], s->read_timeout_ms);
 	tqueue_init(&W.w_q[TQ_SHARE], 10);
 	tqueue_init(&W.w_q[TQ_BACKOFF], 1);	/* deadlines set per timer */
+	tqueue_init(&W.w_q[TQ_H2TRIM], 1000);
 	for (i = 0; i < TQ_N; i++)
 		ev_tqueue_register(&W.w_q[i]);
 }

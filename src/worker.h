@@ -30,6 +30,7 @@ enum tq {
 	TQ_READ,	/* server.read_timeout: whole request -> 408 */
 	TQ_SHARE,	/* accept left to other workers: look again */
 	TQ_BACKOFF,	/* resilience.retry waits (timer_set_at) */
+	TQ_H2TRIM,	/* idle HTTP/2 session: its frame buffer's pages */
 	TQ_N
 };
 _Static_assert(TQ_N <= EV_MAXQUEUES, "more timer queues than ev.c scans");
