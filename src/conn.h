@@ -93,7 +93,8 @@ void	 blk_put(int cls, void *);
 #define BLK_CLIENT	0	/* client read buffer: max_header_bytes */
 #define BLK_UPSTREAM	1	/* upstream read buffer */
 #define BLK_REQ		2	/* struct req + arena + head buffers */
-#define BLK_NCLASS	3
+#define BLK_H2OUT	3	/* an HTTP/2 stream's answer body (h2.c) */
+#define BLK_NCLASS	4
 void	 blk_init(const size_t sizes[BLK_NCLASS]);
 /* Free cached blocks beyond keep per class (after a burst). */
 void	 blk_trim(size_t keep);

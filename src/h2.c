@@ -31,7 +31,6 @@
 #include "util.h"
 #include "worker.h"
 
-#define H2_OUTMAX	65536	/* answer body bytes held per stream */
 #define H2_RHMAX	65536	/* answer head */
 #define H2_SENDMAX	65536	/* session output held before writing */
 #define H2_WINDOW	65535	/* per-stream receive window */
@@ -298,7 +297,7 @@ stream_free(struct h2c *c, struct h2s *s)
 	free(s->s_hb);
 	free(s->s_in);
 	free(s->s_rh);
-	free(s->s_out);
+	blk_put(BLK_H2OUT, s->s_out);
 	free(s);
 }
 
@@ -726,8 +725,15 @@ answer_head(struct h2s *s, size_t hl)
 			lc[j] = (fl->f_name.p[j] >= 'A' &&
 			    fl->f_name.p[j] <= 'Z') ? fl->f_name.p[j] + 32 :
 			    fl->f_name.p[j];
+		/*
+		 * A value new in every answer would only churn HPACK's
+		 * dynamic table, evicting the security headers that repeat
+		 * (nghttp2 itself indexes no content-length, etag, location
+		 * or set-cookie).
+		 */
 		nv[n++] = (nghttp2_nv){ (uint8_t *)lc,
 		    (uint8_t *)fl->f_value.p, fl->f_name.len, fl->f_value.len,
+		    fl->f_id == H_X_REQUEST_ID ? NGHTTP2_NV_FLAG_NO_INDEX :
 		    NGHTTP2_NV_FLAG_NONE };
 	}
 	if (s->s_mode == HB_LENGTH)
@@ -743,7 +749,7 @@ answer_head(struct h2s *s, size_t hl)
 		    NULL);
 	} else {
 		if (s->s_out == NULL &&
-		    (s->s_out = malloc(H2_OUTMAX)) == NULL)
+		    (s->s_out = blk_get(BLK_H2OUT)) == NULL)
 			return (-1);
 		s->s_rstate = RS_BODY;
 		rv = nghttp2_submit_response(s->s_c->c_sess, s->s_id, nv, n,

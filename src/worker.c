@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "counters.h"
+#include "h2.h"
 #include "log.h"
 #include "pipe.h"
 #include "ratelimit.h"
@@ -384,6 +385,7 @@ setup_blocks(const struct config *cf)
 	/* struct req, arena, upstream head, client head. */
 	sz[BLK_REQ] = ((sizeof(struct req) + 63) & ~(size_t)63) + REQ_ARENA +
 	    (hb + 4096) + 32768 + 4096;
+	sz[BLK_H2OUT] = H2_OUTMAX;
 	blk_init(sz);
 }
 

@@ -179,6 +179,7 @@ class H2:
         r = self.resp.get(sid)
         if isinstance(ev, h2.events.ResponseReceived):
             r["headers"] = [(k.decode(), v.decode()) for k, v in ev.headers]
+            r["raw_headers"] = ev.headers   # HPACK's tuple classes kept
         elif isinstance(ev, h2.events.DataReceived):
             r["body"] += ev.data
             self.c.acknowledge_received_data(ev.flow_controlled_length, sid)
@@ -306,6 +307,22 @@ class TestBasics(H2Case):
             r = c.request("GET", "/echo/te", [("te", "trailers")])
         hd = {k.lower() for k, _ in json.loads(r["body"])["headers"]}
         self.assertNotIn("te", hd)
+
+    def test_request_id_not_indexed(self):
+        """X-Request-Id is new in every answer: sent as a literal never
+        indexed, so HPACK's dynamic table keeps the fields that repeat
+        (the security headers) instead of filling with request ids."""
+        import hpack
+        with self.h2() as c:
+            for i in range(80):
+                r = c.request("GET", "/echo/rid-%d" % i)
+                self.assertEqual(status(r), 200, r)
+                rid = [h for h in r["raw_headers"] if h[0] == b"x-request-id"]
+                self.assertEqual(len(rid), 1, r["headers"])
+                self.assertIsInstance(rid[0], hpack.NeverIndexedHeaderTuple)
+            table = [n for n, _ in c.c.decoder.header_table.dynamic_entries]
+        self.assertNotIn(b"x-request-id", table)
+        self.assertIn(b"x-frame-options", table)
 
     def test_cookie_crumbs_joined(self):
         with self.h2() as c:
