@@ -251,9 +251,15 @@ upgrade(char *const argv[])
 		return;
 	}
 	if (pidfile_cur != NULL) {
-		if (asprintf(&old, "%s.oldbin", pidfile_main) == -1)
+		if (asprintf(&old, "%s.oldbin", pidfile_main) == -1) {
+			log_sys(LOG_LVL_ERROR, "proxy.upgrade_failed",
+			    "out of memory; still serving");
 			return;
+		}
 		if (rename(pidfile_cur, old) == -1) {
+			log_sys(LOG_LVL_ERROR, "proxy.upgrade_failed",
+			    "pidfile %s: rename to %s: %s; still serving",
+			    pidfile_cur, old, strerror(errno));
 			free(old);
 			return;
 		}

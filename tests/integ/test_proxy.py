@@ -1671,6 +1671,27 @@ class TestCLI(unittest.TestCase):
         finally:
             up.stop()
 
+    def test_binary_upgrade_without_pidfile_says_why(self):
+        """USR2 when the pidfile cannot be moved to PIDFILE.oldbin (here:
+        someone deleted it) starts no new master, and says so instead of
+        doing nothing in silence."""
+        up = T.Upstream(self.tmp).start()
+        try:
+            port = T.free_port()
+            pidf = os.path.join(self.tmp, "vw.pid")
+            self.vw = T.Vibewarden(self.tmp, T.base_config(
+                port, up.port, T.free_port()))
+            self.vw.start(args=["-p", pidf])
+            os.unlink(pidf)
+            self.vw.send_signal(signal.SIGUSR2)
+            ev = self.vw.wait_event("proxy.upgrade_failed", timeout=10)
+            self.assertIsNotNone(ev, "USR2 ignored in silence")
+            self.assertIn("rename", json.dumps(ev))
+            self.assertEqual(self.vw.events("proxy.upgrade_started"), [])
+            self._serves_then_stops(port)
+        finally:
+            up.stop()
+
     def test_binary_upgrade_failure_keeps_serving(self):
         """A new master that cannot start (here: the file is now invalid)
         leaves the old one serving, with its pidfile given back."""
