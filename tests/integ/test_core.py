@@ -179,20 +179,8 @@ class TestSyscalls(CoreCase):
         again after each answer (one failed read per request before)."""
         self.start({"server": {"workers": 1}})
         w = self.fx.vw.workers()[0]
-
-        def syscr():
-            with open("/proc/%d/io" % w) as f:
-                return int([ln for ln in f if ln.startswith("syscr:")][0]
-                           .split()[1])
-        n = 200
         with self.fx.client() as c:
-            r = c.request("GET", "/echo/warm")   # upstream connection made
-            self.assertEqual(r.status, 200, r)
-            before = syscr()
-            for i in range(n):
-                r = c.request("GET", "/echo/ka-%d" % i)
-                self.assertEqual(r.status, 200, r)
-            per = (syscr() - before) / n
+            per = T.reads_per_request(w, c)
         # One read of the request, one (or two: head, then body) of the
         # answer; 3 or more with a failed read after each answer.
         self.assertLess(per, 2.8, "%.2f reads per request" % per)

@@ -1671,17 +1671,22 @@ class TestCLI(unittest.TestCase):
         finally:
             up.stop()
 
+    def _start_with_pidfile(self, up):
+        """Start self.vw with -p; returns (port, pidfile)."""
+        port = T.free_port()
+        pidf = os.path.join(self.tmp, "vw.pid")
+        self.vw = T.Vibewarden(self.tmp, T.base_config(
+            port, up.port, T.free_port()))
+        self.vw.start(args=["-p", pidf])
+        return port, pidf
+
     def test_binary_upgrade_without_pidfile_says_why(self):
         """USR2 when the pidfile cannot be moved to PIDFILE.oldbin (here:
         someone deleted it) starts no new master, and says so instead of
         doing nothing in silence."""
         up = T.Upstream(self.tmp).start()
         try:
-            port = T.free_port()
-            pidf = os.path.join(self.tmp, "vw.pid")
-            self.vw = T.Vibewarden(self.tmp, T.base_config(
-                port, up.port, T.free_port()))
-            self.vw.start(args=["-p", pidf])
+            port, pidf = self._start_with_pidfile(up)
             os.unlink(pidf)
             self.vw.send_signal(signal.SIGUSR2)
             ev = self.vw.wait_event("proxy.upgrade_failed", timeout=10)
@@ -1697,11 +1702,7 @@ class TestCLI(unittest.TestCase):
         leaves the old one serving, with its pidfile given back."""
         up = T.Upstream(self.tmp).start()
         try:
-            port = T.free_port()
-            pidf = os.path.join(self.tmp, "vw.pid")
-            self.vw = T.Vibewarden(self.tmp, T.base_config(
-                port, up.port, T.free_port()))
-            self.vw.start(args=["-p", pidf])
+            port, pidf = self._start_with_pidfile(up)
             self.vw.write_config("server: {bogus_key: 1}\n")
             self.vw.send_signal(signal.SIGUSR2)
             self.assertIsNotNone(

@@ -372,21 +372,9 @@ class TestSyscalls(TLSCase):
         there were three (a record header, its body, and a read failing
         with EAGAIN after each answer)."""
         w = self.fx.vw.workers()[0]
-
-        def syscr():
-            with open("/proc/%d/io" % w) as f:
-                return int([ln for ln in f if ln.startswith("syscr:")][0]
-                           .split()[1])
-        n = 200
         ctx = client_ctx(alpn=["http/1.1"])
         with TLSClient(self.fx.port, ctx=ctx) as c:
-            r = c.request("GET", "/echo/warm")   # upstream connection made
-            self.assertEqual(r.status, 200, r)
-            before = syscr()
-            for i in range(n):
-                r = c.request("GET", "/echo/ka-%d" % i)
-                self.assertEqual(r.status, 200, r)
-            per = (syscr() - before) / n
+            per = T.reads_per_request(w, c)
         # One read of the request, one (or two: head, then body) of the
         # upstream's answer: 4 or more before.
         self.assertLess(per, 2.8, "%.2f reads per request" % per)

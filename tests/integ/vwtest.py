@@ -195,6 +195,23 @@ def sanitized():
         return False
 
 
+def reads_per_request(pid, client, n=200):
+    """read-type system calls (/proc/PID/io syscr) of worker pid per
+    keep-alive GET sent over client, after a first request that makes the
+    upstream connection."""
+    def syscr():
+        with open("/proc/%d/io" % pid) as f:
+            return int([ln for ln in f if ln.startswith("syscr:")][0]
+                       .split()[1])
+    r = client.request("GET", "/echo/warm")
+    assert r.status == 200, r
+    before = syscr()
+    for i in range(n):
+        r = client.request("GET", "/echo/ka-%d" % i)
+        assert r.status == 200, r
+    return (syscr() - before) / n
+
+
 def rss_kib(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
