@@ -22,16 +22,19 @@
 #include "worker.h"
 
 /*
- * Idle connections kept per worker: as many as may be in use at once.
- * Every upstream connection was opened for a request in progress, and
- * those are bounded by server.max_connections (streams included), so the
- * pool never holds more descriptors than the workers' budget counts on
- * (worker.c, max_conns()).  A smaller cap closed connections a moment
- * before the next requests needed them again: an HTTP/2 client with 640
- * streams in flight finishes and starts them in bursts, and 17 % of its
- * requests paid for a new upstream connection with a pool of 256.  Idle
- * ones still close after 30 s (TQ_POOL).
+ * Idle connections kept per worker.  POOL_KEEP of them wait up to 30 s
+ * for a request (TQ_POOL), like nginx's "keepalive N".  Beyond that, up
+ * to as many as may be in use at once wait 2 s (TQ_POOLX): an HTTP/2
+ * client with 640 streams in flight finishes and starts them in bursts,
+ * and with a hard cap of 256, 17 % of its requests paid for a new
+ * connection, closed a moment before the next burst.  A burst that ends
+ * does not hold the application's connection slots for long: its extra
+ * connections are gone two seconds later.  Every upstream connection was
+ * opened for a request in progress, and those are bounded by
+ * server.max_connections (streams included), so the pool never holds
+ * more descriptors than max_conns() in worker.c budgets.
  */
+#define POOL_KEEP	256
 #define POOL_CAP	(W.w_maxconns)
 
 static void
@@ -209,7 +212,8 @@ up_release(struct upconn *up)
 		W.w_pool->up_prev = up;
 	W.w_pool = up;
 	W.w_npool++;
-	timer_set(&up->up_timer, &W.w_q[TQ_POOL], up->up_timer.t_cb);
+	timer_set(&up->up_timer, &W.w_q[W.w_npool > POOL_KEEP ? TQ_POOLX :
+	    TQ_POOL], up->up_timer.t_cb);
 }
 
 void

@@ -353,6 +353,7 @@ setup_queues(const struct config *cf)
 	tqueue_init(&W.w_q[TQ_RESPONSE], cf->resilience.timeout_ms);
 	/* Idle upstream connections: below typical app keep-alive (60 s+). */
 	tqueue_init(&W.w_q[TQ_POOL], 30000);
+	tqueue_init(&W.w_q[TQ_POOLX], 2000);
 	tqueue_init(&W.w_q[TQ_WSIDLE], s->websocket_idle_timeout_ms);
 	/*
 	 * Draining: a keep-alive client that sends nothing within a second

@@ -23,6 +23,7 @@ enum tq {
 	TQ_CONNECT,	/* upstream.connect_timeout -> 502 */
 	TQ_RESPONSE,	/* resilience.timeout -> 504 */
 	TQ_POOL,	/* idle upstream connections */
+	TQ_POOLX,	/* idle upstream connections beyond POOL_KEEP */
 	TQ_WSIDLE,	/* server.websocket_idle_timeout (0: off) */
 	TQ_DRAIN,	/* idle keep-alive grace while draining */
 	TQ_LINGER,	/* lingering close: discard client bytes */
