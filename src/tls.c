@@ -621,6 +621,14 @@ tls_writev(struct endp *ep, const struct iovec *iov, int cnt, int server)
 	return ((ssize_t)done);
 }
 
+int
+tls_pending(const struct endp *ep)
+{
+	const struct tconn	*t = ep->ep_tls;
+
+	return (t != NULL && SSL_has_pending(t->tc_ssl));
+}
+
 /* close_notify, best effort: never waits for the socket. */
 static void
 send_close_notify(struct tconn *t)

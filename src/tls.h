@@ -152,6 +152,13 @@ int		 tls_kratos_init(const char *host);
 /* 1 when the server endpoint ep's ALPN chose "h2". */
 int		 tls_alpn_h2(const struct endp *ep);
 
+/*
+ * 1 when OpenSSL holds bytes of ep's connection that were not read yet:
+ * decrypted, or whole records read ahead from the socket.  0 for a plain
+ * endpoint.
+ */
+int		 tls_pending(const struct endp *ep);
+
 extern const struct endp_ops tls_server_ops;	/* client connections */
 extern const struct endp_ops tls_kratos_ops;	/* Kratos whoami calls */
 extern const struct endp_ops tls_client_ops;	/* upstream connections */

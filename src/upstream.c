@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tls.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -168,12 +169,13 @@ up_connect_result(struct upconn *up)
 
 /*
  * 1 when nothing is waiting, so the connection may be pooled: no bytes
- * left in our buffer (a response longer than its framing said), and none
- * on the socket.  Edge-triggered epoll reports anything that arrives after the
- * last epoll_wait() as a new event (an idle connection is then closed by
- * up_io_cb), and a FIN that came before it shows as EPOLLRDHUP in that
- * event.  What stays unseen is data queued behind a read that filled the
- * buffer: only then is a peek needed, so the common case costs no syscall.
+ * left in our buffer (a response longer than its framing said) or in
+ * OpenSSL's, and none on the socket.  Edge-triggered epoll reports
+ * anything that arrives after the last epoll_wait() as a new event (an
+ * idle connection is then closed by up_io_cb), and a FIN that came before
+ * it shows as EPOLLRDHUP in that event.  What stays unseen is data queued
+ * behind a read that filled the buffer: only then is a peek needed, so
+ * the common case costs no syscall.
  */
 static int
 quiet(struct upconn *up)
@@ -184,7 +186,18 @@ quiet(struct upconn *up)
 	if (up->up_ep.ep_rdhup || up->up_ep.ep_eof || up->up_ep.ep_err ||
 	    buf_avail(&up->up_ep.ep_in) > 0)
 		return (0);
-	if (!up->up_ep.ep_readable || !up->up_ep.ep_more)
+	/*
+	 * Over TLS, bytes may wait inside OpenSSL (a record read ahead
+	 * behind the answer's), and a read that did not fill our buffer
+	 * says nothing of the socket: tls_recv() clears ep_readable only
+	 * when its last socket read came up short.
+	 */
+	if (up->up_ep.ep_tls != NULL) {
+		if (tls_pending(&up->up_ep))
+			return (0);
+		if (!up->up_ep.ep_readable)
+			return (1);
+	} else if (!up->up_ep.ep_readable || !up->up_ep.ep_more)
 		return (1);
 	n = recv(up->up_ep.ep_io.io_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {

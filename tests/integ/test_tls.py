@@ -986,6 +986,30 @@ class TestUpstreamTLS(unittest.TestCase):
             self.fx.close()
             self.fx = None
 
+    def test_answer_past_its_framing_not_served_to_the_next(self):
+        """Attack: the upstream sends a second, unsolicited answer in its
+        own TLS record, in the same TCP segment as the first.  OpenSSL reads
+        it ahead into its buffer, where neither our read buffer nor a peek
+        at the socket sees it; the connection must not be pooled, or the
+        next client gets the smuggled answer (a victim got it after 131 of
+        365 answer sizes before)."""
+        import base64
+        self.fx = self.fixture("127.0.0.1", {"ca_file": self.ucert})
+        evil = base64.urlsafe_b64encode(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!").decode()
+        hits = []
+        for n in list(range(0, 40)) + [100, 1000, 3000]:
+            resp = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n + \
+                b"p" * n
+            q = base64.urlsafe_b64encode(resp).decode()
+            r = self.fx.get("/raw?b64=%s&then=%s" % (q, evil))
+            self.assertEqual((r.status, len(r.body)), (200, n), r)
+            time.sleep(0.01)
+            v = self.fx.get("/echo/victim-%d" % n)
+            if v.status != 200 or b"EVIL!" in v.body:
+                hits.append((n, v.status))
+        self.assertEqual(hits, [])
+
     def sni_names(self):
         try:
             with open(os.path.join(self.up.logdir, "sni.log")) as f:

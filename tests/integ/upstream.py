@@ -32,8 +32,10 @@ Behaviour by path (query string after '?'):
   /close             answers with Connection: close and closes
   /raw?b64=B         sends exactly the bytes base64url-decoded from B (a
                      scripted response); then &close=1 closes, &reset=1
-                     resets (RST), &wait=MS sleeps first; otherwise the
-                     connection stays open for the next request
+                     resets (RST), &wait=MS sleeps first, &then=B2 sends
+                     the bytes of B2 in a second write (a second TLS
+                     record) corked into the same TCP segment; otherwise
+                     the connection stays open for the next request
   /early103          103 Early Hints, then 200
   /unsolicited101    101 + raw bytes although no upgrade was asked for
   /eof?n=N           N bytes delimited by closing the connection
@@ -508,7 +510,13 @@ class Conn:
             return False
         elif path == "/raw":
             time.sleep(int(q.get("wait", "0")) / 1000.0)
+            if "then" in q:
+                # Two writes (two TLS records) in one TCP segment.
+                self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
             self.send(base64.urlsafe_b64decode(q.get("b64", "")))
+            if "then" in q:
+                self.send(base64.urlsafe_b64decode(q["then"]))
+                self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
             if q.get("reset") == "1":
                 self.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                   b"\x01\x00\x00\x00\x00\x00\x00\x00")
