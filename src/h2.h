@@ -21,7 +21,7 @@
 struct conn;
 struct endp;
 
-#define H2_OUTMAX	65536	/* answer body bytes held per stream: the
+#define H2_OUTMAX	16384	/* answer body bytes held per stream: the
 				   size of a BLK_H2OUT block */
 
 /* One field of an HTTP/2 header block, as decoded by HPACK. */

@@ -252,8 +252,9 @@ max_conns(const struct config *cf)
 }
 
 /*
- * Memory comes back after a burst: once the connections have fallen to a
- * quarter of their peak (of at least TRIM_MIN), the block caches shrink
+ * Memory comes back after a burst: once the connections (HTTP/2 streams
+ * included: each may hold a 64 KB answer block) have fallen to a quarter
+ * of their peak (of at least TRIM_MIN), the block caches shrink
  * and malloc_trim() hands the free pages inside the heap back to the
  * kernel.  Without it a worker keeps the RSS of its largest burst for
  * good, its free chunks pinned between live ones; with it, memory after
@@ -266,14 +267,15 @@ trim_memory(void)
 {
 	static unsigned	 peak;
 	static uint64_t	 last;
+	unsigned	 load = W.w_nconns + W.w_nstreams;
 
-	if (W.w_nconns > peak)
-		peak = W.w_nconns;
-	if (peak < TRIM_MIN || W.w_nconns > peak / 4 ||
+	if (load > peak)
+		peak = load;
+	if (peak < TRIM_MIN || load > peak / 4 ||
 	    util_now_ms - last < 1000)
 		return;
 	last = util_now_ms;
-	peak = W.w_nconns;
+	peak = load;
 	blk_trim(16);
 	malloc_trim(0);
 }
