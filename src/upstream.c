@@ -174,8 +174,9 @@ up_connect_result(struct upconn *up)
  * anything that arrives after the last epoll_wait() as a new event (an
  * idle connection is then closed by up_io_cb), and a FIN that came before
  * it shows as EPOLLRDHUP in that event.  What stays unseen is data queued
- * behind a read that filled the buffer: only then is a peek needed, so
- * the common case costs no syscall.
+ * behind a read that filled the buffer, or that arrived while the
+ * connection was still in use: only then is a peek needed, so the common
+ * case (the answer's last read came up short) costs no syscall.
  */
 static int
 quiet(struct upconn *up)
@@ -186,18 +187,17 @@ quiet(struct upconn *up)
 	if (up->up_ep.ep_rdhup || up->up_ep.ep_eof || up->up_ep.ep_err ||
 	    buf_avail(&up->up_ep.ep_in) > 0)
 		return (0);
+	/* Over TLS, bytes may wait inside OpenSSL (a record read ahead
+	   behind the answer's). */
+	if (up->up_ep.ep_tls != NULL && tls_pending(&up->up_ep))
+		return (0);
 	/*
-	 * Over TLS, bytes may wait inside OpenSSL (a record read ahead
-	 * behind the answer's), and a read that did not fill our buffer
-	 * says nothing of the socket: tls_recv() clears ep_readable only
-	 * when its last socket read came up short.
+	 * A read that came up short cleared ep_readable (endp_fill(),
+	 * tls_recv()); set, it means a full read, or an event that came
+	 * after the last read (bytes the application sent while the answer
+	 * still waited in our buffers for a slow client).
 	 */
-	if (up->up_ep.ep_tls != NULL) {
-		if (tls_pending(&up->up_ep))
-			return (0);
-		if (!up->up_ep.ep_readable)
-			return (1);
-	} else if (!up->up_ep.ep_readable || !up->up_ep.ep_more)
+	if (!up->up_ep.ep_readable)
 		return (1);
 	n = recv(up->up_ep.ep_io.io_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {

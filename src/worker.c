@@ -253,7 +253,7 @@ max_conns(const struct config *cf)
 
 /*
  * Memory comes back after a burst: once the connections (HTTP/2 streams
- * included: each may hold a 64 KB answer block) have fallen to a quarter
+ * included: each may hold request, upstream and answer blocks) have fallen to a quarter
  * of their peak (of at least TRIM_MIN), the block caches shrink
  * and malloc_trim() hands the free pages inside the heap back to the
  * kernel.  Without it a worker keeps the RSS of its largest burst for

@@ -204,7 +204,7 @@ class TestSyscalls(CoreCase):
             for i, s in enumerate(socks):
                 s.sendall(b"GET /slow?ms=1000&w=%s%d HTTP/1.1\r\n"
                           b"Host: a\r\n\r\n" % (tag, i))
-                if i % 50 == 49:        # the test upstream's backlog: 128
+                if i % 50 == 49:        # connections, not a SYN flood
                     time.sleep(0.05)
             for s in socks:
                 got = b""

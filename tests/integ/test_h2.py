@@ -530,6 +530,38 @@ class TestFlowControl(H2Case):
         other.close()
 
 
+class TestUpstreamLateBytes(H2Case):
+    EXTRA = {"server": {"workers": 1}}
+
+    def test_late_answer_not_served_to_the_next(self):
+        """Attack: the upstream sends a second, unsolicited answer 300 ms
+        after the first, while the first still waits in vibewarden for a
+        client whose window is shut (16 KB in the stream, the rest in the
+        upstream buffer).  Its read event came while the connection was in
+        use; the pool must not take it, or the next request gets the
+        smuggled answer (it did, 5 times of 5)."""
+        import base64
+        evil = base64.urlsafe_b64encode(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!").decode()
+        for i in range(3):
+            with self.h2() as c:
+                c.c.update_settings(
+                    {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+                c.flush()
+                sid = c.send("GET", "/big?n=30000&latems=300&late=" + evil)
+                time.sleep(0.8)
+                c.c.increment_flow_control_window(1 << 20, stream_id=sid)
+                c.flush()
+                r = c.wait([sid])[0]
+            self.assertEqual(r["body"], T.det_bytes(30000))
+            time.sleep(0.05)
+            with self.h2() as v:
+                rv = v.request("GET", "/echo/victim-%d" % i)
+            self.assertEqual(status(rv), 200, rv)
+            self.assertEqual(json.loads(rv["body"])["target"],
+                             "/echo/victim-%d" % i)
+
+
 class TestIdleMemory(unittest.TestCase):
     """An idle HTTP/2 connection gives its 16 KB frame buffer back (a
     second after it falls idle): each costs little more than an idle
@@ -595,7 +627,9 @@ class TestIdleMemory(unittest.TestCase):
         while only client connections counted towards a burst."""
         if T.sanitized():
             self.skipTest("ASan's quarantine: RSS says nothing")
-        fx = P.Fixture(TT.tls_cfg({"server": {"workers": 1}}))
+        fx = P.Fixture(TT.tls_cfg({"server": {"workers": 1},
+                                   "upstream": {"connect_timeout": "5s"},
+                                   "resilience": {"timeout": "20s"}}))
         try:
             w = fx.vw.workers()[0]
             with H2(fx.port) as c:
@@ -607,13 +641,13 @@ class TestIdleMemory(unittest.TestCase):
                 sids = [[] for _ in conns]
                 for i in range(100):
                     for c, ss in zip(conns, sids):
-                        ss.append(c.send("GET", "/slow?ms=1500&i=%d" % i))
-                    if i % 16 == 15:    # the test upstream's backlog: 128
+                        ss.append(c.send("GET", "/slow?ms=3000&i=%d" % i))
+                    if i % 16 == 15:    # connections, not a SYN flood
                         time.sleep(0.05)
-                time.sleep(1.0)
+                time.sleep(1.5)
                 peak = T.rss_kib(w)
                 for c, ss in zip(conns, sids):
-                    for r in c.wait(ss, 30):
+                    for r in c.wait(ss, 60):
                         self.assertEqual(status(r), 200, r)
             finally:
                 for c in conns:

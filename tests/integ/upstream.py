@@ -13,7 +13,8 @@ Listens on 127.0.0.1:PORT, prints "READY" once listening.  LOGDIR receives:
 
 Behaviour by path (query string after '?'):
   /_stats            JSON stats (also counted as a request)
-  /big?n=N           N deterministic bytes, Content-Length
+  /big?n=N           N deterministic bytes, Content-Length; &late=B
+                     &latems=MS: then, MS ms later, the bytes of B unasked
   /chunked?n=N       the same bytes, chunked (varied chunk sizes)
   /slow?ms=M         sleeps M ms, then behaves like /echo
   /status/NNN        that status, small JSON body (none for 1xx/204/304)
@@ -129,7 +130,7 @@ class Server:
         ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         ls.bind(("127.0.0.1", self.port))
-        ls.listen(128)
+        ls.listen(1024)      # bursts of hundreds of connections
         print("READY", flush=True)
         while True:
             s, _ = ls.accept()
@@ -387,6 +388,9 @@ class Conn:
             if not head_only:
                 for piece in det_stream(n):
                     self.send(piece)
+            if "late" in q:
+                time.sleep(int(q.get("latems", "0")) / 1000.0)
+                self.send(base64.urlsafe_b64decode(q["late"]))
         elif path == "/chunked":
             n = int(q.get("n", "0"))
             hdr = ("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream"
