@@ -253,12 +253,13 @@ max_conns(const struct config *cf)
 
 /*
  * Memory comes back after a burst: once the connections (HTTP/2 streams
- * included: each may hold request, upstream and answer blocks) have fallen to a quarter
- * of their peak (of at least TRIM_MIN), the block caches shrink
- * and malloc_trim() hands the free pages inside the heap back to the
- * kernel.  Without it a worker keeps the RSS of its largest burst for
- * good, its free chunks pinned between live ones; with it, memory after
- * a burst does not depend on the bursts before.  At most once a second.
+ * included: each may hold request, upstream and answer blocks) have
+ * fallen to a quarter of their peak (of at least TRIM_MIN), the block
+ * caches shrink and malloc_trim() hands the free pages inside the heap
+ * back to the kernel.  Without it a worker keeps the RSS of its largest
+ * burst for good, its free chunks pinned between live ones; with it,
+ * memory after a burst does not depend on the bursts before.  At most
+ * once a second.
  */
 #define TRIM_MIN	256
 
