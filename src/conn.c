@@ -108,7 +108,6 @@ endp_fill(struct endp *ep)
 		n = ep->ep_ops->eo_recv(ep, b->b_data + b->b_end,
 		    b->b_cap - b->b_end);
 		if (n > 0) {
-			ep->ep_more = (size_t)n == b->b_cap - b->b_end;
 			/*
 			 * A socket that gave less than was asked for is empty:
 			 * with edge-triggered epoll, anything that arrives
@@ -120,8 +119,8 @@ endp_fill(struct endp *ep)
 			 * with more queued behind it), nor under TLS or
 			 * HTTP/2, whose layers buffer.
 			 */
-			if (!ep->ep_more && !ep->ep_rdhup && !ep->ep_urg &&
-			    ep->ep_ops == &endp_plain_ops)
+			if ((size_t)n < b->b_cap - b->b_end && !ep->ep_rdhup &&
+			    !ep->ep_urg && ep->ep_ops == &endp_plain_ops)
 				ep->ep_readable = 0;
 			b->b_end += (size_t)n;
 			return (n);

@@ -51,8 +51,6 @@ struct endp {
 						   (EPOLLPRI): a read may stop
 						   at its mark, short though
 						   more is queued */
-	unsigned		 ep_more:1;	/* the last read filled the
-						   buffer: more may be queued */
 	unsigned		 ep_err:1;	/* socket error */
 	unsigned		 ep_rwantw:1;	/* reading waits for the socket
 						   to be writable (TLS) */
